@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Namespace, ObjectReference, Pod,
     ServiceAccount,
@@ -297,22 +296,20 @@ pub async fn service_account_kubeconfig(
             .await
             .with_context(|| format!("creating service account {namespace}/{name}"))?;
     }
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec!["https://kubernetes.default.svc".into()],
-            expiration_seconds: Some(3600),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let issued: TokenRequest = sas
+    // Untyped JSON: the TokenRequest types differ between k8s-openapi's API versions.
+    let request = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": { "audiences": ["https://kubernetes.default.svc"], "expirationSeconds": 3600 }
+    });
+    let issued: serde_json::Value = sas
         .create_subresource("token", name, &PostParams::default(), &request)
         .await
         .with_context(|| format!("TokenRequest for service account {namespace}/{name}"))?;
-    let token = issued
-        .status
-        .map(|s| s.token)
-        .context("TokenRequest returned no status.token")?;
+    let token = issued["status"]["token"]
+        .as_str()
+        .context("TokenRequest returned no status.token")?
+        .to_string();
     let c = cluster();
     let ca = std::fs::read(&c.ca_file).with_context(|| format!("reading {}", c.ca_file.display()))?;
     let ca_b64 = base64::engine::general_purpose::STANDARD.encode(&ca);
