@@ -8,5 +8,18 @@ step "rustfmt"
 cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "control plane: install packages, build or reuse cached kube-apiserver/kube-controller-manager"
+bash tests/cluster/cluster.sh build
+if [[ -n "${SSRS_CLUSTER_DIR:-}" ]] && bash tests/cluster/cluster.sh status 2>/dev/null; then
+  step "control plane: reusing the running cluster in $SSRS_CLUSTER_DIR"
+  eval "$(bash tests/cluster/cluster.sh up)"
+else
+  step "control plane: start (stopped again when this script exits)"
+  SSRS_CLUSTER_DIR="$(mktemp -d /tmp/ssrs-cluster.XXXXXX)"
+  export SSRS_CLUSTER_DIR
+  trap 'bash tests/cluster/cluster.sh down' EXIT
+  trap 'exit 130' INT TERM HUP
+  eval "$(bash tests/cluster/cluster.sh up)"
+fi
 step "cargo test"
 cargo test --workspace --locked

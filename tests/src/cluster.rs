@@ -126,10 +126,7 @@ impl Cluster {
         let state_path = dir.join("state");
         let text = std::fs::read_to_string(&state_path)
             .with_context(|| format!("reading {}", state_path.display()))?;
-        let state: HashMap<&str, &str> = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .collect();
+        let state: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
         let get = |k: &str| -> Result<String> {
             state
                 .get(k)

@@ -44,8 +44,8 @@ pub fn unique_suffix() -> String {
 
 /// A `kube::Client` authenticated by the kubeconfig at `path`.
 pub async fn client_from_kubeconfig(path: &Path) -> Result<Client> {
-    let kubeconfig =
-        Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
+    let kubeconfig = Kubeconfig::read_from(path)
+        .with_context(|| format!("reading kubeconfig {}", path.display()))?;
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .with_context(|| format!("loading kubeconfig {}", path.display()))?;
@@ -88,7 +88,9 @@ where
         }
         if Instant::now() >= deadline {
             match last_err {
-                Some(e) => bail!("timed out after {timeout:?} waiting for {what}; last error: {e:#}"),
+                Some(e) => {
+                    bail!("timed out after {timeout:?} waiting for {what}; last error: {e:#}")
+                }
                 None => bail!("timed out after {timeout:?} waiting for {what}"),
             }
         }
@@ -311,7 +313,8 @@ pub async fn service_account_kubeconfig(
         .context("TokenRequest returned no status.token")?
         .to_string();
     let c = cluster();
-    let ca = std::fs::read(&c.ca_file).with_context(|| format!("reading {}", c.ca_file.display()))?;
+    let ca =
+        std::fs::read(&c.ca_file).with_context(|| format!("reading {}", c.ca_file.display()))?;
     let ca_b64 = base64::engine::general_purpose::STANDARD.encode(&ca);
     let yaml = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: ssrs\n  cluster:\n    server: {server}\n    \

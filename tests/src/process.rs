@@ -84,7 +84,8 @@ impl Spawn {
             .with_context(|| format!("creating {}", stderr_path.display()))?;
         let mut cmd = if self.in_pod_network {
             let mut c = Command::new("ip");
-            c.args(["netns", "exec", &cluster().netns]).arg(&self.program);
+            c.args(["netns", "exec", &cluster().netns])
+                .arg(&self.program);
             c
         } else {
             Command::new(&self.program)
@@ -100,7 +101,11 @@ impl Spawn {
         let child = cmd.spawn().with_context(|| {
             format!(
                 "starting {name}: {}{}",
-                if self.in_pod_network { "ip netns exec … " } else { "" },
+                if self.in_pod_network {
+                    "ip netns exec … "
+                } else {
+                    ""
+                },
                 self.program.display()
             )
         })?;

@@ -19,7 +19,11 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 async fn apiserver_is_reachable_and_is_1_20() -> Result<()> {
     let ns = TestNamespace::new("version").await?;
     let info = ns.client().apiserver_version().await?;
-    assert_eq!((info.major.as_str(), info.minor.as_str()), ("1", "20"), "{info:?}");
+    assert_eq!(
+        (info.major.as_str(), info.minor.as_str()),
+        ("1", "20"),
+        "{info:?}"
+    );
     Ok(())
 }
 
@@ -33,7 +37,11 @@ async fn owned_secret_is_garbage_collected() -> Result<()> {
         "metadata": { "name": "owner" }, "data": { "k": "v" }
     }))?;
     let owner = cms.create(&PostParams::default(), &owner).await?;
-    let uid = owner.metadata.uid.clone().context("created ConfigMap has no uid")?;
+    let uid = owner
+        .metadata
+        .uid
+        .clone()
+        .context("created ConfigMap has no uid")?;
 
     let owned: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {
@@ -97,7 +105,10 @@ async fn custom_resource_definition_and_object() -> Result<()> {
         })
         .await?;
 
-        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(&group, "v1", "Widget"), "widgets");
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(&group, "v1", "Widget"),
+            "widgets",
+        );
         let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns.name(), &ar);
         let obj = DynamicObject::new("w1", &ar).data(serde_json::json!({
             "spec": { "size": 3, "colour": "blue" }
@@ -132,22 +143,34 @@ async fn service_proxy_reaches_a_process_in_the_pod_network() -> Result<()> {
 
     let port = free_pod_port()?;
     let server = Spawn::new("python3")
-        .args(["-m", "http.server", "--bind", &cluster().pod_ip, &port.to_string(), "--directory"])
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            &cluster().pod_ip,
+            &port.to_string(),
+            "--directory",
+        ])
         .arg(root.path())
         .in_pod_network()
         .start("http-server")?;
 
     let base = register_pod_service(&client, ns.name(), "web", port).await?;
     let path = format!("{base}/hello.txt");
-    let body = sealed_secrets_tests::wait_for_value("the file through the service proxy", TIMEOUT, || {
-        let client = client.clone();
-        let path = path.clone();
-        async move { Ok(Some(get_text(&client, &path).await?)) }
-    })
-    .await?;
+    let body =
+        sealed_secrets_tests::wait_for_value("the file through the service proxy", TIMEOUT, || {
+            let client = client.clone();
+            let path = path.clone();
+            async move { Ok(Some(get_text(&client, &path).await?)) }
+        })
+        .await?;
     assert_eq!(body, content);
     // The server really served it (its access log goes to stderr).
-    assert!(server.stderr().contains("GET /hello.txt"), "server log: {}", server.stderr());
+    assert!(
+        server.stderr().contains("GET /hello.txt"),
+        "server log: {}",
+        server.stderr()
+    );
     Ok(())
 }
 
@@ -168,7 +191,8 @@ async fn service_account_kubeconfig_works_from_the_pod_network() -> Result<()> {
         kube::Error::Api(s) => {
             assert_eq!(s.code, 403, "{s:?}");
             assert!(
-                s.message.contains(&format!("system:serviceaccount:{}:robot", ns.name())),
+                s.message
+                    .contains(&format!("system:serviceaccount:{}:robot", ns.name())),
                 "{s:?}"
             );
         }
@@ -185,6 +209,10 @@ async fn service_account_kubeconfig_works_from_the_pod_network() -> Result<()> {
         .start("curl-version")?;
     let status = curl.wait(TIMEOUT).await?;
     assert!(status.success(), "curl failed: {}", curl.stderr());
-    assert!(curl.stdout().contains("\"gitVersion\""), "{}", curl.stdout());
+    assert!(
+        curl.stdout().contains("\"gitVersion\""),
+        "{}",
+        curl.stdout()
+    );
     Ok(())
 }
