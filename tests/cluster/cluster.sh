@@ -381,7 +381,11 @@ cmd_down() {
 cmd_status() {
   DIR="$(existing_dir || true)"
   if [[ -z "$DIR" ]] || ! load_state 2>/dev/null; then
-    echo "no cluster (SSRS_CLUSTER_DIR unset and no $POINTER)" >&2
+    if [[ -n "${SSRS_CLUSTER_DIR:-}" ]]; then
+      echo "no cluster in SSRS_CLUSTER_DIR=$SSRS_CLUSTER_DIR" >&2
+    else
+      echo "no cluster (SSRS_CLUSTER_DIR unset and no $POINTER)" >&2
+    fi
     return 1
   fi
   local ok=0 name pid
