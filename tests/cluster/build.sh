@@ -34,6 +34,7 @@ on_exit() {
   fi
 }
 trap on_exit EXIT
+trap 'exit 143' TERM INT HUP
 
 as_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
@@ -205,8 +206,9 @@ main() {
     die "apt-get source --download-only kubernetes=$version failed"
 
   step "unpack source package"
-  local dsc
-  dsc="$(ls "$WORK"/src/kubernetes_*.dsc | head -n1)" || die "no .dsc downloaded"
+  local dscs=("$WORK"/src/kubernetes_*.dsc)
+  [[ -f "${dscs[0]}" ]] || die "no .dsc downloaded"
+  local dsc="${dscs[0]}"
   (cd "$WORK/src" && dpkg-source --no-check -x "$dsc" tree >&2) || die "dpkg-source -x failed"
   local tree="$WORK/src/tree"
   [[ -d "$tree/vendor" ]] || die "unpacked tree has no vendor/ directory"
@@ -226,9 +228,10 @@ main() {
   (
     cd "$tree/.go/src/k8s.io/kubernetes"
     export HOME="$WORK/home" GOPATH="$tree/.go" GOCACHE="$WORK/gocache" CGO_ENABLED=0 GO111MODULE=off
-    export GOFLAGS= GOTOOLCHAIN=local
+    export GOFLAGS='' GOTOOLCHAIN=local
     export KUBE_GIT_VERSION="v$upstream" KUBE_GIT_TREE_STATE=archive KUBE_GIT_COMMIT=debian-"$version"
-    export KUBE_GIT_MAJOR="${upstream%%.*}" KUBE_GIT_MINOR="$(echo "$upstream" | cut -d. -f2)"
+    KUBE_GIT_MINOR="$(echo "$upstream" | cut -d. -f2)"
+    export KUBE_GIT_MAJOR="${upstream%%.*}" KUBE_GIT_MINOR
     make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >&2
   ) || die "make WHAT=\"cmd/kube-apiserver cmd/kube-controller-manager\" failed"
   printf '    build took %ss\n' "$((SECONDS - start))" >&2

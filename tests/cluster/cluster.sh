@@ -197,6 +197,13 @@ current-context: ssrs
 EOF
 }
 
+on_up_exit() {
+  if [[ "$1" -ne 0 ]]; then
+    echo "cluster.sh: up FAILED in step \"$CURRENT_STEP\"; cleaning up" >&2
+    do_down
+  fi
+}
+
 cmd_up() {
   DIR="$(existing_dir || true)"
   if [[ -n "$DIR" ]] && load_state 2>/dev/null; then
@@ -230,7 +237,7 @@ cmd_up() {
   DIR="$(cd "$DIR" && pwd)"
   chmod 700 "$DIR"
   # From here on, a failure tears down whatever was created.
-  trap 'rc=$?; if [[ $rc -ne 0 ]]; then echo "cluster.sh: up FAILED in step \"$CURRENT_STEP\"; cleaning up" >&2; do_down; fi' EXIT
+  trap 'on_up_exit $?' EXIT
 
   local id
   id="$(basename "$DIR" | tr -cd 'a-zA-Z0-9' | tail -c 6)"
