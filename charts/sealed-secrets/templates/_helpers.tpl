@@ -222,8 +222,6 @@ true
 {{- end }}
 {{- if .Values.leaderElection.enabled }}
 - --leader-elect
-- --leader-election-namespace
-- {{ include "sealed-secrets.namespace" . | quote }}
 - --leader-election-name
 - {{ include "sealed-secrets.leaseName" . | quote }}
 {{- end }}
