@@ -31,7 +31,7 @@ import yaml
 from helm_python.chart import Chart, lint
 
 ROOT = Path(__file__).resolve().parents[2]
-CHART_DIR = ROOT / "charts" / "sealed-secrets"
+CHART_DIR = Path(os.environ.get("SSRS_CHART_DIR") or ROOT / "charts" / "sealed-secrets")
 CRD_FILE = CHART_DIR / "crds" / "bitnami.com_sealedsecrets.yaml"
 RELEASE = "sealed-secrets"
 NAMESPACE = "kube-system"
@@ -749,7 +749,10 @@ class Kube:
         try:
             with urllib.request.urlopen(req, context=self.ssl, timeout=30) as resp:
                 raw = resp.read()
-                return resp.status, json.loads(raw) if raw else {}
+                try:
+                    return resp.status, json.loads(raw) if raw else {}
+                except ValueError:
+                    return resp.status, {"body": raw.decode(errors="replace")}
         except urllib.error.HTTPError as e:
             raw = e.read()
             try:
