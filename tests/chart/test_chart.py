@@ -639,10 +639,16 @@ def test_create_controller_false(chart: Chart) -> None:
 # CRD, README, Dockerfile
 
 
+def load_crd() -> dict[str, Any]:
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    assert isinstance(crd, dict), f"{CRD_FILE} is empty or not one YAML object (regenerate it)"
+    return crd
+
+
 def test_crd_kept_on_uninstall(chart: Chart) -> None:
     crds = chart.crds
     assert [c["filename"].split("/", 1)[-1] for c in crds] == ["crds/bitnami.com_sealedsecrets.yaml"]
-    crd = yaml.safe_load(CRD_FILE.read_text())
+    crd = load_crd()
     assert crd["kind"] == "CustomResourceDefinition"
     assert crd["metadata"]["name"] == "sealedsecrets.bitnami.com"
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
@@ -817,7 +823,7 @@ def server_version(kube: Kube) -> str:
 
 
 def ensure_crd(kube: Kube) -> None:
-    crd = yaml.safe_load(CRD_FILE.read_text())
+    crd = load_crd()
     status, out = kube.apply(crd, dry_run=True)
     assert status in (200, 201), out
     status, out = kube.apply(crd, dry_run=False)
