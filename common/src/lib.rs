@@ -14,6 +14,7 @@
 )]
 
 pub mod crypto;
+pub mod documents;
 pub mod keys;
 pub mod scope;
 pub mod sealing;

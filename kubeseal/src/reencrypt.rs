@@ -1,0 +1,189 @@
+//! Offline re-encryption (beyond upstream, #1453): decrypt `encryptedData` with recovery keys and
+//! seal each value again for a new certificate, keeping name, namespace, scope, template metadata
+//! and `template.data` templates (never rendered). A SealedSecret whose values all open with the
+//! target certificate's key is left as it is.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use common::crypto::{hybrid_decrypt, hybrid_encrypt};
+use common::documents::{
+    Format, looks_like_json, parse_documents, sealed_secret_from_value, sealed_secret_to_string,
+};
+use common::keys::{PrivateKey, PublicKey};
+use common::scope::{SealingScope, encryption_label};
+use common::types::{KIND, SealedSecret};
+use rand::CryptoRng;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Re-seal `ss` for `target` in place. Returns `true` when it changed.
+pub fn reencrypt_one<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    ss: &mut SealedSecret,
+    keys: &[&PrivateKey],
+    target: &PublicKey,
+) -> anyhow::Result<bool> {
+    if ss.spec.data.is_some() {
+        anyhow::bail!("cannot re-encrypt the deprecated 'data' field; use 'encryptedData'");
+    }
+    let namespace = ss.metadata.namespace.clone().unwrap_or_default();
+    let name = ss.metadata.name.clone().unwrap_or_default();
+    let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
+    let label = encryption_label(&namespace, &name, scope);
+    let mut plain = Vec::with_capacity(ss.spec.encrypted_data.len());
+    let mut failed = Vec::new();
+    let mut all_target = true;
+    for (k, v) in &ss.spec.encrypted_data {
+        let opened = B64
+            .decode(v)
+            .ok()
+            .and_then(|ct| hybrid_decrypt(keys.iter().copied(), &ct, &label).ok());
+        match opened {
+            Some((pt, key)) => {
+                all_target &= key.public_key() == target;
+                plain.push((k.clone(), pt));
+            }
+            None => failed.push(k.clone()),
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("no key could decrypt secret ({})", failed.join(", "));
+    }
+    if all_target {
+        return Ok(false);
+    }
+    for (k, pt) in plain {
+        let ct = hybrid_encrypt(rng, target, &pt, &label)?;
+        ss.spec.encrypted_data.insert(k, B64.encode(ct));
+    }
+    Ok(true)
+}
+
+/// Outcome of re-encrypting one document set.
+pub struct Reencrypted {
+    /// The new contents.
+    pub bytes: Vec<u8>,
+    /// Whether any SealedSecret changed.
+    pub changed: bool,
+}
+
+/// Re-encrypt every SealedSecret in `input`. Output is in `format`, or the input's own format.
+pub fn reencrypt_documents<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    input: &[u8],
+    keys: &[&PrivateKey],
+    target: &PublicKey,
+    format: Option<Format>,
+) -> anyhow::Result<Reencrypted> {
+    let docs = parse_documents(input)?;
+    if docs.is_empty() {
+        anyhow::bail!("no sealed secrets found. Ensure the input is valid and UTF-8 encoded");
+    }
+    let format = format.unwrap_or(if looks_like_json(input) {
+        Format::Json
+    } else {
+        Format::Yaml
+    });
+    let mut out = String::new();
+    let mut changed = false;
+    for doc in docs {
+        let mut ss = sealed_secret_from_value(doc)?;
+        let what = ss.metadata.name.clone().unwrap_or_default();
+        changed |= reencrypt_one(rng, &mut ss, keys, target)
+            .map_err(|e| e.context(format!("cannot re-encrypt {what}")))?;
+        out.push_str(&sealed_secret_to_string(&ss, format)?);
+    }
+    Ok(Reencrypted {
+        bytes: out.into_bytes(),
+        changed,
+    })
+}
+
+/// Summary of a directory run.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DirSummary {
+    /// Files rewritten.
+    pub rewritten: Vec<PathBuf>,
+    /// Files holding SealedSecrets already sealed for the target.
+    pub unchanged: Vec<PathBuf>,
+    /// Files skipped (not SealedSecrets, or mixed with other kinds).
+    pub skipped: Vec<PathBuf>,
+    /// Files that failed, with the reason.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| crate::open_error(dir, &e))?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            walk(&path, out)?;
+        } else if ft.is_file()
+            && path
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| ["yaml", "yml", "json"].contains(&x.to_ascii_lowercase().as_str()))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Re-encrypt every SealedSecret file under `dir`, rewriting (atomically) only files that change.
+/// Files are kept in their own format. Symlinks are not followed.
+pub fn reencrypt_dir<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    dir: &Path,
+    keys: &[&PrivateKey],
+    target: &PublicKey,
+) -> anyhow::Result<DirSummary> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    let mut summary = DirSummary::default();
+    for path in files {
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                summary.failed.push((path.clone(), crate::io_text(&e)));
+                continue;
+            }
+        };
+        let Ok(docs) = parse_documents(&bytes) else {
+            summary.skipped.push(path);
+            continue;
+        };
+        let all_sealed = !docs.is_empty()
+            && docs
+                .iter()
+                .all(|d| d.get("kind").and_then(|k| k.as_str()) == Some(KIND));
+        if !all_sealed {
+            summary.skipped.push(path);
+            continue;
+        }
+        match reencrypt_documents(rng, &bytes, keys, target, None) {
+            Ok(r) if r.changed => {
+                let mut out = r.bytes;
+                if !looks_like_json(&bytes) && !bytes.starts_with(b"---") {
+                    out = out
+                        .strip_prefix(b"---\n")
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or(out);
+                }
+                match crate::output::write_atomic(&path, &out) {
+                    Ok(()) => summary.rewritten.push(path),
+                    Err(e) => summary.failed.push((path, format!("{e:#}"))),
+                }
+            }
+            Ok(_) => summary.unchanged.push(path),
+            Err(e) => summary.failed.push((path, format!("{e:#}"))),
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,231 @@
+//! Seal mode (default), `--raw` and `--merge-into`.
+
+use std::time::SystemTime;
+
+use common::documents::{
+    Format, looks_like_json, parse_documents, parse_secrets, sealed_secret_from_value,
+    sealed_secret_to_string,
+};
+use common::keys::PublicKey;
+use common::scope::SealingScope;
+use common::sealing::{seal_raw, seal_secret};
+use common::types::SealedSecret;
+use k8s_openapi::api::core::v1::Secret;
+use rand::CryptoRng;
+
+use crate::config::Config;
+
+/// What seal needs besides the key.
+pub struct SealParams<'a> {
+    /// `--scope`.
+    pub scope: SealingScope,
+    /// `(namespace, explicit)` as client-go's `Namespace()`.
+    pub namespace: (&'a str, bool),
+    /// `--allow-empty-data`.
+    pub allow_empty_data: bool,
+    /// Overrides (merge-into): name, namespace and scope of the target file.
+    pub overrides: Option<(String, String, SealingScope)>,
+}
+
+/// Upstream's per-Secret checks and edits, then `NewSealedSecret`.
+pub fn seal_one<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    key: &PublicKey,
+    mut secret: Secret,
+    p: &SealParams<'_>,
+) -> anyhow::Result<SealedSecret> {
+    let empty = |d: Option<usize>| d.unwrap_or(0) == 0;
+    if !p.allow_empty_data
+        && empty(secret.data.as_ref().map(|d| d.len()))
+        && empty(secret.string_data.as_ref().map(|d| d.len()))
+    {
+        anyhow::bail!(
+            "secret.data is empty in input Secret, assuming this is an error and aborting. To work with empty data, --allow-empty-data can be used"
+        );
+    }
+    if let Some((name, ns, scope)) = &p.overrides {
+        secret.metadata.name = Some(name.clone());
+        secret.metadata.namespace = Some(ns.clone()).filter(|n| !n.is_empty());
+        scope.apply_to(
+            secret
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default),
+        );
+    }
+    if secret
+        .metadata
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        anyhow::bail!("missing metadata.name in input Secret");
+    }
+    if p.overrides.is_none() && p.scope != SealingScope::Strict {
+        p.scope.apply_to(
+            secret
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default),
+        );
+    }
+    if secret
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.is_empty())
+    {
+        secret.metadata.annotations = None;
+    }
+    let scope = SealingScope::from_annotations(secret.metadata.annotations.as_ref());
+    if scope != SealingScope::ClusterWide {
+        let (ns, explicit) = p.namespace;
+        let input_ns = secret.metadata.namespace.clone().unwrap_or_default();
+        if p.overrides.is_none() && explicit && !input_ns.is_empty() && input_ns != ns {
+            anyhow::bail!(
+                "namespace mismatch: input secret is in namespace {input_ns:?} but {ns:?} was specified"
+            );
+        }
+        if input_ns.is_empty() {
+            secret.metadata.namespace = Some(ns.to_string());
+        }
+    }
+    let m = &mut secret.metadata;
+    m.self_link = None;
+    m.uid = None;
+    m.resource_version = None;
+    m.generation = None;
+    m.creation_timestamp = None;
+    m.deletion_timestamp = None;
+    m.deletion_grace_period_seconds = None;
+    Ok(seal_secret(rng, key, &secret)?)
+}
+
+/// Default mode: every Secret of `input` → SealedSecrets in `format`.
+pub fn seal_documents<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    key: &PublicKey,
+    input: &[u8],
+    p: &SealParams<'_>,
+    format: Format,
+) -> anyhow::Result<Vec<u8>> {
+    let sealed = seal_all(rng, key, input, p)?;
+    let mut out = String::new();
+    for ss in &sealed {
+        out.push_str(&sealed_secret_to_string(ss, format)?);
+    }
+    Ok(out.into_bytes())
+}
+
+fn seal_all<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    key: &PublicKey,
+    input: &[u8],
+    p: &SealParams<'_>,
+) -> anyhow::Result<Vec<SealedSecret>> {
+    let secrets = parse_secrets(input)?;
+    if secrets.is_empty() {
+        anyhow::bail!("no secrets found. Ensure the input is valid and UTF-8 encoded");
+    }
+    secrets
+        .into_iter()
+        .map(|s| seal_one(rng, key, s, p))
+        .collect()
+}
+
+/// `--raw`: one value → bare base64, no newline.
+pub fn raw<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    key: &PublicKey,
+    config: &Config,
+    namespace: &str,
+    read_value: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
+    let scope = config.scope;
+    let name = config.name.as_deref().unwrap_or_default();
+    if scope < SealingScope::ClusterWide {
+        if namespace.is_empty() {
+            anyhow::bail!("must provide the --namespace flag with --raw and --scope {scope}");
+        }
+        if scope == SealingScope::Strict && name.is_empty() {
+            anyhow::bail!("must provide the --name flag with --raw and --scope strict");
+        }
+    }
+    let value = zeroize::Zeroizing::new(match config.from_file.as_slice() {
+        [] => read_value()?,
+        [one] => {
+            let path = one.split_once('=').map(|(_, p)| p).unwrap_or(one);
+            crate::read_file(std::path::Path::new(path))?
+        }
+        _ => anyhow::bail!(
+            "must provide only one --from-file when encrypting a single item with --raw"
+        ),
+    });
+    Ok(seal_raw(rng, key, namespace, name, scope, &value)?.into_bytes())
+}
+
+/// `--merge-into FILE`: seal the input with FILE's name, namespace and scope, merge the items into
+/// FILE and return FILE's new contents (in FILE's format unless `-o` was explicit).
+pub fn merge_into<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    key: &PublicKey,
+    input: &[u8],
+    file_bytes: &[u8],
+    p: &SealParams<'_>,
+    explicit_format: Option<Format>,
+) -> anyhow::Result<Vec<u8>> {
+    let file_format = if looks_like_json(file_bytes) {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    let doc = parse_documents(file_bytes)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no SealedSecret found in the --merge-into file"))?;
+    let mut orig = sealed_secret_from_value(doc)?;
+    let name = orig.metadata.name.clone().unwrap_or_default();
+    let namespace = orig.metadata.namespace.clone().unwrap_or_default();
+    let scope = SealingScope::from_annotations(orig.metadata.annotations.as_ref());
+    let params = SealParams {
+        scope: p.scope,
+        namespace: p.namespace,
+        allow_empty_data: p.allow_empty_data,
+        overrides: Some((name, namespace, scope)),
+    };
+    for update in seal_all(rng, key, input, &params)? {
+        orig.spec.encrypted_data.extend(update.spec.encrypted_data);
+        let (src, dst) = (
+            update.spec.template.metadata,
+            &mut orig.spec.template.metadata,
+        );
+        if let Some(a) = src.annotations.filter(|a| !a.is_empty()) {
+            dst.annotations
+                .get_or_insert_with(Default::default)
+                .extend(a);
+        }
+        if let Some(l) = src.labels.filter(|l| !l.is_empty()) {
+            dst.labels.get_or_insert_with(Default::default).extend(l);
+        }
+        if let Some(d) = update.spec.template.data.filter(|d| !d.is_empty()) {
+            orig.spec
+                .template
+                .data
+                .get_or_insert_with(Default::default)
+                .extend(d);
+        }
+    }
+    let format = explicit_format.unwrap_or(file_format);
+    let mut out = sealed_secret_to_string(&orig, format)?;
+    if format == Format::Yaml && !file_bytes.starts_with(b"---") {
+        // Keep a file that did not start with `---` that way.
+        out = out.trim_start_matches("---\n").to_string();
+    }
+    Ok(out.into_bytes())
+}
+
+/// The time used for the expiry check.
+pub fn now() -> SystemTime {
+    SystemTime::now()
+}
