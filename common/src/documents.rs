@@ -93,6 +93,11 @@ fn yaml_options() -> serde_saphyr::Options {
     let mut opts = serde_saphyr::Options::default();
     opts.with_snippet = false;
     opts.crop_radius = 0;
+    // YAML 1.2 booleans only: `namespace: n` or `on: yes` stay strings (Kubernetes decodes string
+    // fields by their target type, so YAML 1.1's y/n/on/off must not turn into booleans).
+    opts.strict_booleans = true;
+    opts.leading_zero_numbers_as_strings = true;
+    opts.underscored_numbers_as_strings = true;
     let mut budget = serde_saphyr::Budget::default();
     budget.max_reader_input_bytes = Some(64 * 1024 * 1024);
     budget.max_documents = 10_000;
@@ -156,12 +161,53 @@ pub fn unwrap_lists(docs: Vec<Value>) -> Vec<Value> {
     out
 }
 
+/// Turn a number or boolean scalar into its string form (where the schema wants a string, as
+/// `kubectl` decodes YAML by target type: `stringData: {pin: 1234}` is the string `"1234"`).
+fn scalar_to_string(v: &mut Value) {
+    let s = match v {
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return,
+    };
+    *v = Value::String(s);
+}
+
+fn coerce_map_values(v: Option<&mut Value>) {
+    if let Some(Value::Object(m)) = v {
+        m.values_mut().for_each(scalar_to_string);
+    }
+}
+
+/// Coerce scalars in the string-typed fields of object metadata.
+fn coerce_metadata(meta: Option<&mut Value>) {
+    if let Some(Value::Object(m)) = meta {
+        for k in [
+            "name",
+            "namespace",
+            "generateName",
+            "resourceVersion",
+            "uid",
+        ] {
+            if let Some(v) = m.get_mut(k) {
+                scalar_to_string(v);
+            }
+        }
+        coerce_map_values(m.get_mut("labels"));
+        coerce_map_values(m.get_mut("annotations"));
+    }
+}
+
 /// Decode one document as a `v1.Secret`. Like upstream, `apiVersion` and `kind` are not checked and
 /// unknown fields are ignored.
 pub fn secret_from_value(mut v: Value) -> Result<Secret, DocumentError> {
     if let Value::Object(m) = &mut v {
         m.insert("apiVersion".into(), Value::String("v1".into()));
         m.insert("kind".into(), Value::String("Secret".into()));
+        coerce_metadata(m.get_mut("metadata"));
+        coerce_map_values(m.get_mut("stringData"));
+        if let Some(t) = m.get_mut("type") {
+            scalar_to_string(t);
+        }
     }
     serde_json::from_value(v).map_err(|e| DocumentError::Decode {
         what: "Secret",
@@ -174,6 +220,13 @@ pub fn sealed_secret_from_value(mut v: Value) -> Result<SealedSecret, DocumentEr
     if let Value::Object(m) = &mut v {
         m.insert("apiVersion".into(), Value::String(API_VERSION.into()));
         m.insert("kind".into(), Value::String(KIND.into()));
+        coerce_metadata(m.get_mut("metadata"));
+        if let Some(Value::Object(spec)) = m.get_mut("spec")
+            && let Some(Value::Object(t)) = spec.get_mut("template")
+        {
+            coerce_metadata(t.get_mut("metadata"));
+            coerce_map_values(t.get_mut("data"));
+        }
     }
     serde_json::from_value(v).map_err(|e| DocumentError::Decode {
         what: "SealedSecret",
@@ -437,6 +490,19 @@ mod tests {
     }
 
     #[test]
+    fn yaml_scalars_decode_by_target_type() {
+        let s = parse_secrets(b"metadata:\n  name: y\n  namespace: n\n  labels: {on: yes, v: 1.10}\nstringData:\n  pin: 0123\n  n: 1234\n  flag: true\n").unwrap();
+        let s = &s[0];
+        assert_eq!(s.metadata.namespace.as_deref(), Some("n"));
+        assert_eq!(s.metadata.name.as_deref(), Some("y"));
+        assert_eq!(s.metadata.labels.as_ref().unwrap()["on"], "yes");
+        let sd = s.string_data.as_ref().unwrap();
+        assert_eq!(sd["pin"], "0123");
+        assert_eq!(sd["n"], "1234");
+        assert_eq!(sd["flag"], "true");
+    }
+
+    #[test]
     fn scalar_document_is_an_error() {
         assert_eq!(
             parse_documents(b"just text").unwrap_err(),
@@ -564,7 +630,10 @@ mod tests {
         );
         assert!(!out.ends_with("---\n"));
         let back = parse_sealed_secrets(out.as_bytes()).unwrap();
-        assert_eq!(back[0], sample());
+        assert_eq!(
+            serde_json::to_value(&back[0]).unwrap(),
+            serde_json::to_value(sample()).unwrap()
+        );
     }
 
     #[test]
