@@ -81,6 +81,23 @@ pub struct SealedSecretStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub observed_generation: Option<i64>,
+    /// Extension (not in upstream's CRD): the `resourceVersion` of the Secret as this controller
+    /// last wrote or verified it. With `observedGeneration`, lets a restart skip decryption of
+    /// objects already in sync.
+    #[serde(
+        rename = "secretResourceVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secret_resource_version: Option<String>,
+    /// Extension (not in upstream's CRD): fingerprints of the keys that opened the values, most
+    /// used first; tried first on the next decryption.
+    #[serde(
+        rename = "keyFingerprints",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub key_fingerprints: Vec<String>,
 }
 
 /// One condition, as upstream's `SealedSecretCondition`.
@@ -220,7 +237,9 @@ pub fn openapi_v3_schema() -> serde_json::Value {
                             }
                         }
                     },
-                    "observedGeneration": {"description": "ObservedGeneration reflects the generation most recently observed by the sealed-secrets controller.", "type": "integer", "format": "int64"}
+                    "observedGeneration": {"description": "ObservedGeneration reflects the generation most recently observed by the sealed-secrets controller.", "type": "integer", "format": "int64"},
+                    "secretResourceVersion": {"description": "resourceVersion of the Secret as last written or verified by the controller (sealed-secrets-rs extension).", "type": "string"},
+                    "keyFingerprints": {"description": "Fingerprints of the sealing keys that opened the values, most used first (sealed-secrets-rs extension).", "type": "array", "items": {"type": "string"}}
                 }
             }
         }

@@ -1,0 +1,536 @@
+//! Command-line flags, each also settable as `SEALED_SECRETS_<FLAG>`, with upstream's defaults.
+//! This is the only module that knows clap; the rest of the controller sees [`Config`].
+
+use std::time::{Duration, SystemTime};
+
+use clap::{ArgAction, Parser};
+
+/// Upstream's flags (§5.1 of the reference), plus leader election and `--kubeconfig`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "controller",
+    about = "Sealed Secrets controller",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// Prefix used to name keys (generateName of key Secrets, and the legacy key's name).
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_PREFIX",
+        default_value = "sealed-secrets-key"
+    )]
+    key_prefix: String,
+    /// Size of encryption key.
+    #[arg(long, env = "SEALED_SECRETS_KEY_SIZE", default_value_t = 4096)]
+    key_size: usize,
+    /// Duration that certificate is valid for.
+    #[arg(long, env = "SEALED_SECRETS_KEY_TTL", default_value = "87600h0m0s", value_parser = parse_go_duration)]
+    key_ttl: Duration,
+    /// Common name to be used as issuer/subject DN in generated certificate.
+    #[arg(long, env = "SEALED_SECRETS_MY_CN", default_value = "")]
+    my_cn: String,
+    /// New key generation period (automatic rotation disabled if 0).
+    #[arg(long, env = "SEALED_SECRETS_KEY_RENEW_PERIOD", value_parser = parse_go_duration)]
+    key_renew_period: Option<Duration>,
+    /// Deprecated alias of --key-renew-period.
+    #[arg(long, env = "SEALED_SECRETS_ROTATE_PERIOD", value_parser = parse_go_duration, hide = true)]
+    rotate_period: Option<Duration>,
+    /// Ordering of keys: CertNotBefore or SecretCreationTimestamp.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_ORDER_PRIORITY",
+        default_value = "CertNotBefore"
+    )]
+    key_order_priority: String,
+    /// Accept deprecated V1 data field.
+    #[arg(long, env = "SEALED_SECRETS_ACCEPT_DEPRECATED_V1_DATA", default_value = "true", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    accept_deprecated_v1_data: bool,
+    /// Create a new key if latest one is older than this cutoff time (RFC1123Z).
+    #[arg(long, env = "SEALED_SECRETS_KEY_CUTOFF_TIME", default_value = "")]
+    key_cutoff_time: String,
+    /// Scan all namespaces or only the current namespace.
+    #[arg(long, env = "SEALED_SECRETS_ALL_NAMESPACES", default_value = "true", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    all_namespaces: bool,
+    /// Comma-separated list of additional namespaces to be scanned.
+    #[arg(long, env = "SEALED_SECRETS_ADDITIONAL_NAMESPACES", default_value = "")]
+    additional_namespaces: String,
+    /// Label selector for the SealedSecrets (and Secrets) the controller handles.
+    #[arg(long, env = "SEALED_SECRETS_LABEL_SELECTOR", default_value = "")]
+    label_selector: String,
+    /// Number of allowed sustained requests per second for verify and rotate.
+    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT", default_value_t = 2)]
+    rate_limit: u32,
+    /// Number of requests allowed to exceed the rate limit per second.
+    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2)]
+    rate_limit_burst: u32,
+    /// Comma-separated k=v annotations for new key Secrets.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_PRIVATEKEY_ANNOTATIONS",
+        default_value = ""
+    )]
+    privatekey_annotations: String,
+    /// Comma-separated k=v labels for new key Secrets.
+    #[arg(long, env = "SEALED_SECRETS_PRIVATEKEY_LABELS", default_value = "")]
+    privatekey_labels: String,
+    /// The controller deletes the Secret itself when its SealedSecret is deleted.
+    #[arg(long, env = "SEALED_SECRETS_OLD_GC_BEHAVIOR", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    old_gc_behavior: bool,
+    /// Write the status subresource.
+    #[arg(long, env = "SEALED_SECRETS_UPDATE_STATUS", default_value = "true", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    update_status: bool,
+    /// Accepted for compatibility: key Secrets are always watched (added, relabelled and deleted keys take effect live).
+    #[arg(long, env = "SEALED_SECRETS_WATCH_FOR_SECRETS", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    watch_for_secrets: bool,
+    /// Do not watch Secrets, so deleted Secrets are not recreated.
+    #[arg(long, env = "SEALED_SECRETS_SKIP_RECREATE", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    skip_recreate: bool,
+    /// INFO and below to stdout, WARN and ERROR to stderr; false sends everything to stderr.
+    #[arg(long, env = "SEALED_SECRETS_LOG_INFO_STDOUT", default_value = "true", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    log_info_stdout: bool,
+    /// Log level: DEBUG, INFO, WARN, ERROR.
+    #[arg(long, env = "SEALED_SECRETS_LOG_LEVEL", default_value = "INFO")]
+    log_level: String,
+    /// Log format: text or json.
+    #[arg(long, env = "SEALED_SECRETS_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+    /// Max unseal retries before giving up on an object until it changes.
+    #[arg(long, env = "SEALED_SECRETS_MAX_UNSEAL_RETRIES", default_value_t = 5)]
+    max_unseal_retries: u32,
+    /// Accepted for compatibility; the Rust client does not throttle (see docs/compatibility.md).
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KUBECLIENT_QPS",
+        default_value_t = 5.0,
+        allow_negative_numbers = true
+    )]
+    kubeclient_qps: f32,
+    /// Accepted for compatibility; the Rust client does not throttle.
+    #[arg(long, env = "SEALED_SECRETS_KUBECLIENT_BURST", default_value_t = 10)]
+    kubeclient_burst: i32,
+    /// HTTP listen address.
+    #[arg(long, env = "SEALED_SECRETS_LISTEN_ADDR", default_value = ":8080")]
+    listen_addr: String,
+    /// Metrics listen address.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LISTEN_METRICS_ADDR",
+        default_value = ":8081"
+    )]
+    listen_metrics_addr: String,
+    /// HTTP read timeout.
+    #[arg(long, env = "SEALED_SECRETS_READ_TIMEOUT", default_value = "2m0s", value_parser = parse_go_duration)]
+    read_timeout: Duration,
+    /// HTTP write timeout.
+    #[arg(long, env = "SEALED_SECRETS_WRITE_TIMEOUT", default_value = "2m0s", value_parser = parse_go_duration)]
+    write_timeout: Duration,
+    /// Print version and exit.
+    #[arg(long, env = "SEALED_SECRETS_VERSION", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    version: bool,
+    /// Kubeconfig to use instead of the in-cluster configuration (also `KUBECONFIG`).
+    #[arg(long, env = "SEALED_SECRETS_KUBECONFIG")]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// Elect one active replica through a coordination.k8s.io Lease (required for replicas > 1).
+    #[arg(long, env = "SEALED_SECRETS_LEADER_ELECT", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    leader_elect: bool,
+    /// Name of the leader-election Lease (in the controller namespace).
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LEADER_ELECTION_NAME",
+        default_value = "sealed-secrets-controller"
+    )]
+    leader_election_name: String,
+    /// Maximum SealedSecrets reconciled at once (decryptions run on all cores).
+    #[arg(long, env = "SEALED_SECRETS_CONCURRENCY", default_value_t = 16)]
+    concurrency: u16,
+}
+
+/// How new keys are ordered to pick the active one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrderPriority {
+    /// Newest certificate NotBefore (default).
+    CertNotBefore,
+    /// Newest Secret creationTimestamp.
+    SecretCreationTimestamp,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The controller's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub key_prefix: String,
+    pub key_size: usize,
+    pub key_ttl: Duration,
+    pub my_cn: String,
+    pub key_renew_period: Duration,
+    pub key_order_priority: KeyOrderPriority,
+    pub accept_deprecated_v1_data: bool,
+    pub key_cutoff_time: Option<SystemTime>,
+    pub all_namespaces: bool,
+    pub additional_namespaces: Vec<String>,
+    pub label_selector: Option<String>,
+    pub rate_limit: u32,
+    pub rate_limit_burst: u32,
+    pub privatekey_annotations: Vec<(String, String)>,
+    pub privatekey_labels: Vec<(String, String)>,
+    pub old_gc_behavior: bool,
+    pub update_status: bool,
+    pub skip_recreate: bool,
+    pub log_info_stdout: bool,
+    pub log_level: tracing::Level,
+    pub log_format: LogFormat,
+    pub max_unseal_retries: u32,
+    pub listen_addr: String,
+    pub listen_metrics_addr: String,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub print_version: bool,
+    pub kubeconfig: Option<std::path::PathBuf>,
+    pub leader_elect: bool,
+    pub leader_election_name: String,
+    pub concurrency: u16,
+}
+
+/// A flag value that parsed but makes no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--key-prefix` has characters outside `[a-z0-9-]` or is too long.
+    #[error("invalid --key-prefix {0:?}: at most 245 characters from [a-z0-9-]")]
+    KeyPrefix(String),
+    /// `--key-cutoff-time` is not RFC1123Z.
+    #[error(
+        "invalid --key-cutoff-time {0:?}: expected RFC1123Z like \"Mon, 02 Jan 2006 15:04:05 -0700\" (date -R)"
+    )]
+    CutoffTime(String),
+    /// `--privatekey-labels`/`--privatekey-annotations` entry without `=`.
+    #[error("invalid {flag} entry {entry:?}: expected key=value")]
+    KeyValue { flag: &'static str, entry: String },
+    /// Key size outside what we can generate.
+    #[error("invalid --key-size {0}: must be between 1024 and 16384")]
+    KeySize(usize),
+}
+
+impl Config {
+    /// Parse `args` (with the environment) into a Config.
+    pub fn from_args<I, T>(args: I) -> Result<Self, anyhow::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = Cli::try_parse_from(args)?;
+        Ok(Self::from_cli(cli)?)
+    }
+
+    fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
+        let valid_prefix = cli.key_prefix.len() <= 245
+            && cli
+                .key_prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid_prefix {
+            return Err(ConfigError::KeyPrefix(cli.key_prefix));
+        }
+        if !(1024..=16384).contains(&cli.key_size) {
+            return Err(ConfigError::KeySize(cli.key_size));
+        }
+        let key_cutoff_time = match cli.key_cutoff_time.trim() {
+            "" => None,
+            s => Some(parse_rfc1123z(s).ok_or_else(|| ConfigError::CutoffTime(s.to_owned()))?),
+        };
+        let key_order_priority = match cli.key_order_priority.as_str() {
+            "SecretCreationTimestamp" => KeyOrderPriority::SecretCreationTimestamp,
+            "CertNotBefore" => KeyOrderPriority::CertNotBefore,
+            other => {
+                tracing::error!(
+                    value = other,
+                    "invalid --key-order-priority, using CertNotBefore"
+                );
+                KeyOrderPriority::CertNotBefore
+            }
+        };
+        // As upstream, the deprecated alias shares the variable; when both are given the alias
+        // (visited later) wins.
+        let key_renew_period = cli
+            .rotate_period
+            .or(cli.key_renew_period)
+            .unwrap_or(Duration::from_secs(720 * 3600));
+        Ok(Self {
+            key_prefix: cli.key_prefix,
+            key_size: cli.key_size,
+            key_ttl: cli.key_ttl,
+            my_cn: cli.my_cn,
+            key_renew_period,
+            key_order_priority,
+            accept_deprecated_v1_data: cli.accept_deprecated_v1_data,
+            key_cutoff_time,
+            all_namespaces: cli.all_namespaces,
+            additional_namespaces: split_list(&cli.additional_namespaces),
+            label_selector: Some(cli.label_selector).filter(|s| !s.is_empty()),
+            rate_limit: cli.rate_limit,
+            rate_limit_burst: cli.rate_limit_burst,
+            privatekey_annotations: parse_key_values(
+                "--privatekey-annotations",
+                &cli.privatekey_annotations,
+            )?,
+            privatekey_labels: parse_key_values("--privatekey-labels", &cli.privatekey_labels)?,
+            old_gc_behavior: cli.old_gc_behavior,
+            update_status: cli.update_status,
+            skip_recreate: cli.skip_recreate,
+            log_info_stdout: cli.log_info_stdout,
+            log_level: parse_log_level(&cli.log_level),
+            log_format: if cli.log_format.eq_ignore_ascii_case("json") {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            },
+            max_unseal_retries: cli.max_unseal_retries,
+            listen_addr: cli.listen_addr,
+            listen_metrics_addr: cli.listen_metrics_addr,
+            read_timeout: cli.read_timeout,
+            write_timeout: cli.write_timeout,
+            print_version: cli.version,
+            kubeconfig: cli.kubeconfig,
+            leader_elect: cli.leader_elect,
+            leader_election_name: cli.leader_election_name,
+            concurrency: cli.concurrency.max(1),
+        })
+    }
+
+    /// The namespaces to watch: `None` for all namespaces, else the list (own namespace first).
+    pub fn watched_namespaces(&self, own: &str) -> Option<Vec<String>> {
+        if self.all_namespaces && self.additional_namespaces.is_empty() {
+            return None;
+        }
+        let mut out = vec![own.to_owned()];
+        for ns in &self.additional_namespaces {
+            if !out.contains(ns) {
+                out.push(ns.clone());
+            }
+        }
+        Some(out)
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `k=v,k=v` (upstream panics on an entry without `=`; we refuse to start with a clear error).
+fn parse_key_values(flag: &'static str, s: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    split_list(s)
+        .into_iter()
+        .map(|entry| match entry.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(ConfigError::KeyValue { flag, entry }),
+        })
+        .collect()
+}
+
+/// slog level names; anything invalid is INFO, as upstream.
+fn parse_log_level(s: &str) -> tracing::Level {
+    let upper = s.trim().to_ascii_uppercase();
+    let base = upper.split(['+', '-']).next().unwrap_or("");
+    match base {
+        "DEBUG" => tracing::Level::DEBUG,
+        "WARN" | "WARNING" => tracing::Level::WARN,
+        "ERROR" => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean {s:?}")),
+    }
+}
+
+/// Go's `time.ParseDuration` for non-negative values: `720h0m0s`, `30m`, `1.5h`, `100ms`, `0`.
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    let err = || format!("invalid duration {s:?}");
+    let s = s.trim();
+    let s = s.strip_prefix('+').unwrap_or(s);
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return Err(err());
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
+        let (num, tail) = rest.split_at(num_end);
+        let value: f64 = num.parse().map_err(|_| err())?;
+        let unit_end = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(err()),
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| err())
+}
+
+/// Go's `time.RFC1123Z`: `Mon, 02 Jan 2006 15:04:05 -0700`.
+pub fn parse_rfc1123z(s: &str) -> Option<SystemTime> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_, rest) = s.split_once(", ")?;
+    let parts: Vec<&str> = rest.split_whitespace().collect();
+    let [day, month, year, time, zone] = parts.as_slice() else {
+        return None;
+    };
+    let day: i64 = day.parse().ok()?;
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let year: i64 = year.parse().ok()?;
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, mi, se] = hms.as_slice() else {
+        return None;
+    };
+    if zone.len() != 5 {
+        return None;
+    }
+    let sign = match zone.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let zh: i64 = zone.get(1..3)?.parse().ok()?;
+    let zm: i64 = zone.get(3..5)?.parse().ok()?;
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se - sign * (zh * 3600 + zm * 60);
+    let secs = u64::try_from(secs).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_debug_assert() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_upstream() {
+        let c = Config::from_args(["controller"]).unwrap();
+        assert_eq!(c.key_prefix, "sealed-secrets-key");
+        assert_eq!(c.key_size, 4096);
+        assert_eq!(c.key_ttl, Duration::from_secs(87_600 * 3600));
+        assert_eq!(c.key_renew_period, Duration::from_secs(720 * 3600));
+        assert!(c.accept_deprecated_v1_data && c.all_namespaces && c.update_status);
+        assert!(!c.skip_recreate && !c.old_gc_behavior);
+        assert_eq!((c.rate_limit, c.rate_limit_burst), (2, 2));
+        assert_eq!(c.max_unseal_retries, 5);
+        assert_eq!(c.listen_addr, ":8080");
+        assert_eq!(c.listen_metrics_addr, ":8081");
+        assert_eq!(c.read_timeout, Duration::from_secs(120));
+        assert_eq!(c.key_order_priority, KeyOrderPriority::CertNotBefore);
+        assert_eq!(c.watched_namespaces("kube-system"), None);
+    }
+
+    #[test]
+    fn go_style_bools_and_durations() {
+        let c = Config::from_args([
+            "controller",
+            "--update-status=false",
+            "--skip-recreate",
+            "--key-renew-period=0",
+            "--additional-namespaces=a, b,a",
+        ])
+        .unwrap();
+        assert!(!c.update_status && c.skip_recreate);
+        assert_eq!(c.key_renew_period, Duration::ZERO);
+        assert_eq!(
+            c.watched_namespaces("kube-system"),
+            Some(vec!["kube-system".into(), "a".into(), "b".into()])
+        );
+        assert_eq!(
+            parse_go_duration("1h30m").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_go_duration("100ms").unwrap(),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            parse_go_duration("1.5h").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert!(parse_go_duration("10").is_err());
+        assert!(parse_go_duration("-1h").is_err());
+    }
+
+    #[test]
+    fn rfc1123z() {
+        let t = parse_rfc1123z("Mon, 02 Jan 2006 15:04:05 -0700").unwrap();
+        assert_eq!(
+            t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
+            1_136_239_445
+        );
+        assert!(parse_rfc1123z("2006-01-02").is_none());
+        assert!(Config::from_args(["controller", "--key-cutoff-time=yesterday"]).is_err());
+    }
+
+    #[test]
+    fn key_value_flags_refuse_entries_without_equals() {
+        let err = Config::from_args(["controller", "--privatekey-labels=a=b,broken"]).unwrap_err();
+        assert!(err.to_string().contains("broken"), "{err}");
+        let c = Config::from_args(["controller", "--privatekey-labels=a=b,c=d=e"]).unwrap();
+        assert_eq!(
+            c.privatekey_labels,
+            vec![("a".into(), "b".into()), ("c".into(), "d=e".into())]
+        );
+    }
+
+    #[test]
+    fn log_levels_like_slog() {
+        assert_eq!(parse_log_level("debug"), tracing::Level::DEBUG);
+        assert_eq!(parse_log_level("INFO+2"), tracing::Level::INFO);
+        assert_eq!(parse_log_level("nonsense"), tracing::Level::INFO);
+        assert_eq!(parse_log_level("ERROR"), tracing::Level::ERROR);
+    }
+}

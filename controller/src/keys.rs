@@ -1,0 +1,561 @@
+//! The sealing-key registry: key Secrets in the controller namespace, read live from a watch.
+//!
+//! Upstream reads keys once at start (and, with `--watch-for-secrets`, only added ones). Here a
+//! watcher keeps the registry equal to what the namespace holds: added, relabelled and deleted key
+//! Secrets take effect without a restart. A malformed key Secret is skipped with a warning (and a
+//! metric), never a crash. Old keys are never deleted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use common::keys::{
+    Certificate, CertificateParams, Fingerprint, PrivateKey, self_signed_certificate,
+};
+use common::scope::SEALED_SECRETS_KEY_LABEL;
+use futures::StreamExt;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+use kube::runtime::watcher;
+use tokio::sync::watch;
+
+use crate::config::{Config, KeyOrderPriority};
+use crate::metrics::Metrics;
+
+/// One loaded sealing key.
+pub struct KeyEntry {
+    /// The private key.
+    pub key: PrivateKey,
+    /// Its certificate (what `/v1/cert.pem` serves for the newest key).
+    pub cert: Certificate,
+    /// Name of the Secret holding it.
+    pub secret_name: String,
+    /// When it counts as created, for picking the newest (`--key-order-priority`).
+    pub ordering_time: SystemTime,
+    /// The Secret's creationTimestamp.
+    pub created: Option<SystemTime>,
+}
+
+/// An immutable snapshot of all loaded keys, oldest first.
+#[derive(Default)]
+pub struct KeyRing {
+    entries: Vec<Arc<KeyEntry>>,
+}
+
+impl KeyRing {
+    /// Build from entries; duplicates (same fingerprint) keep the first seen, as a set.
+    pub fn new(mut entries: Vec<Arc<KeyEntry>>) -> Self {
+        entries.sort_by(|a, b| {
+            a.ordering_time
+                .cmp(&b.ordering_time)
+                .then_with(|| a.secret_name.cmp(&b.secret_name))
+        });
+        let mut seen = std::collections::HashSet::new();
+        entries.retain(|e| seen.insert(e.key.fingerprint().clone()));
+        Self { entries }
+    }
+
+    /// The active (sealing) key: the newest.
+    pub fn newest(&self) -> Option<&Arc<KeyEntry>> {
+        self.entries.last()
+    }
+
+    /// All keys, oldest first.
+    pub fn entries(&self) -> &[Arc<KeyEntry>] {
+        &self.entries
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// No keys at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keys in the order to try: the ones that opened this object before, then newest to oldest.
+    /// Each wrong key costs a full RSA private operation.
+    pub fn decryption_order<'a>(&'a self, preferred: &[Fingerprint]) -> Vec<&'a PrivateKey> {
+        let mut out: Vec<&PrivateKey> = Vec::with_capacity(self.entries.len());
+        for f in preferred {
+            if let Some(e) = self.entries.iter().find(|e| e.key.fingerprint() == f) {
+                out.push(&e.key);
+            }
+        }
+        for e in self.entries.iter().rev() {
+            if !out.iter().any(|k| k.fingerprint() == e.key.fingerprint()) {
+                out.push(&e.key);
+            }
+        }
+        out
+    }
+}
+
+/// The shared, live registry.
+pub struct Registry {
+    ring: RwLock<Arc<KeyRing>>,
+    loaded: watch::Sender<bool>,
+    changes: watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            ring: RwLock::new(Arc::new(KeyRing::default())),
+            loaded: watch::channel(false).0,
+            changes: watch::channel(0).0,
+        }
+    }
+}
+
+impl Registry {
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, ring: KeyRing) {
+        let fingerprints = |r: &KeyRing| {
+            r.entries()
+                .iter()
+                .map(|e| e.key.fingerprint().clone())
+                .collect::<Vec<_>>()
+        };
+        let changed = fingerprints(&ring) != fingerprints(&self.snapshot());
+        let ring = Arc::new(ring);
+        match self.ring.write() {
+            Ok(mut g) => *g = ring,
+            Err(p) => *p.into_inner() = ring,
+        }
+        if changed {
+            self.changes.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// A receiver that sees a new value whenever the set of keys changes.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Whether the initial listing of key Secrets has completed.
+    pub fn is_loaded(&self) -> bool {
+        *self.loaded.borrow()
+    }
+
+    /// Wait until the initial listing has completed.
+    pub async fn wait_loaded(&self) {
+        let mut rx = self.loaded.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// Why a key Secret was skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum KeySecretError {
+    /// `tls.key` is missing.
+    #[error("key Secret has no tls.key")]
+    MissingKey,
+    /// `tls.crt` is missing.
+    #[error("key Secret has no tls.crt")]
+    MissingCert,
+    /// The key or certificate could not be read.
+    #[error(transparent)]
+    Key(#[from] common::keys::KeyError),
+}
+
+/// Read one key Secret (upstream's `readKey`), checking that its certificate matches the key.
+pub fn read_key_secret(
+    secret: &Secret,
+    order: KeyOrderPriority,
+) -> Result<KeyEntry, KeySecretError> {
+    let data = secret.data.as_ref();
+    let key_pem = data
+        .and_then(|d| d.get("tls.key"))
+        .ok_or(KeySecretError::MissingKey)?;
+    let cert_pem = data
+        .and_then(|d| d.get("tls.crt"))
+        .ok_or(KeySecretError::MissingCert)?;
+    let key = PrivateKey::from_pem(&key_pem.0)?;
+    let cert = Certificate::from_pem(&cert_pem.0)?;
+    cert.check_matches(&key)?;
+    let created = secret
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| SystemTime::from(t.0));
+    let ordering_time = match order {
+        KeyOrderPriority::CertNotBefore => cert.not_before(),
+        KeyOrderPriority::SecretCreationTimestamp => created.unwrap_or(cert.not_before()),
+    };
+    Ok(KeyEntry {
+        key,
+        cert,
+        secret_name: secret.metadata.name.clone().unwrap_or_default(),
+        ordering_time,
+        created,
+    })
+}
+
+/// Is this Secret a sealing key we load: labelled `active`, or the legacy Secret named exactly
+/// the key prefix?
+pub fn is_key_secret(secret: &Secret, prefix: &str) -> bool {
+    let active = secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SEALED_SECRETS_KEY_LABEL))
+        .is_some_and(|v| v == "active");
+    active || secret.metadata.name.as_deref() == Some(prefix)
+}
+
+/// The key Secret upstream writes for a new key.
+pub fn key_secret(
+    config: &Config,
+    namespace: &str,
+    key: &PrivateKey,
+    cert: &Certificate,
+) -> Result<Secret, common::keys::KeyError> {
+    let mut labels = BTreeMap::new();
+    for (k, v) in &config.privatekey_labels {
+        if k != SEALED_SECRETS_KEY_LABEL {
+            labels.insert(k.clone(), v.clone());
+        }
+    }
+    labels.insert(SEALED_SECRETS_KEY_LABEL.to_owned(), "active".to_owned());
+    let annotations: BTreeMap<String, String> =
+        config.privatekey_annotations.iter().cloned().collect();
+    let key_pem = key.to_pkcs1_pem()?;
+    Ok(Secret {
+        metadata: ObjectMeta {
+            generate_name: Some(config.key_prefix.clone()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(labels),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            ..ObjectMeta::default()
+        },
+        type_: Some("kubernetes.io/tls".to_owned()),
+        data: Some(BTreeMap::from([
+            (
+                "tls.key".to_owned(),
+                ByteString(key_pem.as_bytes().to_vec()),
+            ),
+            ("tls.crt".to_owned(), ByteString(cert.to_pem().into_bytes())),
+        ])),
+        ..Secret::default()
+    })
+}
+
+/// Generate a key and its certificate (CPU-heavy: run off the async runtime).
+pub fn generate_key(config: &Config) -> Result<(PrivateKey, Certificate), common::keys::KeyError> {
+    let mut rng = rand::rng();
+    let key = PrivateKey::generate(&mut rng, config.key_size)?;
+    let params = CertificateParams {
+        common_name: config.my_cn.clone(),
+        not_before: SystemTime::now(),
+        validity: config.key_ttl,
+    };
+    let cert = self_signed_certificate(&mut rng, &key, &params)?;
+    Ok((key, cert))
+}
+
+/// Keeps the registry in step with the key Secrets of one namespace.
+pub struct KeyWatcher {
+    pub api: Api<Secret>,
+    pub registry: Arc<Registry>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: crate::events::Recorder,
+}
+
+impl KeyWatcher {
+    /// Run until the stream ends (it does not, short of shutdown).
+    pub async fn run(self) {
+        let mut parsed: HashMap<String, Option<Arc<KeyEntry>>> = HashMap::new();
+        let mut pending: Option<HashMap<String, Option<Arc<KeyEntry>>>> = None;
+        // Scoped to the controller namespace; the legacy key has no label, so no selector.
+        let stream = watcher(self.api.clone(), watcher::Config::default());
+        futures::pin_mut!(stream);
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(watcher::Event::Init) => pending = Some(HashMap::new()),
+                Ok(watcher::Event::InitApply(s)) => {
+                    let map = pending.get_or_insert_with(HashMap::new);
+                    self.apply(map, &parsed, &s);
+                }
+                Ok(watcher::Event::InitDone) => {
+                    if let Some(map) = pending.take() {
+                        parsed = map;
+                    }
+                    self.publish(&parsed);
+                    self.registry.loaded.send_replace(true);
+                }
+                Ok(watcher::Event::Apply(s)) => {
+                    let prev = parsed.clone();
+                    self.apply(&mut parsed, &prev, &s);
+                    self.publish(&parsed);
+                }
+                Ok(watcher::Event::Delete(s)) => {
+                    if let Some(name) = s.metadata.name.as_deref()
+                        && parsed.remove(name).flatten().is_some()
+                    {
+                        tracing::warn!(
+                            secret = name,
+                            "sealing key Secret deleted; its key is no longer used"
+                        );
+                    }
+                    self.publish(&parsed);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "watching key Secrets failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Parse `s` into `map` if it is a key Secret, reusing an unchanged parse from `prev`.
+    fn apply(
+        &self,
+        map: &mut HashMap<String, Option<Arc<KeyEntry>>>,
+        prev: &HashMap<String, Option<Arc<KeyEntry>>>,
+        s: &Secret,
+    ) {
+        let Some(name) = s.metadata.name.clone() else {
+            return;
+        };
+        if !is_key_secret(s, &self.config.key_prefix) {
+            if map.remove(&name).flatten().is_some() {
+                tracing::warn!(secret = %name, "sealing key Secret no longer labelled active; its key is no longer used");
+            }
+            return;
+        }
+        match read_key_secret(s, self.config.key_order_priority) {
+            Ok(entry) => {
+                let known = prev
+                    .get(&name)
+                    .and_then(|e| e.as_ref())
+                    .is_some_and(|e| e.key.fingerprint() == entry.key.fingerprint());
+                if !known {
+                    tracing::info!(secret = %name, fingerprint = %entry.key.fingerprint(), "sealing key loaded");
+                }
+                map.insert(name, Some(Arc::new(entry)));
+            }
+            Err(err) => {
+                tracing::warn!(secret = %name, error = %err, "skipping malformed sealing key Secret");
+                self.metrics.invalid_key_secrets.inc();
+                let recorder = self.recorder.clone();
+                let reference = crate::events::object_ref_of(s);
+                let message = format!("Skipping malformed sealing key: {err}");
+                tokio::spawn(async move {
+                    recorder.warn(&reference, "ErrInvalidKey", &message).await;
+                });
+                map.insert(name, None);
+            }
+        }
+    }
+
+    fn publish(&self, parsed: &HashMap<String, Option<Arc<KeyEntry>>>) {
+        let ring = KeyRing::new(parsed.values().flatten().cloned().collect());
+        self.metrics.observe_keys(&ring);
+        self.registry.replace(ring);
+    }
+}
+
+/// Create a new key Secret and add it to the registry at once (the watch confirms it later).
+pub async fn create_key(
+    api: &Api<Secret>,
+    config: &Arc<Config>,
+    registry: &Registry,
+    namespace: &str,
+) -> anyhow::Result<String> {
+    let cfg = config.clone();
+    let (key, cert) = tokio::task::spawn_blocking(move || generate_key(&cfg)).await??;
+    let secret = key_secret(config, namespace, &key, &cert)?;
+    let created = api.create(&PostParams::default(), &secret).await?;
+    let name = created.metadata.name.clone().unwrap_or_default();
+    tracing::info!(secret = %name, fingerprint = %key.fingerprint(), "New key written");
+    tracing::info!(certificate = %cert.to_pem(), "Certificate generated");
+    let entry = KeyEntry {
+        key,
+        cert,
+        secret_name: name.clone(),
+        ordering_time: SystemTime::now(),
+        created: created
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| SystemTime::from(t.0)),
+    };
+    let snapshot = registry.snapshot();
+    let mut entries = snapshot.entries().to_vec();
+    entries.push(Arc::new(entry));
+    registry.replace(KeyRing::new(entries));
+    Ok(name)
+}
+
+/// When the next key is due: `None` when renewal is disabled.
+pub fn next_renewal(config: &Config, ring: &KeyRing, now: SystemTime) -> Option<Duration> {
+    if config.key_renew_period.is_zero() {
+        return None;
+    }
+    let age = ring
+        .newest()
+        .and_then(|k| now.duration_since(k.ordering_time).ok())
+        .unwrap_or_default();
+    Some(config.key_renew_period.saturating_sub(age))
+}
+
+/// Whether a key must be generated at start: none at all, or the newest older than the cutoff.
+pub fn needs_initial_key(config: &Config, ring: &KeyRing) -> bool {
+    match ring.newest() {
+        None => true,
+        Some(newest) => config
+            .key_cutoff_time
+            .is_some_and(|cutoff| newest.ordering_time < cutoff),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["controller"];
+        all.extend_from_slice(args);
+        Config::from_args(all).unwrap()
+    }
+
+    fn small_config() -> Config {
+        config(&["--key-size=1024"])
+    }
+
+    #[test]
+    fn test_write_key_and_read_it_back() {
+        let cfg = config(&[
+            "--key-size=1024",
+            "--privatekey-labels=team=a,sealedsecrets.bitnami.com/sealed-secrets-key=compromised",
+            "--privatekey-annotations=note=x",
+        ]);
+        let (key, cert) = generate_key(&cfg).unwrap();
+        let s = key_secret(&cfg, "kube-system", &key, &cert).unwrap();
+        assert_eq!(
+            s.metadata.generate_name.as_deref(),
+            Some("sealed-secrets-key")
+        );
+        assert_eq!(s.type_.as_deref(), Some("kubernetes.io/tls"));
+        let labels = s.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels[SEALED_SECRETS_KEY_LABEL], "active");
+        assert_eq!(labels["team"], "a");
+        assert_eq!(s.metadata.annotations.as_ref().unwrap()["note"], "x");
+        let pem = &s.data.as_ref().unwrap()["tls.key"].0;
+        assert!(pem.starts_with(b"-----BEGIN RSA PRIVATE KEY-----"));
+        let mut named = s.clone();
+        named.metadata.name = Some("sealed-secrets-keyabcde".into());
+        let entry = read_key_secret(&named, KeyOrderPriority::CertNotBefore).unwrap();
+        assert_eq!(entry.key.fingerprint(), key.fingerprint());
+        assert!(is_key_secret(&named, "sealed-secrets-key"));
+    }
+
+    #[test]
+    fn test_read_key_rejects_malformed() {
+        let cfg = small_config();
+        let (key, cert) = generate_key(&cfg).unwrap();
+        let (_, other_cert) = generate_key(&cfg).unwrap();
+        let good = key_secret(&cfg, "ns", &key, &cert).unwrap();
+        let mut no_crt = good.clone();
+        no_crt.data.as_mut().unwrap().remove("tls.crt");
+        assert!(matches!(
+            read_key_secret(&no_crt, KeyOrderPriority::CertNotBefore),
+            Err(KeySecretError::MissingCert)
+        ));
+        let mut bad_pem = good.clone();
+        bad_pem
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("tls.key".into(), ByteString(b"garbage".to_vec()));
+        assert!(read_key_secret(&bad_pem, KeyOrderPriority::CertNotBefore).is_err());
+        let mut mismatch = good.clone();
+        mismatch.data.as_mut().unwrap().insert(
+            "tls.crt".into(),
+            ByteString(other_cert.to_pem().into_bytes()),
+        );
+        assert!(read_key_secret(&mismatch, KeyOrderPriority::CertNotBefore).is_err());
+    }
+
+    #[test]
+    fn test_legacy_secret_is_a_key() {
+        let mut s = Secret::default();
+        s.metadata.name = Some("sealed-secrets-key".into());
+        assert!(is_key_secret(&s, "sealed-secrets-key"));
+        s.metadata.name = Some("other".into());
+        assert!(!is_key_secret(&s, "sealed-secrets-key"));
+        s.metadata.labels = Some(BTreeMap::from([(
+            SEALED_SECRETS_KEY_LABEL.into(),
+            "compromised".into(),
+        )]));
+        assert!(!is_key_secret(&s, "sealed-secrets-key"));
+    }
+
+    fn entry(cfg: &Config, name: &str, t: u64) -> Arc<KeyEntry> {
+        let (key, cert) = generate_key(cfg).unwrap();
+        Arc::new(KeyEntry {
+            key,
+            cert,
+            secret_name: name.into(),
+            ordering_time: SystemTime::UNIX_EPOCH + Duration::from_secs(t),
+            created: None,
+        })
+    }
+
+    #[test]
+    fn test_newest_and_decryption_order() {
+        let cfg = small_config();
+        let a = entry(&cfg, "a", 10);
+        let b = entry(&cfg, "b", 30);
+        let c = entry(&cfg, "c", 20);
+        let ring = KeyRing::new(vec![a.clone(), b.clone(), c.clone()]);
+        assert_eq!(ring.newest().unwrap().secret_name, "b");
+        let order: Vec<_> = ring
+            .decryption_order(&[a.key.fingerprint().clone()])
+            .iter()
+            .map(|k| k.fingerprint().clone())
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                a.key.fingerprint().clone(),
+                b.key.fingerprint().clone(),
+                c.key.fingerprint().clone()
+            ]
+        );
+    }
+
+    #[test]
+    fn test_renewal_schedule_and_cutoff() {
+        let cfg = small_config();
+        let ring = KeyRing::new(vec![entry(&cfg, "a", 1_000)]);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000 + 3600);
+        // Default 720h period: the first tick comes 720h after the newest key, minus its age.
+        assert_eq!(
+            next_renewal(&cfg, &ring, now),
+            Some(Duration::from_secs(719 * 3600))
+        );
+        let off = config(&["--key-size=1024", "--key-renew-period=0"]);
+        assert_eq!(next_renewal(&off, &ring, now), None);
+        assert!(!needs_initial_key(&cfg, &ring));
+        assert!(needs_initial_key(&cfg, &KeyRing::default()));
+        let cut = config(&[
+            "--key-size=1024",
+            "--key-cutoff-time=Mon, 02 Jan 2006 15:04:05 -0700",
+        ]);
+        assert!(needs_initial_key(&cut, &ring));
+    }
+}

@@ -1,0 +1,592 @@
+//! SealedSecret → Secret reconciliation, upstream's rules plus drift repair and no redundant
+//! decryption.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::keys::Fingerprint;
+use common::scope::{MANAGED_ANNOTATION, PATCH_ANNOTATION, annotation_is_true};
+use common::sealing::{UnsealError, UnsealOptions, unseal};
+use common::types::{CONDITION_SYNCED, SealedSecret, SealedSecretCondition, SealedSecretStatus};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ObjectMeta, PartialObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::events::{Recorder, object_ref_of};
+use crate::keys::Registry;
+use crate::metrics::{ConditionLabels, Metrics};
+
+/// State shared by every reconcile.
+pub struct Shared {
+    pub client: kube::Client,
+    pub config: Arc<Config>,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    /// Failed attempts per object since its last success.
+    pub retries: Mutex<HashMap<(String, String), u32>>,
+}
+
+/// Per-controller context: the shared state and this controller's Secret metadata cache.
+pub struct Ctx {
+    pub shared: Arc<Shared>,
+    /// Metadata of Secrets in the watched namespaces (None with `--skip-recreate`).
+    pub secrets: Option<Store<PartialObjectMeta<Secret>>>,
+}
+
+/// Why a reconcile failed; decides the retry policy.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The SealedSecret cannot be unsealed (wrong key or scope, bad base64, template error).
+    #[error("{0}")]
+    Unseal(#[from] UnsealError),
+    /// A Secret of that name exists and is not ours to change.
+    #[error("failed update: Resource \"{0}\" already exists and is not managed by SealedSecret")]
+    Unmanaged(String),
+    /// The existing Secret is immutable.
+    #[error("the target Secret is immutable")]
+    Immutable,
+    /// The API call failed (transient).
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// No key loaded yet.
+    #[error("sealing keys not loaded yet")]
+    KeysNotLoaded,
+}
+
+const IMMUTABLE_MESSAGE: &str = "the target Secret is immutable. Once a Secret is marked as immutable, it is not possible to revert this change nor to mutate the contents of the data field. You can only delete and recreate the Secret.";
+
+fn key_of(ss: &SealedSecret) -> (String, String) {
+    (ss.namespace().unwrap_or_default(), ss.name_any())
+}
+
+fn synced(status: Option<&SealedSecretStatus>) -> Option<&SealedSecretCondition> {
+    status.and_then(|s| s.conditions.iter().find(|c| c.type_ == CONDITION_SYNCED))
+}
+
+fn condition_labels(ss: &SealedSecret) -> ConditionLabels {
+    ConditionLabels {
+        namespace: ss.namespace().unwrap_or_default(),
+        name: ss.name_any(),
+        condition: CONDITION_SYNCED.to_owned(),
+        ss_app_kubernetes_io_instance: ss
+            .labels()
+            .get("app.kubernetes.io/instance")
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// The Secret's current resourceVersion, from the metadata cache or (without one) the API.
+async fn current_secret_version(ctx: &Ctx, ss: &SealedSecret) -> Result<Option<String>, Error> {
+    let (ns, name) = key_of(ss);
+    match &ctx.secrets {
+        Some(store) => Ok(store
+            .get(&ObjectRef::new(&name).within(&ns))
+            .and_then(|m| m.metadata.resource_version.clone())),
+        None => {
+            let api: Api<PartialObjectMeta<Secret>> =
+                Api::namespaced(ctx.shared.client.clone(), &ns);
+            let meta = Api::<Secret>::namespaced(ctx.shared.client.clone(), &ns)
+                .get_metadata_opt(&name)
+                .await?;
+            drop(api);
+            Ok(meta.and_then(|m| m.metadata.resource_version))
+        }
+    }
+}
+
+/// True when status proves the Secret is exactly what this generation produces: same
+/// generation, Synced, and the Secret unchanged since we wrote or verified it.
+async fn in_sync(ctx: &Ctx, ss: &SealedSecret) -> Result<bool, Error> {
+    let Some(status) = ss.status.as_ref() else {
+        return Ok(false);
+    };
+    let ok = status.observed_generation.is_some()
+        && status.observed_generation == ss.metadata.generation
+        && synced(Some(status)).is_some_and(|c| c.status == "True")
+        && status.secret_resource_version.is_some();
+    if !ok {
+        return Ok(false);
+    }
+    Ok(current_secret_version(ctx, ss).await? == status.secret_resource_version)
+}
+
+fn retries_exhausted(ctx: &Ctx, ss: &SealedSecret) -> bool {
+    let failed_before = ss.status.as_ref().is_some_and(|s| {
+        s.observed_generation == ss.metadata.generation
+            && synced(Some(s)).is_some_and(|c| c.status == "False")
+    });
+    failed_before
+        && ctx
+            .shared
+            .retries
+            .lock()
+            .map(|r| {
+                r.get(&key_of(ss)).copied().unwrap_or(0) > ctx.shared.config.max_unseal_retries
+            })
+            .unwrap_or(false)
+}
+
+/// Reconcile one SealedSecret.
+pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let shared = &ctx.shared;
+    shared.metrics.unseal_requests.inc();
+    if ss.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    if !shared.registry.is_loaded() {
+        return Err(Error::KeysNotLoaded);
+    }
+    let (ns, name) = key_of(&ss);
+    if in_sync(&ctx, &ss).await? {
+        shared.metrics.skipped_in_sync.inc();
+        shared
+            .metrics
+            .observe_condition(condition_labels(&ss), Some("True"));
+        if let Some(f) = ss.status.as_ref().and_then(|s| s.key_fingerprints.first()) {
+            shared.metrics.observe_opened(&ns, &name, Some(f));
+        }
+        return Ok(Action::await_change());
+    }
+    if retries_exhausted(&ctx, &ss) {
+        return Ok(Action::await_change());
+    }
+    tracing::info!(namespace = %ns, name = %name, "Updating");
+
+    let result = apply(&ctx, &ss).await;
+    let status_result = match &result {
+        Ok((rv, fps)) => Ok((rv.clone(), fps.clone())),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = update_status(&ctx, &ss, status_result).await {
+        tracing::warn!(namespace = %ns, name = %name, error = %e, "cannot update status");
+        shared.metrics.error("status", &ns);
+    }
+    match result {
+        Ok((_, fps)) => {
+            if let Ok(mut r) = shared.retries.lock() {
+                r.remove(&(ns.clone(), name.clone()));
+            }
+            shared
+                .metrics
+                .observe_opened(&ns, &name, fps.first().map(|f| f.as_str()));
+            Ok(Action::await_change())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Unseal and write the Secret. Returns the Secret's resourceVersion and the opening keys.
+async fn apply(ctx: &Ctx, ss: &Arc<SealedSecret>) -> Result<(String, Vec<Fingerprint>), Error> {
+    let shared = &ctx.shared;
+    let (ns, name) = key_of(ss);
+    let reference = object_ref_of(ss.as_ref());
+
+    let ring = shared.registry.snapshot();
+    let preferred: Vec<Fingerprint> = ss
+        .status
+        .as_ref()
+        .map(|s| {
+            s.key_fingerprints
+                .iter()
+                .filter_map(|f| {
+                    ring.entries()
+                        .iter()
+                        .find(|e| e.key.fingerprint().as_str() == f)
+                        .map(|e| e.key.fingerprint().clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let opts = UnsealOptions {
+        accept_deprecated_v1_data: shared.config.accept_deprecated_v1_data,
+        ..UnsealOptions::default()
+    };
+    let items = ss.spec.encrypted_data.len() as u64;
+    let key_count = ring.len() as u64;
+    let job_ss = ss.clone();
+    let job_ring = ring.clone();
+    let unsealed = tokio::task::spawn_blocking(move || {
+        let keys = job_ring.decryption_order(&preferred);
+        unseal(&job_ss, &keys, &opts)
+    })
+    .await
+    .map_err(|_| Error::KeysNotLoaded)?;
+    let unsealed = match unsealed {
+        Ok(u) => {
+            // Lower bound when the first key works; an upper bound is items × keys.
+            shared.metrics.rsa_decryptions.inc_by(items);
+            u
+        }
+        Err(e) => {
+            shared.metrics.rsa_decryptions.inc_by(items * key_count);
+            shared.metrics.error("unseal", &ns);
+            shared
+                .recorder
+                .warn(
+                    &reference,
+                    "ErrUnsealFailed",
+                    &format!("Failed to unseal: {e}"),
+                )
+                .await;
+            return Err(Error::Unseal(e));
+        }
+    };
+    let fingerprints = unsealed.opened_by().to_vec();
+    let desired = unsealed.secret();
+    let api: Api<Secret> = Api::namespaced(shared.client.clone(), &ns);
+
+    let update_failed = |e: &dyn std::fmt::Display| format!("{e}");
+    let existing = match api.get_opt(&name).await {
+        Ok(s) => s,
+        Err(e) => {
+            shared.metrics.error("update", &ns);
+            shared
+                .recorder
+                .warn(&reference, "ErrUpdateFailed", &update_failed(&e))
+                .await;
+            return Err(e.into());
+        }
+    };
+    let written = match existing {
+        None => {
+            let fresh = Secret {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(ns.clone()),
+                    labels: desired.metadata.labels.clone(),
+                    annotations: desired.metadata.annotations.clone(),
+                    owner_references: desired.metadata.owner_references.clone(),
+                    finalizers: desired.metadata.finalizers.clone(),
+                    ..ObjectMeta::default()
+                },
+                data: desired.data.clone(),
+                type_: desired.type_.clone(),
+                immutable: desired.immutable,
+                ..Secret::default()
+            };
+            match api.create(&PostParams::default(), &fresh).await {
+                Ok(s) => s,
+                Err(e) => {
+                    shared.metrics.error("update", &ns);
+                    shared
+                        .recorder
+                        .warn(&reference, "ErrUpdateFailed", &update_failed(&e))
+                        .await;
+                    return Err(e.into());
+                }
+            }
+        }
+        Some(existing) => {
+            let owned = is_controlled_by(&existing, ss);
+            let managed =
+                annotation_is_true(existing.metadata.annotations.as_ref(), MANAGED_ANNOTATION);
+            let patch =
+                annotation_is_true(existing.metadata.annotations.as_ref(), PATCH_ANNOTATION);
+            if !owned && !managed && !patch {
+                let err = Error::Unmanaged(name.clone());
+                shared.metrics.error("unmanaged", &ns);
+                shared
+                    .recorder
+                    .warn(
+                        &reference,
+                        "ErrUpdateFailed",
+                        &format!(
+                            "Resource \"{name}\" already exists and is not managed by SealedSecret"
+                        ),
+                    )
+                    .await;
+                return Err(err);
+            }
+            let mut modified = existing.clone();
+            merge_into(&mut modified, desired, patch, managed);
+            if modified == existing {
+                existing
+            } else {
+                match api.replace(&name, &PostParams::default(), &modified).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        shared.metrics.error("update", &ns);
+                        let immutable = existing.immutable == Some(true)
+                            || e.to_string()
+                                .contains("field is immutable when `immutable` is set");
+                        let message = if immutable {
+                            format!("Error updating {ns}/{name}: {IMMUTABLE_MESSAGE}")
+                        } else {
+                            update_failed(&e)
+                        };
+                        shared
+                            .recorder
+                            .warn(&reference, "ErrUpdateFailed", &message)
+                            .await;
+                        return Err(if immutable {
+                            Error::Immutable
+                        } else {
+                            e.into()
+                        });
+                    }
+                }
+            }
+        }
+    };
+    shared
+        .recorder
+        .normal(&reference, "Unsealed", "SealedSecret unsealed successfully")
+        .await;
+    Ok((
+        written
+            .metadata
+            .resource_version
+            .clone()
+            .unwrap_or_default(),
+        fingerprints,
+    ))
+}
+
+/// Upstream's merge of the desired Secret into an existing one: patch mode merges data, labels
+/// and annotations (and takes ownership only if also managed); otherwise they are replaced.
+/// `type` always follows the template; `immutable` and finalizers only apply on create.
+pub fn merge_into(existing: &mut Secret, desired: &Secret, patch: bool, managed: bool) {
+    if patch {
+        merge_map(&mut existing.data, desired.data.as_ref());
+        merge_map(
+            &mut existing.metadata.labels,
+            desired.metadata.labels.as_ref(),
+        );
+        merge_map(
+            &mut existing.metadata.annotations,
+            desired.metadata.annotations.as_ref(),
+        );
+        if managed {
+            existing.metadata.owner_references = desired.metadata.owner_references.clone();
+        }
+    } else {
+        existing.data = desired.data.clone();
+        existing.metadata.annotations = desired.metadata.annotations.clone();
+        existing.metadata.labels = desired.metadata.labels.clone();
+        existing.metadata.owner_references = desired.metadata.owner_references.clone();
+    }
+    existing.type_ = desired.type_.clone();
+}
+
+fn merge_map<V: Clone>(into: &mut Option<BTreeMap<String, V>>, from: Option<&BTreeMap<String, V>>) {
+    if let Some(from) = from {
+        let target = into.get_or_insert_with(BTreeMap::new);
+        for (k, v) in from {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// Whether `secret` has a controller ownerReference to `ss` (by uid).
+pub fn is_controlled_by(secret: &Secret, ss: &SealedSecret) -> bool {
+    let uid = ss.meta().uid.as_deref();
+    secret.owner_references().iter().any(|o| {
+        o.controller == Some(true) && uid.is_some_and(|u| u == o.uid) && o.kind == "SealedSecret"
+    })
+}
+
+/// Write the Synced condition. Upstream writes only when the status flips or the generation
+/// changed; we also write when the message, the Secret's version or the opening keys changed.
+async fn update_status(
+    ctx: &Ctx,
+    ss: &SealedSecret,
+    result: Result<(String, Vec<Fingerprint>), String>,
+) -> Result<(), kube::Error> {
+    let shared = &ctx.shared;
+    let (ns, name) = key_of(ss);
+    let old = ss.status.clone().unwrap_or_default();
+    let old_cond = synced(Some(&old)).cloned();
+    let (status_value, message, rv, fps) = match &result {
+        Ok((rv, fps)) => (
+            "True",
+            None,
+            Some(rv.clone()),
+            fps.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+        ),
+        Err(msg) => (
+            "False",
+            Some(msg.clone()),
+            None,
+            old.key_fingerprints.clone(),
+        ),
+    };
+    if !shared.config.update_status {
+        shared
+            .metrics
+            .observe_condition(condition_labels(ss), Some(status_value));
+        return Ok(());
+    }
+    let flipped = old_cond.as_ref().map(|c| c.status.as_str()) != Some(status_value);
+    let needs = flipped
+        || old.observed_generation != ss.metadata.generation
+        || old_cond
+            .as_ref()
+            .and_then(|c| c.message.clone())
+            .filter(|m| !m.is_empty())
+            != message
+        || old.secret_resource_version != rv
+        || old.key_fingerprints != fps;
+    if needs {
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        let transition = if flipped {
+            Some(now.clone())
+        } else {
+            old_cond
+                .as_ref()
+                .and_then(|c| c.last_transition_time.clone())
+                .or(Some(now.clone()))
+        };
+        let cond = SealedSecretCondition {
+            type_: CONDITION_SYNCED.to_owned(),
+            status: status_value.to_owned(),
+            last_update_time: Some(now),
+            last_transition_time: transition,
+            reason: None,
+            message,
+        };
+        let mut conditions: Vec<SealedSecretCondition> = old
+            .conditions
+            .iter()
+            .filter(|c| c.type_ != CONDITION_SYNCED)
+            .cloned()
+            .collect();
+        conditions.insert(0, cond);
+        let patch = json!({
+            "status": {
+                "conditions": conditions,
+                "observedGeneration": ss.metadata.generation,
+                "secretResourceVersion": rv,
+                "keyFingerprints": fps,
+            }
+        });
+        let api: Api<SealedSecret> = Api::namespaced(shared.client.clone(), &ns);
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+    }
+    shared
+        .metrics
+        .observe_condition(condition_labels(ss), Some(status_value));
+    Ok(())
+}
+
+/// Retry policy: transient API errors back off briefly; unseal errors retry up to
+/// `--max-unseal-retries` with exponential backoff, then wait for a change; unmanaged and
+/// immutable targets wait for a change.
+pub fn error_policy(ss: Arc<SealedSecret>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    let key = key_of(&ss);
+    let attempts = ctx
+        .shared
+        .retries
+        .lock()
+        .map(|mut r| {
+            let n = r.entry(key.clone()).or_insert(0);
+            *n += 1;
+            *n
+        })
+        .unwrap_or(1);
+    match err {
+        Error::Unmanaged(_) | Error::Immutable => Action::await_change(),
+        Error::KeysNotLoaded => Action::requeue(Duration::from_millis(500)),
+        Error::Unseal(_) => {
+            if attempts > ctx.shared.config.max_unseal_retries {
+                tracing::info!(namespace = %key.0, name = %key.1, "giving up on SealedSecret until it changes");
+                Action::await_change()
+            } else {
+                Action::requeue(backoff(attempts))
+            }
+        }
+        Error::Kube(_) => Action::requeue(backoff(attempts).max(Duration::from_millis(200))),
+    }
+}
+
+/// 5ms × 2^n, capped at 5 minutes (upstream's per-item limiter caps at 1000 s).
+fn backoff(attempts: u32) -> Duration {
+    let ms = 5u64.saturating_mul(1u64 << attempts.min(20));
+    Duration::from_millis(ms.min(300_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    fn secret(data: &[(&str, &str)], labels: &[(&str, &str)], ann: &[(&str, &str)]) -> Secret {
+        let mut s = Secret {
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Secret::default()
+        };
+        let m = |p: &[(&str, &str)]| {
+            Some(
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        s.metadata.labels = m(labels);
+        s.metadata.annotations = m(ann);
+        s
+    }
+
+    #[test]
+    fn overwrite_replaces_everything_but_immutable_and_finalizers() {
+        let mut existing = secret(
+            &[("foo", "x"), ("foo2", "y")],
+            &[("old", "1")],
+            &[(MANAGED_ANNOTATION, "true")],
+        );
+        existing.immutable = Some(false);
+        existing.metadata.finalizers = Some(vec!["keep".into()]);
+        let desired = secret(&[("foo", "bar")], &[("mylabel", "myvalue")], &[]);
+        merge_into(&mut existing, &desired, false, true);
+        assert_eq!(existing.data, desired.data);
+        assert_eq!(existing.metadata.labels, desired.metadata.labels);
+        assert_eq!(existing.metadata.annotations, Some(BTreeMap::new()));
+        assert_eq!(existing.metadata.finalizers, Some(vec!["keep".to_string()]));
+        assert_eq!(existing.immutable, Some(false));
+    }
+
+    #[test]
+    fn patch_merges_and_takes_ownership_only_when_managed() {
+        let mut desired = secret(&[("foo", "bar")], &[("mylabel", "v")], &[]);
+        desired.metadata.owner_references = Some(vec![Default::default()]);
+        let mut patched = secret(
+            &[("foo2", "bar2")],
+            &[("other", "1")],
+            &[(PATCH_ANNOTATION, "true")],
+        );
+        merge_into(&mut patched, &desired, true, false);
+        let keys: Vec<_> = patched.data.as_ref().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["foo", "foo2"]);
+        assert_eq!(patched.metadata.labels.as_ref().unwrap().len(), 2);
+        assert_eq!(patched.metadata.owner_references, None);
+        let mut managed = secret(
+            &[],
+            &[],
+            &[(PATCH_ANNOTATION, "true"), (MANAGED_ANNOTATION, "true")],
+        );
+        managed.data = None;
+        managed.metadata.labels = None;
+        merge_into(&mut managed, &desired, true, true);
+        assert_eq!(managed.metadata.owner_references.as_ref().unwrap().len(), 1);
+        assert_eq!(managed.data, desired.data);
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(1), Duration::from_millis(10));
+        assert_eq!(backoff(5), Duration::from_millis(160));
+        assert_eq!(backoff(40), Duration::from_secs(300));
+    }
+}
