@@ -149,6 +149,16 @@ impl Registry {
         *self.loaded.borrow()
     }
 
+    /// A registry already loaded with `entries` (for tests and embedding).
+    #[doc(hidden)]
+    pub fn from_entries(entries: Vec<Arc<KeyEntry>>) -> Registry {
+        Registry {
+            ring: RwLock::new(Arc::new(KeyRing::new(entries))),
+            loaded: watch::channel(true).0,
+            changes: watch::channel(0).0,
+        }
+    }
+
     /// Wait until the initial listing has completed.
     pub async fn wait_loaded(&self) {
         let mut rx = self.loaded.subscribe();

@@ -10,6 +10,7 @@ pub mod http;
 pub mod keys;
 pub mod leader;
 pub mod metrics;
+pub mod ratelimit;
 pub mod reconcile;
 
 use std::sync::Arc;
@@ -114,12 +115,13 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Res
         .run()
         .map(|()| Ok(())),
     );
-    let state = http::AppState {
-        registry: registry.clone(),
-        metrics: metrics.clone(),
-        caches_synced: caches_synced.clone(),
-        follower: follower.clone(),
-    };
+    let state = http::AppState::new(
+        registry.clone(),
+        metrics.clone(),
+        caches_synced.clone(),
+        follower.clone(),
+        http::HttpOptions::from_config(&config),
+    );
     tasks.spawn(serve(
         listen_addr(&config.listen_addr),
         http::router(state.clone()),
