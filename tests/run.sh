@@ -21,5 +21,7 @@ else
   trap 'exit 130' INT TERM HUP
   eval "$(bash tests/cluster/cluster.sh up)"
 fi
+step "build the binaries the tests run (controller, kubeseal)"
+cargo build --workspace --bins --locked
 step "cargo test"
 cargo test --workspace --locked

@@ -74,6 +74,7 @@ pub fn listen_addr(addr: &str) -> String {
 }
 
 async fn serve(
+    name: &'static str,
     addr: String,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
@@ -81,8 +82,11 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
-    tracing::info!(addr = %addr, "HTTP server listening");
-    axum::serve(listener, router)
+    let bound = listener.local_addr()?;
+    tracing::info!(server = name, addr = %bound, "server listening");
+    // Connection info lets the rate limiter key direct callers by peer address.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|v| *v).await;
         })
@@ -123,11 +127,13 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Res
         http::HttpOptions::from_config(&config),
     );
     tasks.spawn(serve(
+        "http",
         listen_addr(&config.listen_addr),
         http::router(state.clone()),
         shutdown.clone(),
     ));
     tasks.spawn(serve(
+        "metrics",
         listen_addr(&config.listen_metrics_addr),
         http::metrics_router(state),
         shutdown.clone(),
@@ -151,7 +157,9 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Res
         _ = stop.wait_for(|v| *v) => {}
         Some(r) = tasks.join_next() => {
             r??;
-            anyhow::bail!("a controller task stopped unexpectedly");
+            if !*shutdown.borrow() {
+                anyhow::bail!("a controller task stopped unexpectedly");
+            }
         }
     }
     // Let the servers finish in-flight requests.

@@ -8,9 +8,11 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 fn init_logging(config: &Config) {
     let level = config.log_level;
     let filter = tracing_subscriber::filter::LevelFilter::from_level(level);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_max_level(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(ansi);
     // INFO and below to stdout, WARN and ERROR to stderr (upstream's --log-info-stdout).
     let stdout_split = config.log_info_stdout;
     let writer = move || -> Box<dyn std::io::Write> { Box::new(std::io::stderr()) };

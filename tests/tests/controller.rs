@@ -1,0 +1,1049 @@
+//! The controller against a real kube-apiserver + etcd + kube-controller-manager: upstream's
+//! integration scenarios (`integration/controller_test.go`), by name, and what we do better.
+//!
+//! Each test runs its own controller process scoped to its own namespace(s)
+//! (`--all-namespaces=false`, keys in the test namespace), so tests run in parallel safely.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use common::keys::{PrivateKey, PublicKey};
+use common::scope::{
+    CLUSTER_WIDE_ANNOTATION, MANAGED_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, PATCH_ANNOTATION,
+    SEALED_SECRETS_KEY_LABEL,
+};
+use common::types::SealedSecret;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use sealed_secrets_tests::{Spawn, TestNamespace, TestProcess, cluster, wait_for, wait_for_value};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn controller_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SSRS_CONTROLLER_BIN") {
+        return p.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/controller");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build -p sealed-secrets-controller` first (tests/run.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Install the CRD once per test binary (idempotent).
+async fn ensure_crd(client: &kube::Client) -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = common::types::crd();
+    api.patch(
+        "sealedsecrets.bitnami.com",
+        &PatchParams::apply("sealed-secrets-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .context("applying the SealedSecret CRD")?;
+    wait_for("CRD established", WAIT, || {
+        let api = api.clone();
+        async move {
+            let c = api.get("sealedsecrets.bitnami.com").await?;
+            Ok(c.status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True"))
+        }
+    })
+    .await
+}
+
+/// A controller scoped to `ns` (+ `extra` namespaces), its key, and clients.
+struct Env {
+    ns: TestNamespace,
+    client: kube::Client,
+    controller: Option<TestProcess>,
+    public: PublicKey,
+}
+
+impl Env {
+    async fn start(prefix: &str, extra_ns: &[&str], args: &[&str]) -> Result<Self> {
+        let ns = TestNamespace::new(prefix).await?;
+        let client = ns.client();
+        ensure_crd(&client).await?;
+        let mut env = Self {
+            ns,
+            client,
+            controller: None,
+            public: placeholder_key(),
+        };
+        env.spawn_controller(extra_ns, args)?;
+        env.public = env.active_key().await?.public_key().clone();
+        Ok(env)
+    }
+
+    fn spawn_controller(&mut self, extra_ns: &[&str], args: &[&str]) -> Result<()> {
+        let mut all: Vec<String> = vec![
+            "--all-namespaces=false".into(),
+            "--key-size=2048".into(),
+            "--listen-addr=127.0.0.1:0".into(),
+            "--listen-metrics-addr=127.0.0.1:0".into(),
+            "--log-level=DEBUG".into(),
+        ];
+        if !extra_ns.is_empty() {
+            all.push(format!("--additional-namespaces={}", extra_ns.join(",")));
+        }
+        all.extend(args.iter().map(|s| s.to_string()));
+        let p = Spawn::new(controller_bin())
+            .args(all)
+            .env("POD_NAMESPACE", self.ns.name())
+            .kubeconfig(&cluster().kubeconfig)
+            .start("controller")?;
+        self.controller = Some(p);
+        Ok(())
+    }
+
+    fn stop_controller(&mut self) -> Result<String> {
+        let mut logs = String::new();
+        if let Some(mut p) = self.controller.take() {
+            p.stop(Duration::from_secs(10))?;
+            logs = p.stdout() + &p.stderr();
+        }
+        Ok(logs)
+    }
+
+    fn logs(&self) -> String {
+        self.controller
+            .as_ref()
+            .map(|p| p.stdout() + &p.stderr())
+            .unwrap_or_default()
+    }
+
+    fn ns(&self) -> &str {
+        self.ns.name()
+    }
+
+    async fn active_key(&self) -> Result<PrivateKey> {
+        let api: Api<Secret> = self.ns.api();
+        let secret = wait_for_value("a sealing key Secret", WAIT, || {
+            let api = api.clone();
+            async move {
+                let list = api
+                    .list(
+                        &ListParams::default()
+                            .labels(&format!("{SEALED_SECRETS_KEY_LABEL}=active")),
+                    )
+                    .await?;
+                Ok(list
+                    .items
+                    .into_iter()
+                    .max_by_key(|s| s.metadata.creation_timestamp.clone()))
+            }
+        })
+        .await?;
+        let pem = &secret.data.unwrap_or_default()["tls.key"].0;
+        Ok(PrivateKey::from_pem(pem)?)
+    }
+
+    fn ss_api(&self, ns: &str) -> Api<SealedSecret> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    fn secret_api(&self, ns: &str) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    async fn wait_secret(&self, ns: &str, name: &str) -> Result<Secret> {
+        let api = self.secret_api(ns);
+        let name = name.to_owned();
+        wait_for_value(&format!("Secret {ns}/{name}"), WAIT, || {
+            let api = api.clone();
+            let name = name.clone();
+            async move { Ok(api.get_opt(&name).await?) }
+        })
+        .await
+        .with_context(|| format!("controller logs:\n{}", self.logs()))
+    }
+
+    async fn wait_event(&self, ns: &str, name: &str, reason: &str) -> Result<Event> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), ns);
+        let (name, reason) = (name.to_owned(), reason.to_owned());
+        wait_for_value(&format!("event {reason} on {ns}/{name}"), WAIT, || {
+            let api = api.clone();
+            let (name, reason) = (name.clone(), reason.clone());
+            async move {
+                let list = api.list(&ListParams::default()).await?;
+                Ok(list.items.into_iter().find(|e| {
+                    e.involved_object.name.as_deref() == Some(&name)
+                        && e.reason.as_deref() == Some(&reason)
+                }))
+            }
+        })
+        .await
+        .with_context(|| format!("controller logs:\n{}", self.logs()))
+    }
+
+    async fn create(&self, ss: &SealedSecret) -> Result<SealedSecret> {
+        let ns = ss.metadata.namespace.clone().unwrap_or_default();
+        Ok(self.ss_api(&ns).create(&PostParams::default(), ss).await?)
+    }
+}
+
+fn placeholder_key() -> PublicKey {
+    // Replaced as soon as the controller's key exists; never used to seal.
+    static KEY: std::sync::OnceLock<PrivateKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| PrivateKey::generate(&mut rand::rng(), 1024).expect("generate"))
+        .public_key()
+        .clone()
+}
+
+fn test_secret(ns: &str, name: &str, data: &[(&str, &str)]) -> Secret {
+    let mut s = Secret::default();
+    s.metadata.name = Some(name.into());
+    s.metadata.namespace = Some(ns.into());
+    s.metadata.labels = Some(BTreeMap::from([("mylabel".into(), "myvalue".into())]));
+    s.data = Some(
+        data.iter()
+            .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+            .collect(),
+    );
+    s
+}
+
+fn seal(key: &PublicKey, secret: &Secret) -> SealedSecret {
+    common::sealing::seal_secret(&mut rand::rng(), key, secret).expect("seal")
+}
+
+fn data(secret: &Secret) -> BTreeMap<String, String> {
+    secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect()
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn wait_data(
+    env: &Env,
+    ns: &str,
+    name: &str,
+    want: BTreeMap<String, String>,
+) -> Result<Secret> {
+    let api = env.secret_api(ns);
+    let name = name.to_owned();
+    wait_for_value(&format!("Secret {ns}/{name} data"), WAIT, || {
+        let api = api.clone();
+        let name = name.clone();
+        let want = want.clone();
+        async move { Ok(api.get_opt(&name).await?.filter(|s| data(s) == want)) }
+    })
+    .await
+    .with_context(|| format!("controller logs:\n{}", env.logs()))
+}
+
+async fn ss_status(env: &Env, ns: &str, name: &str, generation: i64) -> Result<SealedSecret> {
+    let api = env.ss_api(ns);
+    let name = name.to_owned();
+    wait_for_value("status observedGeneration", WAIT, || {
+        let api = api.clone();
+        let name = name.clone();
+        async move {
+            let ss = api.get(&name).await?;
+            Ok(ss
+                .status
+                .as_ref()
+                .filter(|s| s.observed_generation == Some(generation))
+                .map(|_| ss.clone()))
+        }
+    })
+    .await
+}
+
+async fn assert_absent_for(env: &Env, ns: &str, name: &str, d: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + d;
+    while tokio::time::Instant::now() < deadline {
+        if env.secret_api(ns).get_opt(name).await?.is_some() {
+            bail!("Secret {ns}/{name} exists but must not");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(())
+}
+
+// ---- Simple change ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn simple_change_create_update_rename_append() -> Result<()> {
+    let env = Env::start("create", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    let ss = seal(
+        &env.public,
+        &test_secret(&ns, "testsecret", &[("foo", "bar")]),
+    );
+    env.create(&ss).await?;
+
+    // 1. With no existing object (create).
+    let s = wait_data(&env, &ns, "testsecret", map(&[("foo", "bar")])).await?;
+    assert_eq!(s.metadata.labels, Some(map(&[("mylabel", "myvalue")])));
+    let got = ss_status(&env, &ns, "testsecret", 1).await?;
+    let cond = &got.status.as_ref().unwrap().conditions[0];
+    assert_eq!(cond.status, "True");
+    assert_eq!(cond.last_transition_time, cond.last_update_time);
+    env.wait_event(&ns, "testsecret", "Unsealed").await?;
+
+    // 2. With existing object (update). Condition times have one-second resolution: let a
+    // second pass so an update is distinguishable from the transition.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut updated = seal(
+        &env.public,
+        &test_secret(&ns, "testsecret", &[("foo", "baz")]),
+    );
+    updated.metadata.resource_version = got.metadata.resource_version.clone();
+    env.ss_api(&ns)
+        .replace("testsecret", &PostParams::default(), &updated)
+        .await?;
+    wait_data(&env, &ns, "testsecret", map(&[("foo", "baz")])).await?;
+    let got = ss_status(&env, &ns, "testsecret", 2).await?;
+    let cond = &got.status.as_ref().unwrap().conditions[0];
+    assert_ne!(cond.last_transition_time, cond.last_update_time);
+
+    // 3. With renamed encrypted keys.
+    let mut renamed = env.ss_api(&ns).get("testsecret").await?;
+    let v = renamed.spec.encrypted_data.remove("foo").unwrap();
+    renamed.spec.encrypted_data.insert("xyzzy".into(), v);
+    env.ss_api(&ns)
+        .replace("testsecret", &PostParams::default(), &renamed)
+        .await?;
+    wait_data(&env, &ns, "testsecret", map(&[("xyzzy", "baz")])).await?;
+
+    // 4. With appended encrypted keys.
+    let mut appended = env.ss_api(&ns).get("testsecret").await?;
+    let label = format!("{ns}/testsecret");
+    let ct =
+        common::crypto::hybrid_encrypt(&mut rand::rng(), &env.public, b"bar2", label.as_bytes())?;
+    use base64::Engine as _;
+    appended.spec.encrypted_data.insert(
+        "foo2".into(),
+        base64::engine::general_purpose::STANDARD.encode(ct),
+    );
+    env.ss_api(&ns)
+        .replace("testsecret", &PostParams::default(), &appended)
+        .await?;
+    wait_data(
+        &env,
+        &ns,
+        "testsecret",
+        map(&[("xyzzy", "baz"), ("foo2", "bar2")]),
+    )
+    .await?;
+    Ok(())
+}
+
+// ---- Secret already exists --------------------------------------------------------------------
+
+async fn preexisting(env: &Env, annotations: &[(&str, &str)], with_data: bool) -> Result<()> {
+    let mut s = Secret::default();
+    s.metadata.name = Some("testsecret".into());
+    s.metadata.annotations = Some(map(annotations));
+    if with_data {
+        s.metadata.labels = Some(map(&[("otherlabel", "othervalue")]));
+        s.data = Some(BTreeMap::from([
+            ("foo".into(), ByteString(b"foo".to_vec())),
+            ("foo2".into(), ByteString(b"bar2".to_vec())),
+        ]));
+    }
+    env.secret_api(env.ns())
+        .create(&PostParams::default(), &s)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn secret_already_exists_with_managed_annotation() -> Result<()> {
+    let env = Env::start("managed", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    preexisting(&env, &[(MANAGED_ANNOTATION, "true")], true).await?;
+    let ss = env
+        .create(&seal(
+            &env.public,
+            &test_secret(&ns, "testsecret", &[("foo", "bar")]),
+        ))
+        .await?;
+    let s = wait_data(&env, &ns, "testsecret", map(&[("foo", "bar")])).await?;
+    assert!(s.metadata.annotations.unwrap_or_default().is_empty());
+    assert_eq!(s.metadata.labels, Some(map(&[("mylabel", "myvalue")])));
+    assert_eq!(
+        s.metadata.owner_references.unwrap()[0].uid,
+        ss.metadata.uid.unwrap()
+    );
+    env.wait_event(&ns, "testsecret", "Unsealed").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn secret_already_exists_with_managed_and_patch_annotation() -> Result<()> {
+    let env = Env::start("mpatch", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    preexisting(
+        &env,
+        &[(MANAGED_ANNOTATION, "true"), (PATCH_ANNOTATION, "true")],
+        true,
+    )
+    .await?;
+    let ss = env
+        .create(&seal(
+            &env.public,
+            &test_secret(&ns, "testsecret", &[("foo", "bar")]),
+        ))
+        .await?;
+    let s = wait_data(
+        &env,
+        &ns,
+        "testsecret",
+        map(&[("foo", "bar"), ("foo2", "bar2")]),
+    )
+    .await?;
+    assert_eq!(
+        s.metadata.annotations,
+        Some(map(&[
+            (MANAGED_ANNOTATION, "true"),
+            (PATCH_ANNOTATION, "true")
+        ]))
+    );
+    assert_eq!(
+        s.metadata.labels,
+        Some(map(&[("mylabel", "myvalue"), ("otherlabel", "othervalue")]))
+    );
+    assert_eq!(
+        s.metadata.owner_references.unwrap()[0].uid,
+        ss.metadata.uid.unwrap()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn secret_already_exists_with_patch_annotation() -> Result<()> {
+    let env = Env::start("patch", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    preexisting(&env, &[(PATCH_ANNOTATION, "true")], true).await?;
+    env.create(&seal(
+        &env.public,
+        &test_secret(&ns, "testsecret", &[("foo", "bar")]),
+    ))
+    .await?;
+    let s = wait_data(
+        &env,
+        &ns,
+        "testsecret",
+        map(&[("foo", "bar"), ("foo2", "bar2")]),
+    )
+    .await?;
+    assert_eq!(s.metadata.owner_references.unwrap_or_default().len(), 0);
+    assert_eq!(
+        s.metadata.annotations,
+        Some(map(&[(PATCH_ANNOTATION, "true")]))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn secret_already_exists_with_patch_annotation_and_empty_secret() -> Result<()> {
+    let env = Env::start("patchempty", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    preexisting(&env, &[(PATCH_ANNOTATION, "true")], false).await?;
+    env.create(&seal(
+        &env.public,
+        &test_secret(&ns, "testsecret", &[("foo", "bar")]),
+    ))
+    .await?;
+    let s = wait_data(&env, &ns, "testsecret", map(&[("foo", "bar")])).await?;
+    assert_eq!(s.metadata.owner_references.unwrap_or_default().len(), 0);
+    assert_eq!(s.metadata.labels, Some(map(&[("mylabel", "myvalue")])));
+    Ok(())
+}
+
+#[tokio::test]
+async fn secret_already_exists_unmanaged_is_refused() -> Result<()> {
+    let env = Env::start("unmanaged", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    preexisting(&env, &[], true).await?;
+    env.create(&seal(
+        &env.public,
+        &test_secret(&ns, "testsecret", &[("foo", "bar")]),
+    ))
+    .await?;
+    let ev = env.wait_event(&ns, "testsecret", "ErrUpdateFailed").await?;
+    assert!(
+        ev.message
+            .unwrap_or_default()
+            .contains("already exists and is not managed by SealedSecret")
+    );
+    let s = env.secret_api(&ns).get("testsecret").await?;
+    assert_eq!(data(&s)["foo"], "foo");
+    Ok(())
+}
+
+// ---- Secret recreation ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn secret_recreation_owned_and_managed() -> Result<()> {
+    let env = Env::start("recreate", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    // 9. With owned secret.
+    env.create(&seal(
+        &env.public,
+        &test_secret(&ns, "testsecret", &[("foo", "bar")]),
+    ))
+    .await?;
+    let first = env.wait_secret(&ns, "testsecret").await?;
+    env.secret_api(&ns)
+        .delete("testsecret", &DeleteParams::default())
+        .await?;
+    let api = env.secret_api(&ns);
+    let uid = first.metadata.uid.clone();
+    wait_for_value("recreated Secret", WAIT, || {
+        let api = api.clone();
+        let uid = uid.clone();
+        async move {
+            Ok(api
+                .get_opt("testsecret")
+                .await?
+                .filter(|s| s.metadata.uid != uid))
+        }
+    })
+    .await
+    .with_context(|| env.logs())?;
+
+    // 10. With unowned secret with managed annotation.
+    preexisting_named(&env, "managed2", &[(MANAGED_ANNOTATION, "true")]).await?;
+    env.create(&seal(
+        &env.public,
+        &test_secret(&ns, "managed2", &[("foo", "bar")]),
+    ))
+    .await?;
+    let s = wait_data(&env, &ns, "managed2", map(&[("foo", "bar")])).await?;
+    env.secret_api(&ns)
+        .delete("managed2", &DeleteParams::default())
+        .await?;
+    let uid = s.metadata.uid.clone();
+    let s = wait_for_value("recreated managed Secret", WAIT, || {
+        let api = api.clone();
+        let uid = uid.clone();
+        async move {
+            Ok(api
+                .get_opt("managed2")
+                .await?
+                .filter(|s| s.metadata.uid != uid))
+        }
+    })
+    .await?;
+    assert_eq!(s.metadata.owner_references.unwrap_or_default().len(), 1);
+    Ok(())
+}
+
+async fn preexisting_named(env: &Env, name: &str, annotations: &[(&str, &str)]) -> Result<()> {
+    let mut s = Secret::default();
+    s.metadata.name = Some(name.into());
+    s.metadata.annotations = Some(map(annotations));
+    env.secret_api(env.ns())
+        .create(&PostParams::default(), &s)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn secret_recreation_not_for_unmanaged_or_patch_only() -> Result<()> {
+    let env = Env::start("norecreate", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    // 11. Unowned without managed annotation: refused, and once deleted stays deleted.
+    preexisting_named(&env, "plain", &[]).await?;
+    env.create(&seal(
+        &env.public,
+        &test_secret(&ns, "plain", &[("foo", "bar")]),
+    ))
+    .await?;
+    env.wait_event(&ns, "plain", "ErrUpdateFailed").await?;
+    env.secret_api(&ns)
+        .delete("plain", &DeleteParams::default())
+        .await?;
+    // 12. Unowned with patch annotation: patched, then deleted → not recreated.
+    preexisting_named(&env, "patched", &[(PATCH_ANNOTATION, "true")]).await?;
+    env.create(&seal(
+        &env.public,
+        &test_secret(&ns, "patched", &[("foo", "bar")]),
+    ))
+    .await?;
+    wait_data(&env, &ns, "patched", map(&[("foo", "bar")])).await?;
+    env.secret_api(&ns)
+        .delete("patched", &DeleteParams::default())
+        .await?;
+    assert_absent_for(&env, &ns, "plain", Duration::from_secs(4)).await?;
+    assert_absent_for(&env, &ns, "patched", Duration::from_secs(1)).await?;
+    Ok(())
+}
+
+// ---- Same name, wrong key ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn same_name_wrong_key() -> Result<()> {
+    let env = Env::start("wrongkey", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    let other = PrivateKey::generate(&mut rand::rng(), 1024)?;
+    env.create(&seal(
+        other.public_key(),
+        &test_secret(&ns, "testsecret", &[("foo", "bar")]),
+    ))
+    .await?;
+    // 14. an ErrUnsealFailed event; 13. no Secret.
+    let ev = env.wait_event(&ns, "testsecret", "ErrUnsealFailed").await?;
+    assert_eq!(
+        ev.message.as_deref(),
+        Some("Failed to unseal: no key could decrypt secret (foo)")
+    );
+    assert_absent_for(&env, &ns, "testsecret", Duration::from_secs(2)).await?;
+    let got = ss_status(&env, &ns, "testsecret", 1).await?;
+    assert_eq!(got.status.unwrap().conditions[0].status, "False");
+    Ok(())
+}
+
+// ---- Custom type, immutable ------------------------------------------------------------------
+
+#[tokio::test]
+async fn custom_secret_type_and_immutable() -> Result<()> {
+    let env = Env::start("types", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    // 15. Custom Secret Type.
+    let mut docker = test_secret(&ns, "docker", &[(".dockerconfigjson", "{\"auths\":{}}")]);
+    docker.type_ = Some("kubernetes.io/dockerconfigjson".into());
+    env.create(&seal(&env.public, &docker)).await?;
+    let s = wait_data(
+        &env,
+        &ns,
+        "docker",
+        map(&[(".dockerconfigjson", "{\"auths\":{}}")]),
+    )
+    .await?;
+    assert_eq!(s.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+
+    // 16. Immutable Secret.
+    let mut imm = test_secret(&ns, "immutable", &[("foo", "bar")]);
+    imm.immutable = Some(true);
+    env.create(&seal(&env.public, &imm)).await?;
+    let s = wait_data(&env, &ns, "immutable", map(&[("foo", "bar")])).await?;
+    assert_eq!(s.immutable, Some(true));
+    env.wait_event(&ns, "immutable", "Unsealed").await?;
+
+    // 17. Immutable Secret Error: updating the data is refused with an explanation.
+    let current = env.ss_api(&ns).get("immutable").await?;
+    let mut changed = seal(&env.public, &{
+        let mut s = test_secret(&ns, "immutable", &[("foo", "baz")]);
+        s.immutable = Some(true);
+        s
+    });
+    changed.metadata.resource_version = current.metadata.resource_version;
+    env.ss_api(&ns)
+        .replace("immutable", &PostParams::default(), &changed)
+        .await?;
+    ss_status(&env, &ns, "immutable", 2).await?;
+    let api: Api<Event> = Api::namespaced(env.client.clone(), &ns);
+    wait_for("ErrUpdateFailed explaining immutability", WAIT, || {
+        let api = api.clone();
+        async move {
+            Ok(api
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("ErrUpdateFailed")
+                        && e.message
+                            .as_deref()
+                            .unwrap_or_default()
+                            .contains("the target Secret is immutable")
+                }))
+        }
+    })
+    .await
+    .with_context(|| env.logs())?;
+    Ok(())
+}
+
+// ---- Different name / namespace ---------------------------------------------------------------
+
+#[tokio::test]
+async fn different_name_and_namespace_follow_scope_rules() -> Result<()> {
+    let other = TestNamespace::new("other").await?;
+    let other_ns = other.name().to_owned();
+    let env = Env::start("scopes", &[&other_ns], &[]).await?;
+    let ns = env.ns().to_owned();
+    let scoped = |name: &str, ann: Option<&str>| {
+        let mut s = test_secret(&ns, name, &[("foo", "bar")]);
+        if let Some(a) = ann {
+            s.metadata.annotations = Some(map(&[(a, "true")]));
+        }
+        seal(&env.public, &s)
+    };
+    let renamed = |mut ss: SealedSecret, name: &str| {
+        ss.metadata.name = Some(name.into());
+        ss
+    };
+    let moved = |mut ss: SealedSecret, to: &str| {
+        ss.metadata.namespace = Some(to.into());
+        ss
+    };
+    // 18. wrong name; 19. wrong namespace.
+    env.create(&renamed(scoped("s18", None), "s18-renamed"))
+        .await?;
+    env.create(&moved(scoped("s19", None), &other_ns)).await?;
+    // 20/21. cluster-wide under a new name / in another namespace.
+    env.create(&renamed(
+        scoped("s20", Some(CLUSTER_WIDE_ANNOTATION)),
+        "s20-renamed",
+    ))
+    .await?;
+    env.create(&moved(
+        scoped("s21", Some(CLUSTER_WIDE_ANNOTATION)),
+        &other_ns,
+    ))
+    .await?;
+    // 22/23. namespace-wide under a new name (ok) / in another namespace (refused).
+    env.create(&renamed(
+        scoped("s22", Some(NAMESPACE_WIDE_ANNOTATION)),
+        "s22-renamed",
+    ))
+    .await?;
+    env.create(&moved(
+        scoped("s23", Some(NAMESPACE_WIDE_ANNOTATION)),
+        &other_ns,
+    ))
+    .await?;
+
+    wait_data(&env, &ns, "s20-renamed", map(&[("foo", "bar")])).await?;
+    wait_data(&env, &other_ns, "s21", map(&[("foo", "bar")])).await?;
+    wait_data(&env, &ns, "s22-renamed", map(&[("foo", "bar")])).await?;
+    env.wait_event(&ns, "s18-renamed", "ErrUnsealFailed")
+        .await?;
+    env.wait_event(&other_ns, "s19", "ErrUnsealFailed").await?;
+    env.wait_event(&other_ns, "s23", "ErrUnsealFailed").await?;
+    assert_absent_for(&env, &ns, "s18-renamed", Duration::from_secs(1)).await?;
+    assert_absent_for(&env, &other_ns, "s19", Duration::from_secs(1)).await?;
+    assert_absent_for(&env, &other_ns, "s23", Duration::from_secs(1)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn controller_version_matches_upstream_format() -> Result<()> {
+    let out = std::process::Command::new(controller_bin())
+        .arg("--version")
+        .output()?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(out.status.success());
+    assert!(text.starts_with("controller version: v"), "{text}");
+    let v = text.trim().trim_start_matches("controller version: v");
+    assert_eq!(v.split('.').count(), 3, "{text}");
+    Ok(())
+}
+
+// ---- Better than upstream ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn drift_repair_reverts_manual_edits() -> Result<()> {
+    let env = Env::start("drift", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    env.create(&seal(
+        &env.public,
+        &test_secret(&ns, "testsecret", &[("foo", "bar")]),
+    ))
+    .await?;
+    let mut s = wait_data(&env, &ns, "testsecret", map(&[("foo", "bar")])).await?;
+    s.data = Some(BTreeMap::from([(
+        "foo".into(),
+        ByteString(b"tampered".to_vec()),
+    )]));
+    env.secret_api(&ns)
+        .replace("testsecret", &PostParams::default(), &s)
+        .await?;
+    wait_data(&env, &ns, "testsecret", map(&[("foo", "bar")])).await?;
+    Ok(())
+}
+
+fn metrics_text(env: &Env) -> Result<String> {
+    // The controller logs the address it bound: `server="metrics" addr=127.0.0.1:NNNN`.
+    let logs = env.logs();
+    let addr = logs
+        .lines()
+        .filter(|l| l.contains("server listening") && l.contains("metrics"))
+        .filter_map(|l| l.split("addr=").nth(1))
+        .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
+        .next()
+        .context("metrics address not in logs")?;
+    let out = std::process::Command::new("curl")
+        .args(["-sf", &format!("http://{addr}/metrics")])
+        .output()?;
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn restart_in_sync_performs_no_decryption() -> Result<()> {
+    let mut env = Env::start("restart", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    for i in 0..5 {
+        let name = format!("s{i}");
+        env.create(&seal(
+            &env.public,
+            &test_secret(&ns, &name, &[("foo", "bar"), ("k", "v")]),
+        ))
+        .await?;
+    }
+    for i in 0..5 {
+        let name = format!("s{i}");
+        wait_data(&env, &ns, &name, map(&[("foo", "bar"), ("k", "v")])).await?;
+        let api = env.ss_api(&ns);
+        wait_for("status records the Secret version", WAIT, || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                Ok(api.get(&name).await?.status.is_some_and(|s| {
+                    s.secret_resource_version.is_some() && !s.key_fingerprints.is_empty()
+                }))
+            }
+        })
+        .await?;
+    }
+    env.stop_controller()?;
+    env.spawn_controller(&[], &[])?;
+    // All five are checked and found in sync, with zero RSA operations.
+    let mut last = String::new();
+    wait_for("restarted controller skipped all five", WAIT, || {
+        let text = metrics_text(&env).unwrap_or_default();
+        last = text.clone();
+        async move {
+            Ok(
+                metric(&text, "sealed_secrets_controller_reconciles_in_sync_total").unwrap_or(0.0)
+                    >= 5.0,
+            )
+        }
+    })
+    .await
+    .with_context(|| format!("metrics:\n{last}\nlogs:\n{}", env.logs()))?;
+    let text = metrics_text(&env)?;
+    assert_eq!(
+        metric(&text, "sealed_secrets_controller_rsa_decryptions_total"),
+        Some(0.0),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn live_keys_added_and_deleted_without_restart() -> Result<()> {
+    let mut env = Env::start("livekeys", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    // A SealedSecret sealed with a key the controller does not have yet fails...
+    let byok = PrivateKey::generate(&mut rand::rng(), 2048)?;
+    env.create(&seal(
+        byok.public_key(),
+        &test_secret(&ns, "byok", &[("foo", "bar")]),
+    ))
+    .await?;
+    env.wait_event(&ns, "byok", "ErrUnsealFailed").await?;
+    // ...and heals as soon as that key is added (bring your own key), without a restart.
+    let cert = common::keys::self_signed_certificate(
+        &mut rand::rng(),
+        &byok,
+        &common::keys::CertificateParams {
+            common_name: "byok".into(),
+            not_before: std::time::SystemTime::now(),
+            validity: Duration::from_secs(3600),
+        },
+    )?;
+    let mut key_secret = Secret::default();
+    key_secret.metadata.name = Some("my-own-key".into());
+    key_secret.metadata.labels = Some(map(&[(SEALED_SECRETS_KEY_LABEL, "active")]));
+    key_secret.type_ = Some("kubernetes.io/tls".into());
+    key_secret.data = Some(BTreeMap::from([
+        (
+            "tls.key".into(),
+            ByteString(byok.to_pkcs1_pem()?.as_bytes().to_vec()),
+        ),
+        ("tls.crt".into(), ByteString(cert.to_pem().into_bytes())),
+    ]));
+    env.secret_api(&ns)
+        .create(&PostParams::default(), &key_secret)
+        .await?;
+    wait_data(&env, &ns, "byok", map(&[("foo", "bar")])).await?;
+
+    // A malformed key Secret is skipped with a warning event, and the controller keeps running.
+    let mut bad = Secret::default();
+    bad.metadata.name = Some("broken-key".into());
+    bad.metadata.labels = Some(map(&[(SEALED_SECRETS_KEY_LABEL, "active")]));
+    bad.data = Some(BTreeMap::from([(
+        "tls.key".into(),
+        ByteString(b"not a key".to_vec()),
+    )]));
+    env.secret_api(&ns)
+        .create(&PostParams::default(), &bad)
+        .await?;
+    env.wait_event(&ns, "broken-key", "ErrInvalidKey").await?;
+
+    // Relabelling the key to anything but active removes it live: new objects sealed with it fail.
+    let patch =
+        serde_json::json!({"metadata": {"labels": {SEALED_SECRETS_KEY_LABEL: "compromised"}}});
+    env.secret_api(&ns)
+        .patch("my-own-key", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.create(&seal(
+        byok.public_key(),
+        &test_secret(&ns, "after", &[("foo", "bar")]),
+    ))
+    .await?;
+    env.wait_event(&ns, "after", "ErrUnsealFailed").await?;
+    let still_running = env
+        .controller
+        .as_mut()
+        .context("controller")?
+        .try_exit()?
+        .is_none();
+    assert!(
+        still_running,
+        "the controller must survive a malformed key Secret"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn plaintext_never_reaches_logs_events_status_or_metrics() -> Result<()> {
+    const PLAINTEXT: &str = "Pl41ntext-Needle-7f3a9c";
+    let mut env = Env::start("noleak", &[], &[]).await?;
+    let ns = env.ns().to_owned();
+    env.create(&seal(
+        &env.public,
+        &test_secret(&ns, "ok", &[("pw", PLAINTEXT)]),
+    ))
+    .await?;
+    wait_data(&env, &ns, "ok", map(&[("pw", PLAINTEXT)])).await?;
+    // A failing template over the plaintext, and an undecryptable sibling.
+    let mut ss = seal(&env.public, &test_secret(&ns, "tmpl", &[("pw", PLAINTEXT)]));
+    ss.spec.template.data = Some(map(&[("t", "{{ .pw }}{{ index .pw 100 }}")]));
+    env.create(&ss).await?;
+    env.wait_event(&ns, "tmpl", "ErrUnsealFailed").await?;
+    let metrics = metrics_text(&env)?;
+    let events: Api<Event> = Api::namespaced(env.client.clone(), &ns);
+    let events = serde_json::to_string(&events.list(&ListParams::default()).await?)?;
+    let statuses = serde_json::to_string(&env.ss_api(&ns).list(&ListParams::default()).await?)?;
+    let logs = env.stop_controller()?;
+    assert!(logs.contains("Updating"), "debug logs were captured");
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(PLAINTEXT);
+    for (what, text) in [
+        ("logs", &logs),
+        ("events", &events),
+        ("status", &statuses),
+        ("metrics", &metrics),
+    ] {
+        assert!(!text.contains(PLAINTEXT), "plaintext leaked into {what}");
+        assert!(
+            !text.contains(&encoded),
+            "base64 plaintext leaked into {what}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn leader_election_two_replicas_one_key_and_failover() -> Result<()> {
+    let ns = TestNamespace::new("ha").await?;
+    let client = ns.client();
+    ensure_crd(&client).await?;
+    let start = || {
+        Spawn::new(controller_bin())
+            .args([
+                "--all-namespaces=false",
+                "--key-size=2048",
+                "--listen-addr=127.0.0.1:0",
+                "--listen-metrics-addr=127.0.0.1:0",
+                "--leader-elect",
+            ])
+            .env("POD_NAMESPACE", ns.name())
+            .kubeconfig(&cluster().kubeconfig)
+            .start("controller")
+    };
+    let mut a = start()?;
+    let mut b = start()?;
+    let secrets: Api<Secret> = ns.api();
+    let keys = wait_for_value("a key", WAIT, || {
+        let secrets = secrets.clone();
+        async move {
+            let l = secrets
+                .list(&ListParams::default().labels(&format!("{SEALED_SECRETS_KEY_LABEL}=active")))
+                .await?;
+            Ok((!l.items.is_empty()).then_some(l.items))
+        }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let count = secrets
+        .list(&ListParams::default().labels(&format!("{SEALED_SECRETS_KEY_LABEL}=active")))
+        .await?
+        .items
+        .len();
+    assert_eq!(
+        count, 1,
+        "two replicas on an empty namespace must create exactly one key"
+    );
+    let key = PrivateKey::from_pem(&keys[0].data.clone().unwrap_or_default()["tls.key"].0)?;
+
+    // Kill the leader; the other replica takes over and reconciles a new SealedSecret.
+    let lease: Api<k8s_openapi::api::coordination::v1::Lease> = ns.api();
+    let holder = lease
+        .get("sealed-secrets-controller")
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    let (leader, follower) = if holder.ends_with(&format!("-{}", a.pid())) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &leader.pid().to_string()])
+        .status();
+    let ss = seal(
+        key.public_key(),
+        &test_secret(ns.name(), "after-failover", &[("foo", "bar")]),
+    );
+    Api::<SealedSecret>::namespaced(client.clone(), ns.name())
+        .create(&PostParams::default(), &ss)
+        .await?;
+    let got = wait_for_value("failover reconcile", Duration::from_secs(45), || {
+        let secrets = secrets.clone();
+        async move { Ok(secrets.get_opt("after-failover").await?) }
+    })
+    .await
+    .with_context(|| format!("follower logs:\n{}{}", follower.stdout(), follower.stderr()))?;
+    assert_eq!(data(&got)["foo"], "bar");
+    Ok(())
+}
