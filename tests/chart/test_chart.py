@@ -356,8 +356,10 @@ def test_default_rbac_least_privilege(chart: Chart) -> None:
     assert not rules_grant(rules, "bitnami.com", "sealedsecrets", "delete")
     assert rules_grant(rules, "bitnami.com", "sealedsecrets/status", "update")
     assert rules_grant(rules, "bitnami.com", "sealedsecrets/status", "patch")
-    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+    for verb in ("get", "list", "watch", "create", "update", "patch"):
         assert rules_grant(rules, "", "secrets", verb), verb
+    # delete only with --old-gc-behavior (test_secrets_delete_only_with_old_gc_behavior).
+    assert not rules_grant(rules, "", "secrets", "delete")
     assert rules_grant(rules, "", "events", "create")
     assert rules_grant(rules, "events.k8s.io", "events", "create")
     # No namespaces, leases or wildcards cluster-wide by default.
@@ -376,6 +378,42 @@ def test_default_rbac_least_privilege(chart: Chart) -> None:
     assert not rules_grant(key_admin["rules"], "", "secrets", "delete")
     rb = one(docs, "RoleBinding", f"{FULLNAME}-key-admin", NAMESPACE)
     assert rb["roleRef"]["name"] == f"{FULLNAME}-key-admin"
+
+
+def test_secrets_delete_only_with_old_gc_behavior(chart: Chart) -> None:
+    """Cluster-wide Secret delete is used only by --old-gc-behavior, so only then is it granted,
+    however the flag reaches the controller (commandArgs, args override, extraEnv)."""
+    def grants_delete(values: dict[str, Any]) -> bool:
+        docs = render(chart, values)
+        roles = find(docs, "ClusterRole", "secrets-unsealer") + find(docs, "Role", "secrets-unsealer")
+        assert roles
+        grants = {rules_grant(r["rules"], "", "secrets", "delete") for r in roles}
+        assert len(grants) == 1, grants
+        for r in roles:
+            for verb in ("get", "list", "watch", "create", "update"):
+                assert rules_grant(r["rules"], "", "secrets", verb), verb
+        return grants.pop()
+
+    env = "SEALED_SECRETS_OLD_GC_BEHAVIOR"
+    assert not grants_delete({})
+    assert grants_delete({"commandArgs": ["--old-gc-behavior"]})
+    assert grants_delete(MATRIX["flags"])
+    for value in ("true", "1", "t", "True"):
+        assert grants_delete({"commandArgs": [f"--old-gc-behavior={value}"]}), value
+        assert grants_delete({"extraEnv": [{"name": env, "value": value}]}), value
+    for value in ("false", "0", "F"):
+        assert not grants_delete({"commandArgs": [f"--old-gc-behavior={value}"]}), value
+        assert not grants_delete({"extraEnv": [{"name": env, "value": value}]}), value
+    assert not grants_delete({"commandArgs": ["--skip-recreate"], "extraEnv": [{"name": "X", "value": "1"}]})
+    assert grants_delete({"args": ["--key-prefix", "x", "--old-gc-behavior"]})
+    assert grants_delete({"rbac": {"clusterRole": False, "namespacedRoles": True},
+                          "additionalNamespaces": ["team-a"], "commandArgs": ["--old-gc-behavior"]})
+    assert not grants_delete({"rbac": {"clusterRole": False, "namespacedRoles": True},
+                              "additionalNamespaces": ["team-a"]})
+    # Never in the key-admin Role either: key Secrets are not deleted by the controller.
+    for values in ({}, {"commandArgs": ["--old-gc-behavior"]}):
+        key_admin = one(render(chart, values), "Role", f"{FULLNAME}-key-admin")
+        assert not rules_grant(key_admin["rules"], "", "secrets", "delete")
 
 
 def test_leader_election_rbac_always(chart: Chart) -> None:
@@ -903,8 +941,9 @@ def test_live_rbac_through_authorizer(kube: Kube, live_install: list[dict[str, A
     assert can("update", "sealedsecrets", group="bitnami.com", namespace="default", subresource="status")
     assert not can("update", "sealedsecrets", group="bitnami.com", namespace="default")
     assert not can("delete", "sealedsecrets", group="bitnami.com", namespace="default")
-    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+    for verb in ("get", "list", "watch", "create", "update", "patch"):
         assert can(verb, "secrets", namespace="default")
+    assert not can("delete", "secrets", namespace="default")  # only with --old-gc-behavior
     assert can("create", "events", namespace="default")
     assert can("create", "events", group="events.k8s.io", namespace="default")
     # Leader election: the Lease in the release namespace only.

@@ -239,10 +239,11 @@ true
   resources: [sealedsecrets/status]
   verbs: [update, patch]
 # Secrets are watched as metadata only, but list/watch are still needed at the RBAC level.
-# delete is used only with --old-gc-behavior (normally ownerReferences + the garbage collector).
+# delete is used only with --old-gc-behavior (normally ownerReferences + the garbage collector), so
+# it is granted only when that flag (or SEALED_SECRETS_OLD_GC_BEHAVIOR) is set.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, update, patch{{ if include "sealed-secrets.oldGcBehavior" . }}, delete{{ end }}]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
@@ -257,4 +258,22 @@ true
     - {{ . | quote }}
     {{- end }}
   verbs: [get]
+{{- end -}}
+
+{{/*
+"true" when the controller runs with --old-gc-behavior: in args or commandArgs (a bare flag or
+--old-gc-behavior=<Go bool>), or through extraEnv SEALED_SECRETS_OLD_GC_BEHAVIOR; else "".
+*/}}
+{{- define "sealed-secrets.oldGcBehavior" -}}
+{{- $truthy := list "1" "t" "T" "TRUE" "true" "True" -}}
+{{- $on := false -}}
+{{- range concat (default (list) .Values.args) (default (list) .Values.commandArgs) -}}
+{{- $a := toString . -}}
+{{- if eq $a "--old-gc-behavior" -}}{{- $on = true -}}{{- end -}}
+{{- if and (hasPrefix "--old-gc-behavior=" $a) (has (trimPrefix "--old-gc-behavior=" $a) $truthy) -}}{{- $on = true -}}{{- end -}}
+{{- end -}}
+{{- range (default (list) .Values.extraEnv) -}}
+{{- if and (eq (toString .name) "SEALED_SECRETS_OLD_GC_BEHAVIOR") (has (toString .value) $truthy) -}}{{- $on = true -}}{{- end -}}
+{{- end -}}
+{{- if $on -}}true{{- end -}}
 {{- end -}}
