@@ -450,3 +450,37 @@ def test_service_account_is_refused_what_it_does_not_need(kube: Kube, sa_kube,
     assert status == 403, out
     # Still there (the DELETE above really was refused).
     assert [k["metadata"]["name"] for k in key_secrets(kube)] == [key_name]
+
+
+def test_old_gc_behavior_render_grants_secret_delete(chart, kube: Kube, install) -> None:  # noqa: F811
+    """The other render: with --old-gc-behavior the ClusterRole also grants Secret delete (the
+    controller then deletes a Secret when its SealedSecret goes). Evaluated by the real authorizer for
+    a second ServiceAccount name, next to the default install's, which still cannot delete."""
+    name = f"{FULLNAME}-oldgc"
+    values = {"fullnameOverride": name, "rbac": {"clusterRoleName": f"{CLUSTER_ROLE}-oldgc"},
+              "commandArgs": ["--old-gc-behavior"]}
+    docs = render(chart, values, namespace=CTL_NS)
+    assert "--old-gc-behavior" in one(docs, "Deployment", name)["spec"]["template"]["spec"][
+        "containers"][0]["args"]
+    objs = [one(docs, "ClusterRole", f"{CLUSTER_ROLE}-oldgc"), one(docs, "ClusterRoleBinding", name),
+            one(docs, "ServiceAccount", name, CTL_NS)]
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{CTL_NS}", "system:authenticated"]
+    try:
+        for obj in objs:
+            status, out = kube.apply(obj, dry_run=False)
+            assert status in (200, 201), (obj["kind"], out)
+        old_gc = f"system:serviceaccount:{CTL_NS}:{name}"
+        default = f"system:serviceaccount:{CTL_NS}:{FULLNAME}"
+        deadline = time.time() + 10  # the RBAC authorizer's informer catches up asynchronously
+        while not kube.can(old_gc, groups, "delete", "secrets", namespace=APP_NS) and time.time() < deadline:
+            time.sleep(0.5)
+        assert kube.can(old_gc, groups, "delete", "secrets", namespace=APP_NS)
+        assert kube.can(old_gc, groups, "create", "secrets", namespace=APP_NS)
+        assert not kube.can(default, groups, "delete", "secrets", namespace=APP_NS)
+        assert kube.can(default, groups, "create", "secrets", namespace=APP_NS)
+        for user in (old_gc, default):
+            assert not kube.can(user, groups, "delete", "sealedsecrets", group="bitnami.com",
+                                namespace=APP_NS)
+    finally:
+        for obj in objs[:2]:
+            kube.request("DELETE", kube.path_of(obj))
