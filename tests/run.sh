@@ -25,3 +25,5 @@ step "build the binaries the tests run (controller, kubeseal)"
 cargo build --workspace --bins --locked
 step "cargo test"
 cargo test --workspace --locked
+step "Helm chart: render + lint (Helm v4 engine), apply, controller as the chart's ServiceAccount"
+SSRS_REQUIRE_CLUSTER=1 bash tests/chart/run.sh
