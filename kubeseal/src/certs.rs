@@ -6,11 +6,7 @@ use std::time::SystemTime;
 
 use common::keys::Certificate;
 
-use crate::config::Config;
-
-/// The message of every online mode that is not implemented yet.
-pub const NOT_IMPLEMENTED: &str =
-    "fetching the certificate from the controller is not implemented yet; pass --cert";
+use crate::config::{Config, KubeFlags};
 
 /// Where the certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +15,7 @@ pub enum CertSource {
     Path(PathBuf),
     /// `http://`, `https://` or `file://` URL.
     Url(String),
-    /// The controller, through the API server's service proxy (online; later issue).
+    /// The controller, through the API server's service proxy.
     Controller {
         /// Service name.
         name: String,
@@ -55,8 +51,8 @@ pub fn classify(cert: &str) -> CertSource {
     }
 }
 
-/// The certificate bytes, as fetched (PEM).
-pub fn open_cert(source: &CertSource) -> anyhow::Result<Vec<u8>> {
+/// The certificate bytes, as fetched (PEM). `kube` is used only for [`CertSource::Controller`].
+pub fn open_cert(source: &CertSource, kube: &KubeFlags) -> anyhow::Result<Vec<u8>> {
     match source {
         CertSource::Path(p) => crate::read_file(p),
         CertSource::Url(u) => {
@@ -77,7 +73,11 @@ pub fn open_cert(source: &CertSource) -> anyhow::Result<Vec<u8>> {
                 anyhow::bail!("cannot fetch {u:?}: unsupported protocol scheme {scheme:?}")
             }
         }
-        CertSource::Controller { .. } => anyhow::bail!(NOT_IMPLEMENTED),
+        CertSource::Controller { name, namespace } => {
+            let online = crate::online::Online::connect(kube)?;
+            let ctl = online.controller(namespace, name)?;
+            online.fetch_cert(&ctl)
+        }
     }
 }
 

@@ -7,7 +7,18 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use common::documents::Format;
 use common::scope::SealingScope;
 
-use crate::config::{Config, KubeFlags};
+use crate::config::{Config, KeysCommand, KubeFlags};
+
+/// The action word of `kubeseal keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KeysAction {
+    /// Export every key Secret.
+    Backup,
+    /// Create the keys of a backup that are missing.
+    Restore,
+    /// Print the keys.
+    List,
+}
 
 /// Upstream's `VERSION`, printed by `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -73,9 +84,6 @@ pub struct Cli {
     /// (only with --raw) Secret items can be sourced from files. Pro-tip: you can use /dev/stdin to read pipe input. This flag tries to follow the same syntax as in kubectl
     #[arg(long, env = "SEALED_SECRETS_FROM_FILE", value_delimiter = ',')]
     from_file: Vec<String>,
-    /// Path to a kube config. Only required if out-of-cluster
-    #[arg(long, env = "SEALED_SECRETS_KUBECONFIG")]
-    kubeconfig: Option<PathBuf>,
     /// Set the scope of the sealed secret: strict, namespace-wide, cluster-wide (defaults to strict). Mandatory for --raw, otherwise the 'sealedsecrets.bitnami.com/cluster-wide' and 'sealedsecrets.bitnami.com/namespace-wide' annotations on the input secret can be used to select the scope.
     #[arg(long, env = "SEALED_SECRETS_SCOPE", default_value = "strict", value_parser = parse_scope)]
     scope: SealingScope,
@@ -102,6 +110,16 @@ pub struct Cli {
     #[arg(long, action = ArgAction::SetTrue)]
     version: bool,
 
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+/// kubectl-style connection flags (shared by the sealing CLI and `kubeseal keys`).
+#[derive(clap::Args, Debug)]
+struct KubeArgs {
+    /// Path to a kube config. Only required if out-of-cluster
+    #[arg(long, env = "SEALED_SECRETS_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
     /// Username to impersonate for the operation
     #[arg(long = "as", env = "SEALED_SECRETS_AS")]
     as_user: Option<String>,
@@ -143,6 +161,100 @@ pub struct Cli {
     user: Option<String>,
 }
 
+impl KubeArgs {
+    fn into_flags(self) -> KubeFlags {
+        let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let nonempty_path = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+        KubeFlags {
+            kubeconfig: nonempty_path(self.kubeconfig),
+            context: nonempty(self.context),
+            cluster: nonempty(self.cluster),
+            user: nonempty(self.user),
+            server: nonempty(self.server),
+            token: nonempty(self.token),
+            as_user: nonempty(self.as_user),
+            as_group: self
+                .as_group
+                .into_iter()
+                .filter(|g| !g.is_empty())
+                .collect(),
+            certificate_authority: nonempty_path(self.certificate_authority),
+            client_certificate: nonempty_path(self.client_certificate),
+            client_key: nonempty_path(self.client_key),
+            insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            request_timeout: self.request_timeout,
+            namespace: nonempty(self.namespace),
+        }
+    }
+}
+
+/// `kubeseal keys <backup|restore|list>` (beyond upstream): manage the controller's sealing keys.
+/// Upstream's kubeseal takes no positional arguments, so a leading `keys` cannot clash.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubeseal keys",
+    about = "Back up, restore and list the sealing keys of the sealed-secrets controller (needs secrets get/list/create in the controller namespace)"
+)]
+struct KeysCli {
+    /// What to do: backup (all key Secrets to one v1.List file), restore FILE (create the keys that are missing), list
+    #[arg(value_enum)]
+    action: KeysAction,
+    /// restore: the backup file (a v1.List of key Secrets, or Secrets, as `keys backup` writes)
+    file: Option<PathBuf>,
+    /// backup: the file to write (mode 0600); `-` for stdout
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+    /// Namespace of sealed-secrets controller.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        default_value = "kube-system"
+    )]
+    controller_namespace: String,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+fn parse_keys<I, T>(args: I) -> Result<Config, ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // Drop argv[0] ("kubeseal") so that the command is named "kubeseal keys".
+    let k = match KeysCli::try_parse_from(args.into_iter().skip(1)) {
+        Ok(k) => k,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            return Err(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
+    };
+    let cmd = match k.action {
+        KeysAction::Backup => match k.output {
+            Some(o) => KeysCommand::Backup { output: o },
+            None => {
+                eprintln!("error: kubeseal keys backup needs -o FILE (or -o - for stdout)");
+                return Err(ExitCode::FAILURE);
+            }
+        },
+        KeysAction::Restore => match k.file {
+            Some(f) => KeysCommand::Restore { file: f },
+            None => {
+                eprintln!("error: kubeseal keys restore needs a FILE argument");
+                return Err(ExitCode::FAILURE);
+            }
+        },
+        KeysAction::List => KeysCommand::List,
+    };
+    Ok(Config {
+        controller_namespace: k.controller_namespace,
+        keys: Some(cmd),
+        kube: k.kube.into_flags(),
+        ..Config::default()
+    })
+}
+
 fn parse_scope(s: &str) -> Result<SealingScope, String> {
     s.parse::<SealingScope>().map_err(|e| e.to_string())
 }
@@ -167,6 +279,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<T> = args.into_iter().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a.clone().into() == std::ffi::OsString::from("keys"))
+    {
+        return parse_keys(args);
+    }
     let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => {
@@ -227,22 +346,8 @@ where
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect(),
-        kube: KubeFlags {
-            kubeconfig: nonempty_path(cli.kubeconfig),
-            context: nonempty(cli.context),
-            cluster: cli.cluster,
-            user: cli.user,
-            server: cli.server,
-            token: cli.token,
-            as_user: cli.as_user,
-            as_group: cli.as_group,
-            certificate_authority: cli.certificate_authority,
-            client_certificate: cli.client_certificate,
-            client_key: cli.client_key,
-            insecure_skip_tls_verify: cli.insecure_skip_tls_verify,
-            request_timeout: cli.request_timeout,
-            namespace: nonempty(cli.namespace),
-        },
+        keys: None,
+        kube: cli.kube.into_flags(),
     })
 }
 

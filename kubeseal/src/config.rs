@@ -83,4 +83,23 @@ pub struct Config {
     pub recovery_private_keys: Vec<String>,
     /// Connection flags.
     pub kube: KubeFlags,
+    /// `kubeseal keys …` (ours): key backup/restore/list instead of the sealing modes.
+    pub keys: Option<KeysCommand>,
+}
+
+/// `kubeseal keys …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeysCommand {
+    /// `keys backup -o FILE` (`-` = stdout).
+    Backup {
+        /// Output file.
+        output: PathBuf,
+    },
+    /// `keys restore FILE`.
+    Restore {
+        /// Backup file.
+        file: PathBuf,
+    },
+    /// `keys list`.
+    List,
 }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use common::documents::Format;
 
-use crate::certs::{self, CertSource, NOT_IMPLEMENTED};
+use crate::certs::{self, CertSource};
 use crate::config::Config;
 use crate::input::{TTY_HINT_RAW, TTY_HINT_RESOURCE, read_input, read_stdin};
 use crate::output::{is_yaml_path, write_atomic, write_stdout};
@@ -13,6 +13,9 @@ use crate::seal::SealParams;
 
 /// Run kubeseal with `config`.
 pub fn run(config: &Config) -> anyhow::Result<()> {
+    if let Some(cmd) = &config.keys {
+        return crate::keycmd::run(cmd, config);
+    }
     if !config.from_file.is_empty() && !config.raw {
         anyhow::bail!("--from-file requires --raw");
     }
@@ -54,22 +57,37 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         );
     }
     if config.validate {
-        anyhow::bail!(
-            "validating with the controller is not implemented yet (needs cluster access)"
-        );
+        let input = read_input(config.input_file.as_deref(), TTY_HINT_RESOURCE)?;
+        return crate::remote::validate(config, &input);
     }
     if config.re_encrypt {
         if config.recovery_private_keys.is_empty() {
-            anyhow::bail!(
-                "re-encrypting through the controller is not implemented yet; for offline re-encryption pass --recovery-private-key and --cert"
-            );
+            if config.re_encrypt_dir.is_some() {
+                anyhow::bail!(
+                    "--re-encrypt-dir works offline only: pass --recovery-private-key (and --cert, or let kubeseal fetch the certificate from the controller)"
+                );
+            }
+            // Online, through the controller's /v1/rotate.
+            let input = read_input(config.input_file.as_deref(), TTY_HINT_RESOURCE)?;
+            // In place without -o: keep the file's format.
+            let fmt = if output_file.is_some() && config.output_file.is_none() {
+                explicit_format.unwrap_or(if common::documents::looks_like_json(&input) {
+                    Format::Json
+                } else {
+                    Format::Yaml
+                })
+            } else {
+                format
+            };
+            let out = crate::remote::reencrypt(config, &input, fmt)?;
+            return emit(&out);
         }
         let keys = crate::privkeys::read_private_keys(&config.recovery_private_keys)?;
         let source = CertSource::from_config(config);
-        if matches!(source, CertSource::Controller { .. }) {
-            anyhow::bail!(NOT_IMPLEMENTED);
-        }
-        let cert = certs::parse_cert(&certs::open_cert(&source)?, crate::seal::now())?;
+        let cert = certs::parse_cert(
+            &certs::open_cert(&source, &config.kube)?,
+            crate::seal::now(),
+        )?;
         let refs: Vec<_> = keys.iter().collect();
         let mut rng = AppRng::from_env()?;
         if let Some(dir) = &config.re_encrypt_dir {
@@ -106,7 +124,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     }
 
     let source = CertSource::from_config(config);
-    let cert_bytes = certs::open_cert(&source)?;
+    let cert_bytes = certs::open_cert(&source, &config.kube)?;
     if config.fetch_cert {
         return emit(&cert_bytes);
     }

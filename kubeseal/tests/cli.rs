@@ -82,7 +82,8 @@ fn no_cert_no_cluster_is_a_clear_error() {
     let out = run(d.path(), &[], secret_yaml("a", None, "").as_bytes());
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains("not implemented yet; pass --cert"),
+        out.stderr.contains("no kubeconfig found")
+            && out.stderr.contains("not running in a cluster"),
         "{}",
         out.stderr
     );
@@ -418,7 +419,7 @@ fn fetch_cert_with_cert_prints_bytes() {
     );
     let out = run(d.path(), &["--fetch-cert"], b"");
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("not implemented yet"));
+    assert!(out.stderr.contains("no kubeconfig found"), "{}", out.stderr);
 }
 
 #[test]
@@ -904,12 +905,34 @@ fn recovery_private_key_without_unseal_is_silent_when_not_a_tty() {
 #[test]
 fn online_modes_fail_clearly() {
     let d = TempDir::new("online");
-    let out = run(d.path(), &["--validate"], b"");
+    let ss = br#"{"apiVersion":"bitnami.com/v1alpha1","kind":"SealedSecret","metadata":{"name":"s","namespace":"n"},"spec":{"encryptedData":{"a":"AAAA"}}}"#;
+    let out = run(d.path(), &["--validate"], ss);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("not implemented yet"));
-    let out = run(d.path(), &["--re-encrypt"], b"");
+    assert!(out.stderr.contains("no kubeconfig found"), "{}", out.stderr);
+    let out = run(d.path(), &["--re-encrypt"], ss);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("not implemented yet"));
+    assert!(out.stderr.contains("no kubeconfig found"), "{}", out.stderr);
+    // An unreachable server is reported with its URL, after the timeout.
+    let out = run(
+        d.path(),
+        &[
+            "--validate",
+            "--server",
+            "https://127.0.0.1:1",
+            "--request-timeout",
+            "2s",
+        ],
+        ss,
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("https://127.0.0.1:1"), "{}", out.stderr);
+    // keys: a leading positional word selects the key commands.
+    let out = run(d.path(), &["keys", "list"], b"");
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("no kubeconfig found"), "{}", out.stderr);
+    let out = run(d.path(), &["keys", "backup"], b"");
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("needs -o FILE"), "{}", out.stderr);
 }
 
 #[test]

@@ -1,0 +1,596 @@
+//! Cluster access (kubectl-like) and the controller's HTTP API through the API server's service
+//! proxy. Nothing here runs on the offline path: the tokio runtime, the TLS configuration and the
+//! kubeconfig loading happen only in [`Online::connect`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt as _;
+use kube::config::{
+    AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
+    NamedContext,
+};
+
+use crate::config::KubeFlags;
+
+/// Timeout of every request when `--request-timeout` is `0` (upstream: no timeout; we never hang).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest response body accepted from the API server.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Upstream's hint when the controller Service cannot be read.
+pub const SERVICE_HINT: &str = "Please, use the flag --controller-name and --controller-namespace to set up the name and namespace of the sealed secrets controller";
+
+/// Parse a Go-style duration as kubectl's `--request-timeout`: a bare integer is seconds, else a
+/// sequence of `<number><unit>` with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`. `0` → `None`.
+pub fn parse_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
+    let s = s.trim();
+    let bad = || {
+        anyhow::anyhow!(
+            "invalid timeout value {s:?}. Timeout must be a single integer in seconds, or an integer followed by a corresponding time unit (e.g. 1s | 2m | 3h)"
+        )
+    };
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok((n > 0).then(|| Duration::from_secs(n)));
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        if num_end == 0 {
+            return Err(bad());
+        }
+        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    Ok((total > 0.0).then(|| Duration::from_secs_f64(total)))
+}
+
+/// `/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy` (an empty port name is allowed:
+/// `http:{name}:`, as upstream for the jsonnet Service whose port has no name).
+pub fn proxy_base(namespace: &str, name: &str, port_name: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/services/http:{name}:{port_name}/proxy")
+}
+
+/// `/api/v1/namespaces/{ns}/services/{name}`.
+pub fn service_path(namespace: &str, name: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/services/{name}")
+}
+
+/// `spec.ports[0].name` of a Service (JSON), empty when unnamed.
+pub fn first_port_name(service_json: &[u8]) -> anyhow::Result<String> {
+    let v: serde_json::Value = serde_json::from_slice(service_json)
+        .map_err(|e| anyhow::anyhow!("cannot decode the Service: {e}"))?;
+    let ports = v
+        .pointer("/spec/ports")
+        .and_then(|p| p.as_array())
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("the Service has no ports"))?;
+    Ok(ports[0]
+        .get("name")
+        .and_then(|n| n.as_str())
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// The kubeconfig files client-go would load, with the env var read by the caller.
+fn load_kubeconfig(flags: &KubeFlags) -> anyhow::Result<Option<Kubeconfig>> {
+    if let Some(p) = &flags.kubeconfig {
+        return Kubeconfig::read_from(p)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("cannot load kubeconfig {}: {e}", p.display()));
+    }
+    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let mut merged: Option<Kubeconfig> = None;
+        for p in std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()) {
+            if !p.exists() {
+                continue;
+            }
+            let kc = Kubeconfig::read_from(&p)
+                .map_err(|e| anyhow::anyhow!("cannot load kubeconfig {}: {e}", p.display()))?;
+            merged = Some(match merged {
+                None => kc,
+                Some(m) => m.merge(kc)?,
+            });
+        }
+        return Ok(merged);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if let Some(p) = home.map(|h| h.join(".kube").join("config"))
+        && p.exists()
+    {
+        return Kubeconfig::read_from(&p)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("cannot load kubeconfig {}: {e}", p.display()));
+    }
+    Ok(None)
+}
+
+const FLAGS_ENTRY: &str = "kubeseal-flags";
+
+fn path_str(p: &std::path::Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Apply the kubectl override flags to the entries `kc` will resolve, as client-go's
+/// `ConfigOverrides`. Returns the options to load with.
+pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOptions {
+    let mut ctx_name = flags.context.clone().or_else(|| kc.current_context.clone());
+    let ctx_exists = ctx_name
+        .as_ref()
+        .is_some_and(|n| kc.contexts.iter().any(|c| &c.name == n));
+    if !ctx_exists && (flags.server.is_some() || flags.cluster.is_some()) {
+        // No usable context: build one from the flags.
+        kc.contexts.push(NamedContext {
+            name: FLAGS_ENTRY.into(),
+            context: Some(Context {
+                cluster: flags.cluster.clone().unwrap_or_else(|| FLAGS_ENTRY.into()),
+                user: Some(flags.user.clone().unwrap_or_else(|| FLAGS_ENTRY.into())),
+                ..Context::default()
+            }),
+            other: Default::default(),
+        });
+        ctx_name = Some(FLAGS_ENTRY.into());
+    }
+    let ctx = ctx_name
+        .as_ref()
+        .and_then(|n| kc.contexts.iter().find(|c| &c.name == n))
+        .and_then(|c| c.context.clone());
+    let cluster_name = flags
+        .cluster
+        .clone()
+        .or_else(|| ctx.as_ref().map(|c| c.cluster.clone()))
+        .unwrap_or_else(|| FLAGS_ENTRY.into());
+    let user_name = flags
+        .user
+        .clone()
+        .or_else(|| ctx.as_ref().and_then(|c| c.user.clone()))
+        .unwrap_or_else(|| FLAGS_ENTRY.into());
+
+    let cluster_override = flags.server.is_some()
+        || flags.certificate_authority.is_some()
+        || flags.insecure_skip_tls_verify;
+    if cluster_override {
+        if !kc.clusters.iter().any(|c| c.name == cluster_name) {
+            kc.clusters.push(NamedCluster {
+                name: cluster_name.clone(),
+                cluster: Some(Cluster::default()),
+                other: Default::default(),
+            });
+        }
+        let entry = kc
+            .clusters
+            .iter_mut()
+            .find(|c| c.name == cluster_name)
+            .expect("just ensured");
+        let c = entry.cluster.get_or_insert_with(Cluster::default);
+        if let Some(s) = &flags.server {
+            c.server = Some(s.clone());
+        }
+        if let Some(ca) = &flags.certificate_authority {
+            c.certificate_authority = Some(path_str(ca));
+            c.certificate_authority_data = None;
+        }
+        if flags.insecure_skip_tls_verify {
+            c.insecure_skip_tls_verify = Some(true);
+            c.certificate_authority = None;
+            c.certificate_authority_data = None;
+        }
+    }
+    let user_override = flags.token.is_some()
+        || flags.client_certificate.is_some()
+        || flags.client_key.is_some()
+        || flags.as_user.is_some()
+        || !flags.as_group.is_empty();
+    if user_override {
+        if !kc.auth_infos.iter().any(|u| u.name == user_name) {
+            kc.auth_infos.push(NamedAuthInfo {
+                name: user_name.clone(),
+                auth_info: Some(AuthInfo::default()),
+                other: Default::default(),
+            });
+        }
+        let entry = kc
+            .auth_infos
+            .iter_mut()
+            .find(|u| u.name == user_name)
+            .expect("just ensured");
+        let u = entry.auth_info.get_or_insert_with(AuthInfo::default);
+        if let Some(t) = &flags.token {
+            u.token = Some(t.clone().into());
+            u.token_file = None;
+            u.exec = None;
+            u.auth_provider = None;
+            u.username = None;
+            u.password = None;
+        }
+        if let Some(p) = &flags.client_certificate {
+            u.client_certificate = Some(path_str(p));
+            u.client_certificate_data = None;
+        }
+        if let Some(p) = &flags.client_key {
+            u.client_key = Some(path_str(p));
+            u.client_key_data = None;
+        }
+        if let Some(a) = &flags.as_user {
+            u.impersonate = Some(a.clone());
+        }
+        if !flags.as_group.is_empty() {
+            u.impersonate_groups = Some(flags.as_group.clone());
+        }
+    }
+    KubeConfigOptions {
+        context: ctx_name,
+        cluster: flags.cluster.clone(),
+        user: flags.user.clone(),
+    }
+}
+
+/// A connection to the API server.
+pub struct Online {
+    rt: tokio::runtime::Runtime,
+    client: kube::Client,
+    server: String,
+    timeout: Duration,
+}
+
+/// The controller, as reached through the service proxy.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    /// Namespace.
+    pub namespace: String,
+    /// Service name.
+    pub name: String,
+    /// The proxy path prefix ([`proxy_base`]).
+    pub base: String,
+}
+
+/// A response: status and body.
+pub struct Response {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The `message` of a Kubernetes `Status` body, else the trimmed body text.
+    pub fn message(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+            .unwrap_or_else(|| text.trim().to_string())
+    }
+}
+
+impl Online {
+    /// Load the configuration (flags, kubeconfig, in-cluster) and build a client.
+    pub fn connect(flags: &KubeFlags) -> anyhow::Result<Self> {
+        let timeout = parse_timeout(&flags.request_timeout)?.unwrap_or(DEFAULT_TIMEOUT);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let kc = load_kubeconfig(flags)?;
+        let mut config = rt.block_on(async {
+            let overrides = flags.server.is_some() || flags.cluster.is_some();
+            match kc {
+                Some(mut kc) => {
+                    let opts = apply_overrides(&mut kc, flags);
+                    kube::Config::from_custom_kubeconfig(kc, &opts)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("invalid kubeconfig: {e}"))
+                }
+                None if overrides => {
+                    let mut kc = Kubeconfig::default();
+                    let opts = apply_overrides(&mut kc, flags);
+                    kube::Config::from_custom_kubeconfig(kc, &opts)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+                }
+                None => {
+                    let mut c = kube::Config::incluster().map_err(|e| {
+                        anyhow::anyhow!(
+                            "no kubeconfig found (--kubeconfig, KUBECONFIG, ~/.kube/config) and not running in a cluster: {e}"
+                        )
+                    })?;
+                    if let Some(a) = &flags.as_user {
+                        c.auth_info.impersonate = Some(a.clone());
+                    }
+                    if !flags.as_group.is_empty() {
+                        c.auth_info.impersonate_groups = Some(flags.as_group.clone());
+                    }
+                    if let Some(t) = &flags.token {
+                        c.auth_info.token = Some(t.clone().into());
+                        c.auth_info.token_file = None;
+                    }
+                    if flags.insecure_skip_tls_verify {
+                        c.accept_invalid_certs = true;
+                    }
+                    Ok(c)
+                }
+            }
+        })?;
+        config.connect_timeout = Some(timeout);
+        config.read_timeout = Some(timeout);
+        config.write_timeout = Some(timeout);
+        config.reset_reader_on_write = true;
+        // A 503 from the proxy (no endpoints) is reported, not retried for minutes.
+        config.default_retry = false;
+        let server = config.cluster_url.to_string();
+        let server = server.trim_end_matches('/').to_string();
+        let client = {
+            let _guard = rt.enter();
+            kube::Client::try_from(config)
+                .map_err(|e| anyhow::anyhow!("cannot create a client for {server}: {e}"))?
+        };
+        Ok(Self {
+            rt,
+            client,
+            server,
+            timeout,
+        })
+    }
+
+    /// The API server URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The client and a runtime to use it on (for `kube::Api` calls).
+    pub fn block_on<T>(
+        &self,
+        fut: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let server = self.server.clone();
+        let t = self.timeout;
+        self.rt.block_on(async move {
+            tokio::time::timeout(t, fut).await.map_err(|_| {
+                anyhow::anyhow!(
+                    "timed out after {t:?} waiting for the Kubernetes API server at {server} (use --request-timeout to change)"
+                )
+            })?
+        })
+    }
+
+    /// The client.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// Send a request; any HTTP status is returned, transport errors name the server.
+    pub fn send(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Response> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::ACCEPT, accept);
+        if body.is_some() {
+            b = b.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let req = b.body(kube::client::Body::from(body.unwrap_or_default()))?;
+        let client = self.client.clone();
+        let server = self.server.clone();
+        self.block_on(async move {
+            let res = client.send(req).await.map_err(|e| {
+                anyhow::anyhow!("cannot reach the Kubernetes API server at {server}: {e}")
+            })?;
+            let status = res.status();
+            let body = http_body_util::Limited::new(res.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the response from {server}: {e}"))?
+                .to_bytes()
+                .to_vec();
+            Ok(Response { status, body })
+        })
+    }
+
+    /// Look the controller Service up (for its first port's name). Errors carry upstream's hint.
+    pub fn controller(&self, namespace: &str, name: &str) -> anyhow::Result<Controller> {
+        let r = self
+            .send(
+                Method::GET,
+                &service_path(namespace, name),
+                "application/json",
+                None,
+            )
+            .map_err(|e| {
+                anyhow::anyhow!("cannot get sealed secret service: {e}.\n{SERVICE_HINT}")
+            })?;
+        if !r.status.is_success() {
+            let msg = r.message();
+            let msg = if msg.is_empty() {
+                r.status.to_string()
+            } else {
+                msg
+            };
+            anyhow::bail!("cannot get sealed secret service: {msg}.\n{SERVICE_HINT}");
+        }
+        let port = first_port_name(&r.body).map_err(|e| {
+            anyhow::anyhow!("cannot get sealed secret service: {e}.\n{SERVICE_HINT}")
+        })?;
+        Ok(Controller {
+            namespace: namespace.into(),
+            name: name.into(),
+            base: proxy_base(namespace, name, &port),
+        })
+    }
+
+    /// `GET …/proxy/v1/cert.pem`: the PEM bytes as fetched.
+    pub fn fetch_cert(&self, c: &Controller) -> anyhow::Result<Vec<u8>> {
+        let r = self
+            .send(
+                Method::GET,
+                &format!("{}/v1/cert.pem", c.base),
+                "application/x-pem-file, */*",
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!("cannot fetch certificate: {e}"))?;
+        if !r.status.is_success() {
+            return Err(anyhow::anyhow!(
+                "cannot fetch certificate: {}",
+                proxy_error(&r, "get", c)
+            ));
+        }
+        Ok(r.body)
+    }
+
+    /// `POST …/proxy/v1/{endpoint}` with a JSON body.
+    pub fn post(&self, c: &Controller, endpoint: &str, body: Vec<u8>) -> anyhow::Result<Response> {
+        self.send(
+            Method::POST,
+            &format!("{}/v1/{endpoint}", c.base),
+            "application/json, */*",
+            Some(body),
+        )
+    }
+}
+
+/// A specific message for a failed proxied request (`verb` is the RBAC verb of the request on
+/// `services/proxy`: `get` for GET, `create` for POST).
+pub fn proxy_error(r: &Response, verb: &str, c: &Controller) -> String {
+    let msg = r.message();
+    let detail = if msg.is_empty() {
+        String::new()
+    } else {
+        format!(": {msg}")
+    };
+    match r.status.as_u16() {
+        403 => format!(
+            "{} (forbidden: permission \"{verb}\" on \"services/proxy\" for service \"{}\" in namespace \"{}\" is needed){detail}",
+            r.status, c.name, c.namespace
+        ),
+        404 => format!(
+            "{} (the service proxy or the controller found no such path; is service \"{}\" in namespace \"{}\" a sealed-secrets controller of a version that serves this endpoint?){detail}",
+            r.status, c.name, c.namespace
+        ),
+        503 => format!(
+            "{} (the controller is not ready: service \"{}\" in namespace \"{}\" has no ready endpoints or the controller is not listening){detail}",
+            r.status, c.name, c.namespace
+        ),
+        429 => format!(
+            "{} (rate limited by the controller; retry later){detail}",
+            r.status
+        ),
+        _ => format!("{}{detail}", r.status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_paths() {
+        assert_eq!(
+            proxy_base("kube-system", "sealed-secrets-controller", "http"),
+            "/api/v1/namespaces/kube-system/services/http:sealed-secrets-controller:http/proxy"
+        );
+        assert_eq!(
+            proxy_base("ns", "ctl", ""),
+            "/api/v1/namespaces/ns/services/http:ctl:/proxy"
+        );
+        assert_eq!(
+            service_path("ns", "ctl"),
+            "/api/v1/namespaces/ns/services/ctl"
+        );
+    }
+
+    #[test]
+    fn port_names() {
+        let named = br#"{"spec":{"ports":[{"name":"http","port":8080},{"name":"x","port":1}]}}"#;
+        assert_eq!(first_port_name(named).unwrap(), "http");
+        let unnamed = br#"{"spec":{"ports":[{"port":8080}]}}"#;
+        assert_eq!(first_port_name(unnamed).unwrap(), "");
+        assert!(first_port_name(br#"{"spec":{"ports":[]}}"#).is_err());
+        assert!(first_port_name(b"not json").is_err());
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("0").unwrap(), None);
+        assert_eq!(parse_timeout("").unwrap(), None);
+        assert_eq!(parse_timeout("5").unwrap(), Some(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("2m").unwrap(), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_timeout("1m30s").unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_timeout("500ms").unwrap(),
+            Some(Duration::from_millis(500))
+        );
+        assert!(parse_timeout("abc").is_err());
+        assert!(parse_timeout("5x").is_err());
+    }
+
+    #[test]
+    fn overrides_build_a_context_from_flags() {
+        let mut kc = Kubeconfig::default();
+        let flags = KubeFlags {
+            server: Some("https://1.2.3.4:6443".into()),
+            token: Some("t".into()),
+            insecure_skip_tls_verify: true,
+            as_user: Some("alice".into()),
+            ..KubeFlags::default()
+        };
+        let opts = apply_overrides(&mut kc, &flags);
+        assert_eq!(opts.context.as_deref(), Some(FLAGS_ENTRY));
+        let c = kc.clusters[0].cluster.as_ref().unwrap();
+        assert_eq!(c.server.as_deref(), Some("https://1.2.3.4:6443"));
+        assert_eq!(c.insecure_skip_tls_verify, Some(true));
+        let u = kc.auth_infos[0].auth_info.as_ref().unwrap();
+        assert!(u.token.is_some());
+        assert_eq!(u.impersonate.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn overrides_patch_the_selected_context() {
+        let mut kc = Kubeconfig::from_yaml(
+            "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: ca, user: ua}\n- name: b\n  context: {cluster: cb, user: ub}\nclusters:\n- name: ca\n  cluster: {server: 'https://a'}\n- name: cb\n  cluster: {server: 'https://b'}\nusers:\n- name: ua\n  user: {token: x}\n- name: ub\n  user: {token: y}\n",
+        )
+        .unwrap();
+        let flags = KubeFlags {
+            context: Some("b".into()),
+            server: Some("https://override".into()),
+            ..KubeFlags::default()
+        };
+        let opts = apply_overrides(&mut kc, &flags);
+        assert_eq!(opts.context.as_deref(), Some("b"));
+        let server = |n: &str| {
+            kc.clusters
+                .iter()
+                .find(|c| c.name == n)
+                .and_then(|c| c.cluster.as_ref())
+                .and_then(|c| c.server.clone())
+        };
+        assert_eq!(server("ca").as_deref(), Some("https://a"));
+        assert_eq!(server("cb").as_deref(), Some("https://override"));
+    }
+}
