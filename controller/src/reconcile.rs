@@ -91,12 +91,9 @@ async fn current_secret_version(ctx: &Ctx, ss: &SealedSecret) -> Result<Option<S
             .get(&ObjectRef::new(&name).within(&ns))
             .and_then(|m| m.metadata.resource_version.clone())),
         None => {
-            let api: Api<PartialObjectMeta<Secret>> =
-                Api::namespaced(ctx.shared.client.clone(), &ns);
             let meta = Api::<Secret>::namespaced(ctx.shared.client.clone(), &ns)
                 .get_metadata_opt(&name)
                 .await?;
-            drop(api);
             Ok(meta.and_then(|m| m.metadata.resource_version))
         }
     }
