@@ -282,7 +282,7 @@ where
     let args: Vec<T> = args.into_iter().collect();
     if args
         .get(1)
-        .is_some_and(|a| a.clone().into() == std::ffi::OsString::from("keys"))
+        .is_some_and(|a| Into::<std::ffi::OsString>::into(a.clone()) == "keys")
     {
         return parse_keys(args);
     }

@@ -162,7 +162,7 @@ impl Env {
             .list(&ListParams::default().labels(SEALED_SECRETS_KEY_LABEL))
             .await?
             .items;
-        items.sort_by_key(|s| newest_order(s));
+        items.sort_by_key(newest_order);
         Ok(items)
     }
 
