@@ -533,6 +533,50 @@ mod tests {
     }
 
     #[test]
+    fn proxy_errors_are_specific() {
+        let c = Controller {
+            namespace: "ns".into(),
+            name: "ctl".into(),
+            base: proxy_base("ns", "ctl", "http"),
+        };
+        let r = |code: u16, body: &str| Response {
+            status: StatusCode::from_u16(code).unwrap(),
+            body: body.as_bytes().to_vec(),
+        };
+        let m = proxy_error(
+            &r(
+                403,
+                r#"{"kind":"Status","message":"services \"ctl\" is forbidden"}"#,
+            ),
+            "get",
+            &c,
+        );
+        assert!(
+            m.contains("permission \"get\" on \"services/proxy\""),
+            "{m}"
+        );
+        assert!(
+            m.contains("namespace \"ns\"") && m.ends_with("services \"ctl\" is forbidden"),
+            "{m}"
+        );
+        assert!(proxy_error(&r(404, ""), "get", &c).starts_with("404 Not Found ("));
+        let m = proxy_error(
+            &r(503, "no endpoints available for service \"ctl\""),
+            "create",
+            &c,
+        );
+        assert!(
+            m.contains("the controller is not ready") && m.contains("no endpoints available"),
+            "{m}"
+        );
+        assert!(proxy_error(&r(429, "limit exceeded\n"), "create", &c).contains("rate limited"));
+        assert_eq!(
+            proxy_error(&r(500, ""), "get", &c),
+            "500 Internal Server Error"
+        );
+    }
+
+    #[test]
     fn timeouts() {
         assert_eq!(parse_timeout("0").unwrap(), None);
         assert_eq!(parse_timeout("").unwrap(), None);
