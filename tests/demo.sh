@@ -15,4 +15,4 @@ step "Helm engine for rendering the chart"
 bash tests/chart/venv.sh >/dev/null
 # The demo driver starts its own cluster and stops it when it exits (tests/src/cluster.rs);
 # with SSRS_CLUSTER_DIR set to a running cluster it uses that one instead.
-RUST_LIB_BACKTRACE="${RUST_LIB_BACKTRACE:-0}" exec target/debug/demo
+SSRS_REPO="$PWD" RUST_LIB_BACKTRACE="${RUST_LIB_BACKTRACE:-0}" exec target/debug/demo

@@ -19,7 +19,11 @@ use anyhow::{Context as _, Result, bail};
 
 /// Path of `tests/cluster/cluster.sh`.
 pub fn cluster_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/cluster.sh")
+    // SSRS_REPO: the checkout to use when this code runs outside `cargo test` (the demo).
+    match std::env::var_os("SSRS_REPO") {
+        Some(repo) => PathBuf::from(repo).join("tests/cluster/cluster.sh"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/cluster.sh"),
+    }
 }
 
 /// A running control plane (see `tests/cluster/cluster.sh`).

@@ -24,14 +24,15 @@ fn step(msg: &str) {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("SSRS_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
+/// A binary built next to this one (`target/debug/<name>`).
 fn bin(name: &str) -> Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
-    let path = target.join("debug").join(name);
+    let exe = std::env::current_exe().context("locating the demo binary")?;
+    let path = exe.with_file_name(name);
     if !path.exists() {
         bail!(
             "{} not found: run `cargo build --workspace --bins` first",
