@@ -58,6 +58,9 @@ pub enum Error {
     /// No key loaded yet.
     #[error("sealing keys not loaded yet")]
     KeysNotLoaded,
+    /// The Secret cache stopped (shutting down).
+    #[error("the Secret cache is closed")]
+    CacheClosed,
 }
 
 const IMMUTABLE_MESSAGE: &str = "the target Secret is immutable. Once a Secret is marked as immutable, it is not possible to revert this change nor to mutate the contents of the data field. You can only delete and recreate the Secret.";
@@ -87,9 +90,16 @@ fn condition_labels(ss: &SealedSecret) -> ConditionLabels {
 async fn current_secret_version(ctx: &Ctx, ss: &SealedSecret) -> Result<Option<String>, Error> {
     let (ns, name) = key_of(ss);
     match &ctx.secrets {
-        Some(store) => Ok(store
-            .get(&ObjectRef::new(&name).within(&ns))
-            .and_then(|m| m.metadata.resource_version.clone())),
+        Some(store) => {
+            // Right after a start the SealedSecret cache can be ready before the Secret cache:
+            // an empty answer then would mean a needless decryption.
+            if store.wait_until_ready().await.is_err() {
+                return Err(Error::CacheClosed);
+            }
+            Ok(store
+                .get(&ObjectRef::new(&name).within(&ns))
+                .and_then(|m| m.metadata.resource_version.clone()))
+        }
         None => {
             let meta = Api::<Secret>::namespaced(ctx.shared.client.clone(), &ns)
                 .get_metadata_opt(&name)
@@ -491,7 +501,7 @@ pub fn error_policy(ss: Arc<SealedSecret>, err: &Error, ctx: Arc<Ctx>) -> Action
         .unwrap_or(1);
     match err {
         Error::Unmanaged(_) | Error::Immutable => Action::await_change(),
-        Error::KeysNotLoaded => Action::requeue(Duration::from_millis(500)),
+        Error::KeysNotLoaded | Error::CacheClosed => Action::requeue(Duration::from_millis(500)),
         Error::Unseal(_) => {
             if attempts > ctx.shared.config.max_unseal_retries {
                 tracing::info!(namespace = %key.0, name = %key.1, "giving up on SealedSecret until it changes");

@@ -913,7 +913,13 @@ async fn live_keys_added_and_deleted_without_restart() -> Result<()> {
     env.secret_api(&ns)
         .patch("my-own-key", &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_for("the relabelled key dropped from the registry", WAIT, || {
+        let keys = metrics_text(&env)
+            .ok()
+            .and_then(|t| metric(&t, "sealed_secrets_controller_keys"));
+        async move { Ok(keys == Some(1.0)) }
+    })
+    .await?;
     env.create(&seal(
         byok.public_key(),
         &test_secret(&ns, "after", &[("foo", "bar")]),
