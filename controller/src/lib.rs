@@ -301,6 +301,7 @@ async fn run_controllers(
         metrics,
         recorder,
         retries: Default::default(),
+        applied: Default::default(),
     });
     let namespaces: Vec<Option<String>> = match config.watched_namespaces(&own_ns) {
         None => vec![None],
@@ -465,6 +466,9 @@ fn on_sealed_secret_deleted(shared: &Arc<Shared>, ss: &SealedSecret) {
     shared.metrics.unseal_requests.inc();
     if let Ok(mut r) = shared.retries.lock() {
         r.remove(&(ns.clone(), name.clone()));
+    }
+    if let Ok(mut m) = shared.applied.lock() {
+        m.remove(&(ns.clone(), name.clone()));
     }
     if shared.config.old_gc_behavior {
         let api: Api<Secret> = Api::namespaced(shared.client.clone(), &ns);

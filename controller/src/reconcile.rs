@@ -22,6 +22,9 @@ use crate::events::{Recorder, object_ref_of};
 use crate::keys::Registry;
 use crate::metrics::{ConditionLabels, Metrics};
 
+/// `(namespace, name)` of a SealedSecret.
+pub type ObjectKey = (String, String);
+
 /// State shared by every reconcile.
 pub struct Shared {
     pub client: kube::Client,
@@ -31,6 +34,10 @@ pub struct Shared {
     pub recorder: Recorder,
     /// Failed attempts per object since its last success.
     pub retries: Mutex<HashMap<(String, String), u32>>,
+    /// What this process last wrote per object: (generation, Secret resourceVersion). Our own
+    /// Secret write comes back through the Secret watch before the new status reaches the
+    /// SealedSecret cache; this memo recognises that echo instead of decrypting again.
+    pub applied: Mutex<HashMap<ObjectKey, (Option<i64>, String)>>,
 }
 
 /// Per-controller context: the shared state and this controller's Secret metadata cache.
@@ -58,9 +65,6 @@ pub enum Error {
     /// No key loaded yet.
     #[error("sealing keys not loaded yet")]
     KeysNotLoaded,
-    /// The Secret cache stopped (shutting down).
-    #[error("the Secret cache is closed")]
-    CacheClosed,
 }
 
 const IMMUTABLE_MESSAGE: &str = "the target Secret is immutable. Once a Secret is marked as immutable, it is not possible to revert this change nor to mutate the contents of the data field. You can only delete and recreate the Secret.";
@@ -89,17 +93,15 @@ fn condition_labels(ss: &SealedSecret) -> ConditionLabels {
 /// The Secret's current resourceVersion, from the metadata cache or (without one) the API.
 async fn current_secret_version(ctx: &Ctx, ss: &SealedSecret) -> Result<Option<String>, Error> {
     let (ns, name) = key_of(ss);
-    match &ctx.secrets {
-        Some(store) => {
-            // Right after a start the SealedSecret cache can be ready before the Secret cache:
-            // an empty answer then would mean a needless decryption.
-            if store.wait_until_ready().await.is_err() {
-                return Err(Error::CacheClosed);
-            }
-            Ok(store
-                .get(&ObjectRef::new(&name).within(&ns))
-                .and_then(|m| m.metadata.resource_version.clone()))
-        }
+    // Right after a start the SealedSecret cache can be ready before the Secret cache: an empty
+    // answer from it would mean a needless decryption, so ask the API until it has synced.
+    let cache = ctx.secrets.as_ref().filter(|store| {
+        futures::FutureExt::now_or_never(store.wait_until_ready()).is_some_and(|r| r.is_ok())
+    });
+    match cache {
+        Some(store) => Ok(store
+            .get(&ObjectRef::new(&name).within(&ns))
+            .and_then(|m| m.metadata.resource_version.clone())),
         None => {
             let meta = Api::<Secret>::namespaced(ctx.shared.client.clone(), &ns)
                 .get_metadata_opt(&name)
@@ -112,6 +114,18 @@ async fn current_secret_version(ctx: &Ctx, ss: &SealedSecret) -> Result<Option<S
 /// True when status proves the Secret is exactly what this generation produces: same
 /// generation, Synced, and the Secret unchanged since we wrote or verified it.
 async fn in_sync(ctx: &Ctx, ss: &SealedSecret) -> Result<bool, Error> {
+    let memo = ctx
+        .shared
+        .applied
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key_of(ss)).cloned())
+        .filter(|(generation, _)| *generation == ss.metadata.generation);
+    if let Some((_, rv)) = memo
+        && current_secret_version(ctx, ss).await?.as_deref() == Some(rv.as_str())
+    {
+        return Ok(true);
+    }
     let Some(status) = ss.status.as_ref() else {
         return Ok(false);
     };
@@ -152,7 +166,9 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Ctx>) -> Result<Action, E
         return Err(Error::KeysNotLoaded);
     }
     let (ns, name) = key_of(&ss);
-    if in_sync(&ctx, &ss).await? {
+    let synced_already = in_sync(&ctx, &ss).await;
+    tracing::debug!(namespace = %ns, name = %name, in_sync = ?synced_already.as_ref().ok(), "in-sync check");
+    if synced_already? {
         shared.metrics.skipped_in_sync.inc();
         shared
             .metrics
@@ -175,6 +191,19 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Ctx>) -> Result<Action, E
     if let Err(e) = update_status(&ctx, &ss, status_result).await {
         tracing::warn!(namespace = %ns, name = %name, error = %e, "cannot update status");
         shared.metrics.error("status", &ns);
+    }
+    if let Ok(mut memo) = shared.applied.lock() {
+        match &result {
+            Ok((rv, _)) => {
+                memo.insert(
+                    (ns.clone(), name.clone()),
+                    (ss.metadata.generation, rv.clone()),
+                );
+            }
+            Err(_) => {
+                memo.remove(&(ns.clone(), name.clone()));
+            }
+        }
     }
     match result {
         Ok((_, fps)) => {
@@ -501,7 +530,7 @@ pub fn error_policy(ss: Arc<SealedSecret>, err: &Error, ctx: Arc<Ctx>) -> Action
         .unwrap_or(1);
     match err {
         Error::Unmanaged(_) | Error::Immutable => Action::await_change(),
-        Error::KeysNotLoaded | Error::CacheClosed => Action::requeue(Duration::from_millis(500)),
+        Error::KeysNotLoaded => Action::requeue(Duration::from_millis(500)),
         Error::Unseal(_) => {
             if attempts > ctx.shared.config.max_unseal_retries {
                 tracing::info!(namespace = %key.0, name = %key.1, "giving up on SealedSecret until it changes");
