@@ -11,6 +11,7 @@
 
 mod cluster;
 mod process;
+mod sealed;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use kube::{Api, Client, Config};
 
 pub use cluster::{Cluster, cluster, cluster_script};
 pub use process::{Spawn, TestProcess};
+pub use sealed::{ensure_crd, workspace_bin};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -5,7 +5,6 @@
 //! (`--all-namespaces=false`, keys in the test namespace), so tests run in parallel safely.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -18,51 +17,11 @@ use common::types::SealedSecret;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use sealed_secrets_tests::{Spawn, TestNamespace, TestProcess, cluster, wait_for, wait_for_value};
+use sealed_secrets_tests::{
+    Spawn, TestNamespace, TestProcess, cluster, ensure_crd, wait_for, wait_for_value, workspace_bin,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn controller_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SSRS_CONTROLLER_BIN") {
-        return p.into();
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("debug/controller");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build -p sealed-secrets-controller` first (tests/run.sh does)",
-        bin.display()
-    );
-    bin
-}
-
-/// Install the CRD once per test binary (idempotent).
-async fn ensure_crd(client: &kube::Client) -> Result<()> {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = common::types::crd();
-    api.patch(
-        "sealedsecrets.bitnami.com",
-        &PatchParams::apply("sealed-secrets-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .context("applying the SealedSecret CRD")?;
-    wait_for("CRD established", WAIT, || {
-        let api = api.clone();
-        async move {
-            let c = api.get("sealedsecrets.bitnami.com").await?;
-            Ok(c.status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True"))
-        }
-    })
-    .await
-}
 
 /// A controller scoped to `ns` (+ `extra` namespaces), its key, and clients.
 struct Env {
@@ -100,7 +59,7 @@ impl Env {
             all.push(format!("--additional-namespaces={}", extra_ns.join(",")));
         }
         all.extend(args.iter().map(|s| s.to_string()));
-        let p = Spawn::new(controller_bin())
+        let p = Spawn::new(workspace_bin("controller"))
             .args(all)
             .env("POD_NAMESPACE", self.ns.name())
             .kubeconfig(&cluster().kubeconfig)
@@ -747,7 +706,7 @@ async fn different_name_and_namespace_follow_scope_rules() -> Result<()> {
 
 #[tokio::test]
 async fn controller_version_matches_upstream_format() -> Result<()> {
-    let out = std::process::Command::new(controller_bin())
+    let out = std::process::Command::new(workspace_bin("controller"))
         .arg("--version")
         .output()?;
     let text = String::from_utf8(out.stdout)?;
@@ -984,7 +943,7 @@ async fn leader_election_two_replicas_one_key_and_failover() -> Result<()> {
     let client = ns.client();
     ensure_crd(&client).await?;
     let start = || {
-        Spawn::new(controller_bin())
+        Spawn::new(workspace_bin("controller"))
             .args([
                 "--all-namespaces=false",
                 "--key-size=2048",

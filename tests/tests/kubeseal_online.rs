@@ -3,7 +3,7 @@
 //! `--fetch-cert`, `--validate`, `--re-encrypt`, the service-missing hint, and the key commands
 //! (`kubeseal keys backup|restore|list`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -13,52 +13,14 @@ use common::scope::SEALED_SECRETS_KEY_LABEL;
 use common::sealing::{UnsealOptions, unseal};
 use common::types::SealedSecret;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use sealed_secrets_tests::{
-    Spawn, TempDir, TestNamespace, TestProcess, cluster, free_pod_port, register_pod_service,
-    wait_for, wait_for_value,
+    Spawn, TempDir, TestNamespace, TestProcess, cluster, ensure_crd, free_pod_port,
+    register_pod_service, wait_for, wait_for_value, workspace_bin,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
 const SERVICE: &str = "sealed-secrets-controller";
-
-fn target_bin(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("debug").join(name);
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --workspace --bins` first (tests/run.sh does)",
-        bin.display()
-    );
-    bin
-}
-
-async fn ensure_crd(client: &kube::Client) -> Result<()> {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = common::types::crd();
-    api.patch(
-        "sealedsecrets.bitnami.com",
-        &PatchParams::apply("sealed-secrets-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .context("applying the SealedSecret CRD")?;
-    wait_for("CRD established", WAIT, || {
-        let api = api.clone();
-        async move {
-            let c = api.get("sealedsecrets.bitnami.com").await?;
-            Ok(c.status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True"))
-        }
-    })
-    .await
-}
 
 struct Out {
     code: i32,
@@ -91,7 +53,7 @@ impl Env {
         let client = ns.client();
         ensure_crd(&client).await?;
         let port = free_pod_port()?;
-        let controller = Spawn::new(target_bin("controller"))
+        let controller = Spawn::new(workspace_bin("controller"))
             .args([
                 "--all-namespaces=false".to_string(),
                 "--key-size=2048".into(),
@@ -219,7 +181,7 @@ fn private_key(s: &Secret) -> PrivateKey {
 
 fn run_kubeseal(args: &[String], stdin: &[u8], home: &Path) -> Out {
     use std::io::Write as _;
-    let mut child = std::process::Command::new(target_bin("kubeseal"))
+    let mut child = std::process::Command::new(workspace_bin("kubeseal"))
         .args(args)
         .env_remove("KUBECONFIG")
         .env("HOME", home)

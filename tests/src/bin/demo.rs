@@ -11,8 +11,8 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery;
 use sealed_secrets_tests::{
-    Spawn, TempDir, admin_client, cluster, get_text, register_pod_service,
-    service_account_kubeconfig, wait_for, wait_for_value,
+    Spawn, TempDir, admin_client, cluster, ensure_crd, get_text, register_pod_service,
+    service_account_kubeconfig, wait_for_value,
 };
 
 const NS: &str = "kube-system";
@@ -107,15 +107,7 @@ async fn main() -> Result<()> {
     let client = admin_client().await?;
 
     step("install the CRD and the chart's RBAC (rendered by Helm's engine)");
-    let crd = common::types::crd();
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(client.clone());
-    crds.patch(
-        "sealedsecrets.bitnami.com",
-        &PatchParams::apply("sealed-secrets-demo").force(),
-        &Patch::Apply(&crd),
-    )
-    .await?;
+    ensure_crd(&client).await?;
     eprintln!("    CustomResourceDefinition/sealedsecrets.bitnami.com");
     for doc in render_chart()? {
         let kind = doc["kind"].as_str().unwrap_or_default();
@@ -126,23 +118,6 @@ async fn main() -> Result<()> {
         }
         eprintln!("    {}", apply(&client, &doc).await?);
     }
-    wait_for("CRD established", WAIT, || {
-        let crds = crds.clone();
-        async move {
-            Ok(crds
-                .get("sealedsecrets.bitnami.com")
-                .await?
-                .status
-                .is_some_and(|s| {
-                    s.conditions
-                        .unwrap_or_default()
-                        .iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                }))
-        }
-    })
-    .await?;
-
     step(
         "start the controller as ServiceAccount kube-system/sealed-secrets-controller, inside the pod network",
     );
