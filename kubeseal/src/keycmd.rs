@@ -3,7 +3,6 @@
 //! in the controller namespace.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -131,41 +130,6 @@ pub fn backup_yaml(secrets: &[Secret]) -> anyhow::Result<String> {
     Ok(serde_saphyr::to_string_with_options(&list, opts)?)
 }
 
-/// Write `bytes` to `path` atomically with mode 0600 (a temp file in the same directory, fsync,
-/// rename).
-pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "keys".into());
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = dir.join(format!(".{base}.{}.{nanos}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        let mut f = o.open(&tmp)?;
-        #[cfg(unix)]
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::bail!("cannot write {}: {}", path.display(), crate::io_text(&e));
-    }
-    Ok(())
-}
-
 fn backup(online: &Online, ns: &str, output: &Path) -> anyhow::Result<()> {
     let secrets = key_secrets(online, ns)?;
     if secrets.is_empty() {
@@ -180,7 +144,7 @@ fn backup(online: &Online, ns: &str, output: &Path) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    write_private(output, yaml.as_bytes())?;
+    crate::output::write_private(output, yaml.as_bytes())?;
     eprintln!(
         "wrote {} key(s) from namespace {ns:?} to {} (mode 0600)",
         secrets.len(),
@@ -485,7 +449,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kubeseal-wp-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("keys.yaml");
-        write_private(&p, b"x").unwrap();
+        crate::output::write_private(&p, b"x").unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;

@@ -15,6 +15,15 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// Write `bytes` to `path` atomically: a temp file next to it, fsync, rename over. The file's
 /// permissions are kept when it exists.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(path, bytes, false)
+}
+
+/// Write `bytes` to `path` atomically with mode 0600, whatever the file had (key backups).
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(path, bytes, true)
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -29,11 +38,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .unwrap_or(0);
     let tmp = dir.join(format!(".{base}.{}.{nanos}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        if let Ok(meta) = std::fs::metadata(path) {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if private {
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        }
+        let mut f = options.open(&tmp)?;
+        if private {
+            #[cfg(unix)]
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        } else if let Ok(meta) = std::fs::metadata(path) {
             let _ = f.set_permissions(meta.permissions());
         }
         f.write_all(bytes)?;
