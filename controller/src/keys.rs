@@ -297,7 +297,7 @@ impl KeyWatcher {
                 Ok(watcher::Event::Init) => pending = Some(HashMap::new()),
                 Ok(watcher::Event::InitApply(s)) => {
                     let map = pending.get_or_insert_with(HashMap::new);
-                    self.apply(map, &parsed, &s);
+                    self.apply(map, Some(&parsed), &s);
                 }
                 Ok(watcher::Event::InitDone) => {
                     if let Some(map) = pending.take() {
@@ -307,8 +307,7 @@ impl KeyWatcher {
                     self.registry.loaded.send_replace(true);
                 }
                 Ok(watcher::Event::Apply(s)) => {
-                    let prev = parsed.clone();
-                    self.apply(&mut parsed, &prev, &s);
+                    self.apply(&mut parsed, None, &s);
                     self.publish(&parsed);
                 }
                 Ok(watcher::Event::Delete(s)) => {
@@ -330,16 +329,22 @@ impl KeyWatcher {
         }
     }
 
-    /// Parse `s` into `map` if it is a key Secret, reusing an unchanged parse from `prev`.
+    /// Parse `s` into `map` if it is a key Secret (or drop it from `map` if it no longer is).
+    /// A key is logged as loaded unless `prev` (default: `map` itself) already had it by name.
     fn apply(
         &self,
         map: &mut HashMap<String, Option<Arc<KeyEntry>>>,
-        prev: &HashMap<String, Option<Arc<KeyEntry>>>,
+        prev: Option<&HashMap<String, Option<Arc<KeyEntry>>>>,
         s: &Secret,
     ) {
         let Some(name) = s.metadata.name.clone() else {
             return;
         };
+        let previous: Option<Fingerprint> = prev
+            .unwrap_or(map)
+            .get(&name)
+            .and_then(|e| e.as_ref())
+            .map(|e| e.key.fingerprint().clone());
         if !is_key_secret(s, &self.config.key_prefix) {
             if map.remove(&name).flatten().is_some() {
                 tracing::warn!(secret = %name, "sealing key Secret no longer labelled active; its key is no longer used");
@@ -348,11 +353,7 @@ impl KeyWatcher {
         }
         match read_key_secret(s, self.config.key_order_priority) {
             Ok(entry) => {
-                let known = prev
-                    .get(&name)
-                    .and_then(|e| e.as_ref())
-                    .is_some_and(|e| e.key.fingerprint() == entry.key.fingerprint());
-                if !known {
+                if previous.as_ref() != Some(entry.key.fingerprint()) {
                     tracing::info!(secret = %name, fingerprint = %entry.key.fingerprint(), "sealing key loaded");
                 }
                 map.insert(name, Some(Arc::new(entry)));

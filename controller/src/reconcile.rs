@@ -114,29 +114,32 @@ async fn current_secret_version(ctx: &Ctx, ss: &SealedSecret) -> Result<Option<S
 /// True when status proves the Secret is exactly what this generation produces: same
 /// generation, Synced, and the Secret unchanged since we wrote or verified it.
 async fn in_sync(ctx: &Ctx, ss: &SealedSecret) -> Result<bool, Error> {
-    let memo = ctx
+    // What this process wrote for this generation (the status may not be in the cache yet)…
+    let memo_rv = ctx
         .shared
         .applied
         .lock()
         .ok()
         .and_then(|m| m.get(&key_of(ss)).cloned())
-        .filter(|(generation, _)| *generation == ss.metadata.generation);
-    if let Some((_, rv)) = memo
-        && current_secret_version(ctx, ss).await?.as_deref() == Some(rv.as_str())
-    {
-        return Ok(true);
+        .filter(|(generation, _)| *generation == ss.metadata.generation)
+        .map(|(_, rv)| rv);
+    // …or what the status says was applied to this generation.
+    let status_rv = ss
+        .status
+        .as_ref()
+        .filter(|status| {
+            status.observed_generation.is_some()
+                && status.observed_generation == ss.metadata.generation
+                && synced(Some(status)).is_some_and(|c| c.status == "True")
+        })
+        .and_then(|status| status.secret_resource_version.clone());
+    if memo_rv.is_none() && status_rv.is_none() {
+        return Ok(false);
     }
-    let Some(status) = ss.status.as_ref() else {
+    let Some(current) = current_secret_version(ctx, ss).await? else {
         return Ok(false);
     };
-    let ok = status.observed_generation.is_some()
-        && status.observed_generation == ss.metadata.generation
-        && synced(Some(status)).is_some_and(|c| c.status == "True")
-        && status.secret_resource_version.is_some();
-    if !ok {
-        return Ok(false);
-    }
-    Ok(current_secret_version(ctx, ss).await? == status.secret_resource_version)
+    Ok(memo_rv.as_ref() == Some(&current) || status_rv.as_ref() == Some(&current))
 }
 
 fn retries_exhausted(ctx: &Ctx, ss: &SealedSecret) -> bool {
