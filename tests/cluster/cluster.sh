@@ -6,6 +6,10 @@
 #   eval "$(tests/cluster/cluster.sh up)"   start (or reuse) a cluster; prints `export …` lines
 #   tests/cluster/cluster.sh status   show state; exit 0 only if every process runs and /readyz is ok
 #   tests/cluster/cluster.sh down     stop exactly what `up` started and remove its state
+#   tests/cluster/cluster.sh stop|kill etcd|apiserver|kcm   stop one component (SIGTERM, then SIGKILL
+#                                     after 5 s; `kill`: SIGKILL at once), keeping its data and ports
+#   tests/cluster/cluster.sh start etcd|apiserver|kcm|all   start stopped component(s) again with the
+#                                     same flags, ports and data; waits until the cluster is ready
 #
 # Progress goes to stderr; only `up` writes to stdout (the export lines).
 #
@@ -144,9 +148,12 @@ wait_until() { # description, command… — polls until the command succeeds or
   done
 }
 
+# Components check_alive watches while waiting (`start` narrows it to what must be running).
+ALIVE_NAMES="etcd kube-apiserver kube-controller-manager"
+
 check_alive() {
   local name pid
-  for name in etcd kube-apiserver kube-controller-manager; do
+  for name in $ALIVE_NAMES; do
     [[ -f "$DIR/$name.pid" ]] || continue
     pid="$(cat "$DIR/$name.pid")"
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -162,7 +169,9 @@ start_daemon() { # name, command…
   shift
   # setsid: own session, so a Ctrl-C aimed at the caller's process group does not reach it; no inherited
   # stdio, so callers capturing `up`'s stdout are not kept waiting.
-  setsid "$@" </dev/null >"$DIR/$name.log" 2>&1 &
+  # Append: a component restarted by `start` keeps its earlier log.
+  printf '=== %s started %s ===\n' "$name" "$(date -u +%FT%TZ)" >>"$DIR/$name.log"
+  setsid "$@" </dev/null >>"$DIR/$name.log" 2>&1 &
   printf '%s\n' "$!" >"$DIR/$name.pid"
 }
 
@@ -196,6 +205,45 @@ contexts:
 current-context: ssrs
 EOF
 }
+
+# The three components, started from $DIR/state (by `up`, and again by `start` after `stop`).
+start_etcd() {
+  step "start etcd on 127.0.0.1:$ETCD_PORT"
+  start_daemon etcd etcd --name default --data-dir "$DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "default=http://127.0.0.1:$ETCD_PEER_PORT"
+  wait_until "etcd" etcd_health
+}
+
+etcd_health() { curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"; }
+
+start_apiserver() {
+  step "start kube-apiserver on https://$HOST_IP:$APISERVER_PORT"
+  # The serving certificate in --cert-dir is generated on the first start and reused afterwards.
+  start_daemon kube-apiserver "$BIN_DIR/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --secure-port="$APISERVER_PORT" --bind-address="$HOST_IP" --advertise-address="$HOST_IP" \
+    --cert-dir="$DIR/certs" --token-auth-file="$DIR/tokens.csv" --authorization-mode=RBAC \
+    --service-account-key-file="$DIR/sa.pub" --service-account-signing-key-file="$DIR/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc --service-cluster-ip-range=10.0.0.0/24 \
+    --disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none
+  wait_until "kube-apiserver serving certificate" test -s "$DIR/certs/apiserver.crt"
+  wait_until "kube-apiserver /readyz" readyz
+}
+
+start_kcm() {
+  step "start kube-controller-manager on 127.0.0.1:$KCM_PORT"
+  start_daemon kube-controller-manager "$BIN_DIR/kube-controller-manager" \
+    --kubeconfig="$DIR/admin.kubeconfig" \
+    --controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token \
+    --service-account-private-key-file="$DIR/sa.key" --root-ca-file="$DIR/certs/apiserver.crt" \
+    --leader-elect=false --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --port=0
+  wait_until "kube-controller-manager /healthz" kcm_healthz
+}
+
+kcm_healthz() { curl -skf --max-time 2 "https://127.0.0.1:$KCM_PORT/healthz"; }
 
 on_up_exit() {
   if [[ "$1" -ne 0 ]]; then
@@ -239,16 +287,26 @@ cmd_up() {
   # From here on, a failure tears down whatever was created.
   trap 'on_up_exit $?' EXIT
 
-  local id
-  id="$(basename "$DIR" | tr -cd 'a-zA-Z0-9' | tail -c 6)"
-  [[ ${#id} -ge 4 ]] || id="$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
-  NETNS="ssrs-$id"
-  VETH_HOST="ssrs${id}h"
-  VETH_POD="ssrs${id}p"
-
-  step "create pod network (netns $NETNS, veth $VETH_HOST/$VETH_POD)"
+  step "create pod network"
   exec 9>"$LOCK_FILE"
   flock -w 60 9 || die "could not lock $LOCK_FILE"
+  # Names from a hash of the state dir (the basename alone collides: every "*-cluster" dir ended in
+  # "luster"), skipping any taken by another cluster: `down` and a failed `up` delete the netns and
+  # veth recorded in the state file, so it must only ever record ones this run creates.
+  local id n=0
+  while :; do
+    id="$(printf '%s/%s' "$DIR" "$n" | sha1sum | cut -c1-6)"
+    NETNS="ssrs-$id"
+    VETH_HOST="ssrs${id}h"
+    VETH_POD="ssrs${id}p"
+    if ! ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -- "$NETNS" &&
+      ! ip link show "$VETH_HOST" >/dev/null 2>&1 && ! ip link show "$VETH_POD" >/dev/null 2>&1; then
+      break
+    fi
+    n=$((n + 1))
+    ((n < 100)) || die "no free netns/veth name"
+  done
+  printf '    netns %s, veth %s/%s\n' "$NETNS" "$VETH_HOST" "$VETH_POD" >&2
   local ips
   ips="$(pick_subnet)" || die "no usable /30 for the pod network"
   read -r HOST_IP POD_IP <<<"$ips"
@@ -260,8 +318,15 @@ VETH_POD=$VETH_POD
 HOST_IP=$HOST_IP
 POD_IP=$POD_IP
 EOF
-  ip netns add "$NETNS" || die "ip netns add $NETNS failed"
-  ip link add "$VETH_HOST" type veth peer name "$VETH_POD" || die "ip link add veth failed"
+  # On failure, forget the name that was not created here, so the cleanup cannot delete another's.
+  if ! ip netns add "$NETNS"; then
+    sed -i '/^NETNS=/d;/^VETH_/d' "$DIR/state"
+    die "ip netns add $NETNS failed"
+  fi
+  if ! ip link add "$VETH_HOST" type veth peer name "$VETH_POD"; then
+    sed -i '/^VETH_/d' "$DIR/state"
+    die "ip link add veth failed"
+  fi
   ip link set "$VETH_POD" netns "$NETNS"
   ip addr add "$HOST_IP/30" dev "$VETH_HOST"
   ip link set "$VETH_HOST" up
@@ -299,34 +364,12 @@ APISERVER_PORT=$APISERVER_PORT
 KCM_PORT=$KCM_PORT
 BIN_DIR=$bindir
 EOF
+  BIN_DIR="$bindir"
 
-  step "start etcd on 127.0.0.1:$ETCD_PORT"
-  start_daemon etcd etcd --name default --data-dir "$DIR/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "default=http://127.0.0.1:$ETCD_PEER_PORT"
-  wait_until "etcd" curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
-
-  step "start kube-apiserver on https://$HOST_IP:$APISERVER_PORT"
-  start_daemon kube-apiserver "$bindir/kube-apiserver" \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --secure-port="$APISERVER_PORT" --bind-address="$HOST_IP" --advertise-address="$HOST_IP" \
-    --cert-dir="$DIR/certs" --token-auth-file="$DIR/tokens.csv" --authorization-mode=RBAC \
-    --service-account-key-file="$DIR/sa.pub" --service-account-signing-key-file="$DIR/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc --service-cluster-ip-range=10.0.0.0/24 \
-    --disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none
-  wait_until "kube-apiserver serving certificate" test -s "$DIR/certs/apiserver.crt"
-  wait_until "kube-apiserver /readyz" readyz
+  start_etcd
+  start_apiserver
   write_kubeconfig
-
-  step "start kube-controller-manager on 127.0.0.1:$KCM_PORT"
-  start_daemon kube-controller-manager "$bindir/kube-controller-manager" \
-    --kubeconfig="$DIR/admin.kubeconfig" \
-    --controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token \
-    --service-account-private-key-file="$DIR/sa.key" --root-ca-file="$DIR/certs/apiserver.crt" \
-    --leader-elect=false --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --port=0
-  wait_until "kube-controller-manager /healthz" curl -skf --max-time 2 "https://127.0.0.1:$KCM_PORT/healthz"
+  start_kcm
 
   trap - EXIT
   step "cluster up (state in $DIR)"
@@ -421,13 +464,107 @@ cmd_status() {
   return "$ok"
 }
 
+# ---------------------------------------------------------------------------------------------------
+# stop / kill / start one component (fault tests: tests/src/faults.rs)
+
+component_name() { # etcd|apiserver|kcm (or the full process names) -> pid/log file name
+  case "$1" in
+    etcd) echo etcd ;;
+    apiserver | kube-apiserver) echo kube-apiserver ;;
+    kcm | controller-manager | kube-controller-manager) echo kube-controller-manager ;;
+    *) die "unknown component \"$1\" (expected etcd, apiserver or kcm)" ;;
+  esac
+}
+
+load_existing() {
+  DIR="$(existing_dir || true)"
+  if [[ -z "$DIR" ]] || ! load_state 2>/dev/null; then
+    die "no cluster state (set SSRS_CLUSTER_DIR or run up first)"
+  fi
+  [[ -n "${BIN_DIR:-}" ]] || die "$DIR/state has no BIN_DIR"
+}
+
+running() { pid_is_ours "$(cat "$DIR/$1.pid" 2>/dev/null || true)"; }
+
+cmd_stop() { # signal (TERM or KILL), component
+  local signal="$1" name
+  CURRENT_STEP="$signal ${2:-}"
+  [[ -n "${2:-}" ]] || die "usage: $0 stop|kill etcd|apiserver|kcm"
+  name="$(component_name "$2")"
+  load_existing
+  if ! running "$name"; then
+    step "$name is not running"
+    return 0
+  fi
+  step "stop $name (SIG$signal)"
+  if [[ "$signal" == KILL ]]; then
+    kill -KILL "$(cat "$DIR/$name.pid")" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 50; i++)); do
+      running "$name" || break
+      sleep 0.1
+    done
+  else
+    stop_pid "$name"
+  fi
+  ! running "$name" || die "$name still running"
+  # A stopped apiserver must not be answering any more (its port is free for the restart).
+  if [[ "$name" == kube-apiserver ]] && readyz; then die "kube-apiserver still answers"; fi
+}
+
+cmd_start() { # component|all
+  CURRENT_STEP="start ${1:-}"
+  [[ -n "${1:-}" ]] || die "usage: $0 start etcd|apiserver|kcm|all"
+  load_existing
+  local want=()
+  if [[ "$1" == all ]]; then
+    want=(etcd kube-apiserver kube-controller-manager)
+  else
+    want=("$(component_name "$1")")
+  fi
+  local name
+  for name in "${want[@]}"; do
+    if running "$name"; then
+      continue
+    fi
+    case "$name" in
+      etcd)
+        ALIVE_NAMES="etcd"
+        start_etcd
+        ;;
+      kube-apiserver)
+        running etcd || die "etcd is not running: start it first (or: start all)"
+        ALIVE_NAMES="etcd kube-apiserver"
+        start_apiserver
+        ;;
+      kube-controller-manager)
+        running kube-apiserver || die "kube-apiserver is not running: start it first (or: start all)"
+        ALIVE_NAMES="etcd kube-apiserver kube-controller-manager"
+        start_kcm
+        ;;
+    esac
+  done
+  # Ready means ready for clients: after an etcd restart the apiserver needs a moment too.
+  ALIVE_NAMES=""
+  for name in etcd kube-apiserver kube-controller-manager; do
+    running "$name" && ALIVE_NAMES="$ALIVE_NAMES $name"
+  done
+  if running etcd; then wait_until "etcd" etcd_health; fi
+  if running kube-apiserver && running etcd; then wait_until "kube-apiserver /readyz" readyz; fi
+  if running kube-controller-manager; then wait_until "kube-controller-manager /healthz" kcm_healthz; fi
+  step "started: $(for n in etcd kube-apiserver kube-controller-manager; do running "$n" && printf '%s ' "$n"; done)"
+}
+
 case "${1:-}" in
   build) exec bash "$HERE/build.sh" ;;
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  stop) cmd_stop TERM "${2:-}" ;;
+  kill) cmd_stop KILL "${2:-}" ;;
+  start) cmd_start "${2:-}" ;;
   *)
-    echo "usage: $0 build|up|down|status" >&2
+    echo "usage: $0 build|up|down|status|stop|kill|start" >&2
     exit 2
     ;;
 esac
