@@ -463,6 +463,129 @@ async fn rotate_of_an_undecryptable_object_is_409() {
     assert!(r.body.is_empty());
 }
 
+/// No oracle: whatever makes an object undecryptable (garbage or truncated items, another key,
+/// another name or namespace, a widened scope, a template claiming cluster-wide, a bad v1 blob),
+/// verify and rotate give byte-identical answers: 409, the same headers, an empty body.
+/// Malformed bodies get one fixed 400 message that never quotes the input.
+#[tokio::test]
+async fn failures_are_uniform_whatever_failed() {
+    const NEEDLE: &str = "MyStr0ngP@ss!";
+    let (app, _) = make_app(vec![interop_entry()], unlimited());
+    let base = strict();
+    let mut variants: Vec<(&str, SealedSecret)> = Vec::new();
+    let with_item = |v: &str| {
+        let mut ss = base.clone();
+        ss.spec.encrypted_data.insert("password".into(), v.into());
+        ss
+    };
+    variants.push(("bad base64", with_item("@@@ not base64 @@@")));
+    variants.push(("empty item", with_item("")));
+    variants.push(("truncated", with_item("AgA=")));
+    let full = base.spec.encrypted_data["password"].clone();
+    variants.push(("truncated half", with_item(&full[..full.len() / 2 / 4 * 4])));
+    let other = seal_raw(
+        &mut rand::rng(),
+        new_entry().key.public_key(),
+        "production",
+        "db-credentials",
+        SealingScope::Strict,
+        b"x",
+    )
+    .unwrap();
+    variants.push(("another key", with_item(&other)));
+    let mut renamed = base.clone();
+    renamed.metadata.name = Some("renamed".into());
+    variants.push(("renamed", renamed));
+    let mut moved = base.clone();
+    moved.metadata.namespace = Some("elsewhere".into());
+    variants.push(("moved", moved));
+    for widen in [CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION] {
+        let mut widened = base.clone();
+        widened
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(widen.into(), "true".into());
+        variants.push(("widened", widened));
+    }
+    let mut claim = base.clone();
+    claim.metadata.namespace = Some("elsewhere".into());
+    claim
+        .spec
+        .template
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(CLUSTER_WIDE_ANNOTATION.into(), "true".into());
+    variants.push(("template claims cluster-wide", claim));
+    let mut v1 = base.clone();
+    v1.spec.encrypted_data.clear();
+    v1.spec.data = Some(k8s_openapi::ByteString(vec![0, 2, 1, 2, 3]));
+    variants.push(("garbage v1 blob", v1));
+
+    for path in ["/v1/verify", "/v1/rotate"] {
+        let first = post(&app, path, json(&variants[0].1)).await;
+        assert_eq!(first.status, StatusCode::CONFLICT, "{path}");
+        assert!(first.body.is_empty(), "{path}");
+        for (what, ss) in &variants {
+            for body in [json(ss), sealed_secret_to_string(ss, Format::Yaml).unwrap()] {
+                let r = post(&app, path, body).await;
+                assert_eq!(r.status, first.status, "{path} {what}");
+                assert_eq!(r.headers, first.headers, "{path} {what}");
+                assert_eq!(r.body, first.body, "{path} {what}");
+            }
+        }
+    }
+
+    // Malformed bodies: one fixed message per kind of problem, whatever the body holds.
+    let malformed = [
+        format!("{{\"apiVersion\": \"bitnami.com/v1alpha1\", \"password\": \"{NEEDLE}\""),
+        format!("password: [{NEEDLE}"),
+        format!("{{ {NEEDLE}"),
+        "\u{0}\u{1}binary".to_owned(),
+    ];
+    for path in ["/v1/verify", "/v1/rotate"] {
+        let answers: Vec<Reply> =
+            futures::future::join_all(malformed.iter().map(|b| post(&app, path, b.clone()))).await;
+        for (body, r) in malformed.iter().zip(&answers) {
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path} {body:.30}");
+            assert_eq!(
+                r.text(),
+                "cannot decode the body as JSON or YAML\n",
+                "{path}"
+            );
+            assert!(!r.text().contains(NEEDLE));
+        }
+        // A well-formed document that is not a SealedSecret, carrying a plaintext.
+        let secret = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: a}}\nstringData: {{password: {NEEDLE}}}\n"
+        );
+        let r = post(&app, path, secret).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.text(),
+            "the body is not a bitnami.com/v1alpha1 SealedSecret\n"
+        );
+    }
+
+    // The certificate endpoint never serves a private key, whichever keys are loaded.
+    for entries in [
+        vec![interop_entry()],
+        vec![new_entry()],
+        vec![interop_entry(), new_entry()],
+    ] {
+        let (app, _) = make_app(entries, unlimited());
+        for method in ["GET", "HEAD", "POST"] {
+            let r = call(&app, method, "/v1/cert.pem", Body::empty(), &[]).await;
+            assert!(!r.text().contains("PRIVATE KEY"), "{method}");
+            let key_pem = String::from_utf8(fixture("key-4096.pem")).unwrap();
+            for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!r.text().contains(line), "{method}: private key material");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn verify_and_rotate_are_rate_limited_with_retry_after() {
     let options = HttpOptions {
