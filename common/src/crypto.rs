@@ -102,9 +102,27 @@ pub fn hybrid_decrypt<'k, I>(
 where
     I: IntoIterator<Item = &'k PrivateKey>,
 {
+    hybrid_decrypt_counting(keys, ciphertext, label, &mut 0)
+}
+
+/// [`hybrid_decrypt`], adding to `attempts` one per key tried (each is an RSA private operation,
+/// or a cheaper rejection when the wrapped key is longer than the modulus). A ciphertext too short
+/// to be an envelope costs no attempt.
+pub fn hybrid_decrypt_counting<'k, I>(
+    keys: I,
+    ciphertext: &[u8],
+    label: &[u8],
+    attempts: &mut u64,
+) -> Result<(Zeroizing<Vec<u8>>, &'k PrivateKey), DecryptionError>
+where
+    I: IntoIterator<Item = &'k PrivateKey>,
+{
     let envelope = Envelope::parse(ciphertext)?;
     keys.into_iter()
-        .find_map(|key| envelope.open(key, label).ok().map(|pt| (pt, key)))
+        .find_map(|key| {
+            *attempts += 1;
+            envelope.open(key, label).ok().map(|pt| (pt, key))
+        })
         .ok_or(DecryptionError)
 }
 

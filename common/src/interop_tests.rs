@@ -608,3 +608,39 @@ fn unsealed_values_are_zeroized_types() {
     assert_eq!(pt.as_slice(), b"bar");
     let _ = rand::rngs::StdRng::seed_from_u64(0);
 }
+
+#[test]
+fn unseal_counts_key_attempts_and_tries_the_opening_key_first_for_the_rest() {
+    // Three items sealed with `sealer`; tried with [other, sealer]: the first item costs 2
+    // attempts, the other two start with the key that opened the first.
+    let sealer = generated_key();
+    let other = fixture_key();
+    let mut s = test_secret("a", "b");
+    let data = s.data.as_mut().unwrap();
+    data.insert("foo2".into(), ByteString(b"x".to_vec()));
+    data.insert("foo3".into(), ByteString(b"y".to_vec()));
+    let ss = seal_secret(&mut seeded_rng(3), sealer.public_key(), &s).unwrap();
+    let mut stats = sealing::UnsealStats::default();
+    let out = sealing::unseal_with_stats(
+        &ss,
+        &[&other, sealer],
+        &UnsealOptions::default(),
+        &mut stats,
+    )
+    .unwrap();
+    assert_eq!(out.opened_by(), [sealer.fingerprint().clone()]);
+    assert_eq!(stats.rsa_operations, 4);
+
+    // Failures are counted too: every key for every item, nothing for undecodable ones.
+    let mut broken = ss.clone();
+    broken.spec.encrypted_data.insert("z".into(), "%".into());
+    let mut stats = sealing::UnsealStats::default();
+    assert!(
+        sealing::unseal_with_stats(&broken, &[&other], &UnsealOptions::default(), &mut stats)
+            .is_err()
+    );
+    assert_eq!(stats.rsa_operations, 3);
+    let mut stats = sealing::UnsealStats::default();
+    sealing::validate_encrypted_data_with_stats(&ss, &[sealer, &other], &mut stats).unwrap();
+    assert_eq!(stats.rsa_operations, 3);
+}

@@ -270,17 +270,27 @@ impl Errors {
     }
 }
 
+/// What an unseal cost, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnsealStats {
+    /// Private-key attempts (RSA operations), wrong keys included.
+    pub rsa_operations: u64,
+}
+
 /// Decrypt every `encryptedData` value with `keys` (in the order given; put the likeliest first).
-/// Returns the plaintexts and which key opened each.
+/// A key that opens one value is tried first for the rest: the values of one object are almost
+/// always sealed with the same key. Returns the plaintexts and which key opened each.
 fn decrypt_items(
     ss: &SealedSecret,
     keys: &[&PrivateKey],
     errors: &mut Errors,
+    stats: &mut UnsealStats,
 ) -> BTreeMap<String, (Zeroizing<Vec<u8>>, Fingerprint)> {
     let namespace = ss.metadata.namespace.as_deref().unwrap_or_default();
     let name = ss.metadata.name.as_deref().unwrap_or_default();
     let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
     let label = encryption_label(namespace, name, scope);
+    let mut order: Vec<&PrivateKey> = keys.to_vec();
     let mut out = BTreeMap::new();
     for (k, v) in &ss.spec.encrypted_data {
         let ct = match B64.decode(v) {
@@ -290,9 +300,20 @@ fn decrypt_items(
                 continue;
             }
         };
-        match crypto::hybrid_decrypt(keys.iter().copied(), &ct, &label) {
+        let opened = crypto::hybrid_decrypt_counting(
+            order.iter().copied(),
+            &ct,
+            &label,
+            &mut stats.rsa_operations,
+        );
+        match opened {
             Ok((pt, key)) => {
-                out.insert(k.clone(), (pt, key.fingerprint().clone()));
+                let fingerprint = key.fingerprint().clone();
+                if let Some(at) = order.iter().position(|o| o.fingerprint() == &fingerprint) {
+                    let hit = order.remove(at);
+                    order.insert(0, hit);
+                }
+                out.insert(k.clone(), (pt, fingerprint));
             }
             Err(DecryptionError) => errors.push(ItemError::Decryption, k),
         }
@@ -316,8 +337,17 @@ pub fn validate_encrypted_data(
     ss: &SealedSecret,
     keys: &[&PrivateKey],
 ) -> Result<Vec<Fingerprint>, UnsealError> {
+    validate_encrypted_data_with_stats(ss, keys, &mut UnsealStats::default())
+}
+
+/// [`validate_encrypted_data`], adding its cost to `stats`.
+pub fn validate_encrypted_data_with_stats(
+    ss: &SealedSecret,
+    keys: &[&PrivateKey],
+    stats: &mut UnsealStats,
+) -> Result<Vec<Fingerprint>, UnsealError> {
     let mut errors = Errors::default();
-    let items = decrypt_items(ss, keys, &mut errors);
+    let items = decrypt_items(ss, keys, &mut errors, stats);
     if !errors.0.is_empty() {
         return Err(UnsealError::Items(errors.0));
     }
@@ -343,6 +373,16 @@ pub fn unseal(
     keys: &[&PrivateKey],
     opts: &UnsealOptions,
 ) -> Result<UnsealedSecret, UnsealError> {
+    unseal_with_stats(ss, keys, opts, &mut UnsealStats::default())
+}
+
+/// [`unseal`], adding its cost to `stats` (whether it succeeds or not).
+pub fn unseal_with_stats(
+    ss: &SealedSecret,
+    keys: &[&PrivateKey],
+    opts: &UnsealOptions,
+    stats: &mut UnsealStats,
+) -> Result<UnsealedSecret, UnsealError> {
     let mut opened_by = Vec::new();
     let mut secret = match &ss.spec.data {
         None => {
@@ -354,7 +394,7 @@ pub fn unseal(
                 ..Secret::default()
             };
             let mut errors = Errors::default();
-            let items = decrypt_items(ss, keys, &mut errors);
+            let items = decrypt_items(ss, keys, &mut errors, stats);
             opened_by = fingerprints_by_use(items.values().map(|(_, f)| f));
             let mut data: BTreeMap<String, ByteString> = BTreeMap::new();
             // Failed items are still present (empty), as upstream sets them to nil.
@@ -406,8 +446,13 @@ pub fn unseal(
             let name = ss.metadata.name.as_deref().unwrap_or_default();
             let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
             let label = encryption_label(namespace, name, scope);
-            let (plain, key) = crypto::hybrid_decrypt(keys.iter().copied(), &blob.0, &label)
-                .map_err(|_| UnsealError::DeprecatedDataDecryption)?;
+            let (plain, key) = crypto::hybrid_decrypt_counting(
+                keys.iter().copied(),
+                &blob.0,
+                &label,
+                &mut stats.rsa_operations,
+            )
+            .map_err(|_| UnsealError::DeprecatedDataDecryption)?;
             opened_by.push(key.fingerprint().clone());
             serde_json::from_slice::<Secret>(&plain)
                 .map_err(|_| UnsealError::DeprecatedDataInvalid)?

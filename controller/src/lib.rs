@@ -302,6 +302,7 @@ async fn run_controllers(
         recorder,
         retries: Default::default(),
         applied: Default::default(),
+        unseal_pool: Default::default(),
     });
     let namespaces: Vec<Option<String>> = match config.watched_namespaces(&own_ns) {
         None => vec![None],
@@ -379,11 +380,29 @@ async fn one_controller(
         let stream = watcher(secret_api, wc)
             .default_backoff()
             .modify(|m| {
-                // Keep only what reconcile reads: identity, version, owners, our annotations.
-                m.metadata.managed_fields = None;
-                m.metadata.labels = None;
-                if let Some(a) = m.metadata.annotations.as_mut() {
+                // Keep only what reconcile reads: name, namespace, version, SealedSecret owners
+                // and our annotations. Most Secrets of a cluster are not ours: each entry should
+                // cost a few short strings.
+                let meta = &mut m.metadata;
+                m.types = None;
+                meta.managed_fields = None;
+                meta.labels = None;
+                meta.uid = None;
+                meta.creation_timestamp = None;
+                meta.generate_name = None;
+                meta.finalizers = None;
+                meta.self_link = None;
+                if let Some(a) = meta.annotations.as_mut() {
                     a.retain(|k, _| k.starts_with(common::scope::PREFIX));
+                }
+                if meta.annotations.as_ref().is_some_and(|a| a.is_empty()) {
+                    meta.annotations = None;
+                }
+                if let Some(owners) = meta.owner_references.as_mut() {
+                    owners.retain(|o| o.controller == Some(true) && o.kind == "SealedSecret");
+                }
+                if meta.owner_references.as_ref().is_some_and(|o| o.is_empty()) {
+                    meta.owner_references = None;
                 }
             })
             .reflect(writer)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::keys::Fingerprint;
 use common::scope::{MANAGED_ANNOTATION, PATCH_ANNOTATION, annotation_is_true};
-use common::sealing::{UnsealError, UnsealOptions, unseal};
+use common::sealing::{UnsealError, UnsealOptions, UnsealStats, unseal_with_stats};
 use common::types::{CONDITION_SYNCED, SealedSecret, SealedSecretCondition, SealedSecretStatus};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::events::{Recorder, object_ref_of};
-use crate::keys::Registry;
+use crate::keys::{KeyRing, Registry};
 use crate::metrics::{ConditionLabels, Metrics};
 
 /// `(namespace, name)` of a SealedSecret.
@@ -38,6 +38,64 @@ pub struct Shared {
     /// Secret write comes back through the Secret watch before the new status reaches the
     /// SealedSecret cache; this memo recognises that echo instead of decrypting again.
     pub applied: Mutex<HashMap<ObjectKey, (Option<i64>, String)>>,
+    /// Where and how decryptions run.
+    pub unseal_pool: UnsealPool,
+}
+
+/// Decryptions run on the blocking pool, at most one per core at a time (more would only add
+/// threads, memory and cache misses: they are CPU-bound), and start with the key that opened the
+/// most recent object, since objects sealed at the same time share a key.
+pub struct UnsealPool {
+    permits: tokio::sync::Semaphore,
+    last_opener: Mutex<Option<Fingerprint>>,
+}
+
+impl Default for UnsealPool {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            permits: tokio::sync::Semaphore::new(cores),
+            last_opener: Mutex::new(None),
+        }
+    }
+}
+
+impl UnsealPool {
+    /// Keys to try first for `ss`: those its status says opened this generation, then the key
+    /// that opened the latest object, then those its status names from an older generation.
+    fn preferred(&self, ss: &SealedSecret, ring: &KeyRing) -> Vec<Fingerprint> {
+        let status = ss.status.as_ref();
+        let current = status.is_some_and(|s| s.observed_generation == ss.metadata.generation);
+        let from_status = status
+            .map(|s| {
+                s.key_fingerprints.iter().filter_map(|f| {
+                    ring.entries()
+                        .iter()
+                        .find(|e| e.key.fingerprint().as_str() == f)
+                        .map(|e| e.key.fingerprint().clone())
+                })
+            })
+            .into_iter()
+            .flatten();
+        let recent = self.last_opener.lock().ok().and_then(|f| f.clone());
+        let mut out: Vec<Fingerprint> = Vec::new();
+        if current {
+            out.extend(from_status);
+            out.extend(recent);
+        } else {
+            out.extend(recent);
+            out.extend(from_status);
+        }
+        out
+    }
+
+    fn opened(&self, by: Option<&Fingerprint>) {
+        if let (Some(f), Ok(mut last)) = (by, self.last_opener.lock()) {
+            if last.as_ref() != Some(f) {
+                *last = Some(f.clone());
+            }
+        }
+    }
 }
 
 /// Per-controller context: the shared state and this controller's Secret metadata cache.
@@ -65,6 +123,9 @@ pub enum Error {
     /// No key loaded yet.
     #[error("sealing keys not loaded yet")]
     KeysNotLoaded,
+    /// The decryption task did not finish (it panicked or the runtime is shutting down).
+    #[error("the unsealing task failed")]
+    TaskFailed,
 }
 
 const IMMUTABLE_MESSAGE: &str = "the target Secret is immutable. Once a Secret is marked as immutable, it is not possible to revert this change nor to mutate the contents of the data field. You can only delete and recreate the Secret.";
@@ -229,43 +290,32 @@ async fn apply(ctx: &Ctx, ss: &Arc<SealedSecret>) -> Result<(String, Vec<Fingerp
     let reference = object_ref_of(ss.as_ref());
 
     let ring = shared.registry.snapshot();
-    let preferred: Vec<Fingerprint> = ss
-        .status
-        .as_ref()
-        .map(|s| {
-            s.key_fingerprints
-                .iter()
-                .filter_map(|f| {
-                    ring.entries()
-                        .iter()
-                        .find(|e| e.key.fingerprint().as_str() == f)
-                        .map(|e| e.key.fingerprint().clone())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let preferred = shared.unseal_pool.preferred(ss, &ring);
     let opts = UnsealOptions {
         accept_deprecated_v1_data: shared.config.accept_deprecated_v1_data,
         ..UnsealOptions::default()
     };
-    let items = ss.spec.encrypted_data.len() as u64;
-    let key_count = ring.len() as u64;
     let job_ss = ss.clone();
     let job_ring = ring.clone();
-    let unsealed = tokio::task::spawn_blocking(move || {
+    let permit = shared
+        .unseal_pool
+        .permits
+        .acquire()
+        .await
+        .map_err(|_| Error::TaskFailed)?;
+    let (unsealed, stats) = tokio::task::spawn_blocking(move || {
         let keys = job_ring.decryption_order(&preferred);
-        unseal(&job_ss, &keys, &opts)
+        let mut stats = UnsealStats::default();
+        let unsealed = unseal_with_stats(&job_ss, &keys, &opts, &mut stats);
+        (unsealed, stats)
     })
     .await
-    .map_err(|_| Error::KeysNotLoaded)?;
+    .map_err(|_| Error::TaskFailed)?;
+    drop(permit);
+    shared.metrics.rsa_decryptions.inc_by(stats.rsa_operations);
     let unsealed = match unsealed {
-        Ok(u) => {
-            // Lower bound when the first key works; an upper bound is items × keys.
-            shared.metrics.rsa_decryptions.inc_by(items);
-            u
-        }
+        Ok(u) => u,
         Err(e) => {
-            shared.metrics.rsa_decryptions.inc_by(items * key_count);
             shared.metrics.error("unseal", &ns);
             shared
                 .recorder
@@ -278,23 +328,25 @@ async fn apply(ctx: &Ctx, ss: &Arc<SealedSecret>) -> Result<(String, Vec<Fingerp
             return Err(Error::Unseal(e));
         }
     };
+    shared.unseal_pool.opened(unsealed.opened_by().first());
     let fingerprints = unsealed.opened_by().to_vec();
     let desired = unsealed.secret();
     let api: Api<Secret> = Api::namespaced(shared.client.clone(), &ns);
 
-    let update_failed = |e: &dyn std::fmt::Display| format!("{e}");
-    let existing = match api.get_opt(&name).await {
-        Ok(s) => s,
-        Err(e) => {
-            shared.metrics.error("update", &ns);
-            shared
-                .recorder
-                .warn(&reference, "ErrUpdateFailed", &update_failed(&e))
-                .await;
-            return Err(e.into());
+    // With a synced Secret cache that has no such Secret, create without asking first (a cold
+    // start then costs one write instead of a read and a write); a stale cache answers 409 and we
+    // fall back to reading it.
+    let known_absent = secret_absent_in_cache(ctx, &ns, &name);
+    let existing = if known_absent {
+        None
+    } else {
+        match api.get_opt(&name).await {
+            Ok(s) => s,
+            Err(e) => return Err(update_error(shared, &ns, &reference, e).await),
         }
     };
     let written = match existing {
+        Some(existing) => update_existing(ctx, ss, &api, existing, desired).await?,
         None => {
             let fresh = Secret {
                 metadata: ObjectMeta {
@@ -313,65 +365,20 @@ async fn apply(ctx: &Ctx, ss: &Arc<SealedSecret>) -> Result<(String, Vec<Fingerp
             };
             match api.create(&PostParams::default(), &fresh).await {
                 Ok(s) => s,
-                Err(e) => {
-                    shared.metrics.error("update", &ns);
-                    shared
-                        .recorder
-                        .warn(&reference, "ErrUpdateFailed", &update_failed(&e))
-                        .await;
-                    return Err(e.into());
-                }
-            }
-        }
-        Some(existing) => {
-            let owned = is_controlled_by(&existing, ss);
-            let managed =
-                annotation_is_true(existing.metadata.annotations.as_ref(), MANAGED_ANNOTATION);
-            let patch =
-                annotation_is_true(existing.metadata.annotations.as_ref(), PATCH_ANNOTATION);
-            if !owned && !managed && !patch {
-                let err = Error::Unmanaged(name.clone());
-                shared.metrics.error("unmanaged", &ns);
-                shared
-                    .recorder
-                    .warn(
-                        &reference,
-                        "ErrUpdateFailed",
-                        &format!(
-                            "Resource \"{name}\" already exists and is not managed by SealedSecret"
-                        ),
-                    )
-                    .await;
-                return Err(err);
-            }
-            let mut modified = existing.clone();
-            merge_into(&mut modified, desired, patch, managed);
-            if modified == existing {
-                existing
-            } else {
-                match api.replace(&name, &PostParams::default(), &modified).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        shared.metrics.error("update", &ns);
-                        let immutable = existing.immutable == Some(true)
-                            || e.to_string()
-                                .contains("field is immutable when `immutable` is set");
-                        let message = if immutable {
-                            format!("Error updating {ns}/{name}: {IMMUTABLE_MESSAGE}")
-                        } else {
-                            update_failed(&e)
-                        };
-                        shared
-                            .recorder
-                            .warn(&reference, "ErrUpdateFailed", &message)
-                            .await;
-                        return Err(if immutable {
-                            Error::Immutable
-                        } else {
-                            e.into()
-                        });
+                Err(kube::Error::Api(conflict)) if conflict.code == 409 && known_absent => {
+                    match api.get_opt(&name).await {
+                        Ok(Some(existing)) => {
+                            update_existing(ctx, ss, &api, existing, desired).await?
+                        }
+                        // Created and deleted again meanwhile: the retry starts over.
+                        Ok(None) => {
+                            let e = kube::Error::Api(conflict);
+                            return Err(update_error(shared, &ns, &reference, e).await);
+                        }
+                        Err(e) => return Err(update_error(shared, &ns, &reference, e).await),
                     }
                 }
+                Err(e) => return Err(update_error(shared, &ns, &reference, e).await),
             }
         }
     };
@@ -387,6 +394,85 @@ async fn apply(ctx: &Ctx, ss: &Arc<SealedSecret>) -> Result<(String, Vec<Fingerp
             .unwrap_or_default(),
         fingerprints,
     ))
+}
+
+/// Count, report and convert a failed Secret read or write.
+async fn update_error(
+    shared: &Shared,
+    ns: &str,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    e: kube::Error,
+) -> Error {
+    shared.metrics.error("update", ns);
+    shared
+        .recorder
+        .warn(reference, "ErrUpdateFailed", &e.to_string())
+        .await;
+    e.into()
+}
+
+/// True when the Secret metadata cache has synced and holds no Secret of that name.
+fn secret_absent_in_cache(ctx: &Ctx, ns: &str, name: &str) -> bool {
+    ctx.secrets.as_ref().is_some_and(|store| {
+        futures::FutureExt::now_or_never(store.wait_until_ready()).is_some_and(|r| r.is_ok())
+            && store.get(&ObjectRef::new(name).within(ns)).is_none()
+    })
+}
+
+/// Bring an existing Secret in line with the desired one, if it is ours to change.
+async fn update_existing(
+    ctx: &Ctx,
+    ss: &SealedSecret,
+    api: &Api<Secret>,
+    existing: Secret,
+    desired: &Secret,
+) -> Result<Secret, Error> {
+    let shared = &ctx.shared;
+    let (ns, name) = key_of(ss);
+    let reference = object_ref_of(ss);
+    let owned = is_controlled_by(&existing, ss);
+    let managed = annotation_is_true(existing.metadata.annotations.as_ref(), MANAGED_ANNOTATION);
+    let patch = annotation_is_true(existing.metadata.annotations.as_ref(), PATCH_ANNOTATION);
+    if !owned && !managed && !patch {
+        shared.metrics.error("unmanaged", &ns);
+        shared
+            .recorder
+            .warn(
+                &reference,
+                "ErrUpdateFailed",
+                &format!("Resource \"{name}\" already exists and is not managed by SealedSecret"),
+            )
+            .await;
+        return Err(Error::Unmanaged(name));
+    }
+    let mut modified = existing.clone();
+    merge_into(&mut modified, desired, patch, managed);
+    if modified == existing {
+        return Ok(existing);
+    }
+    match api.replace(&name, &PostParams::default(), &modified).await {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            shared.metrics.error("update", &ns);
+            let immutable = existing.immutable == Some(true)
+                || e.to_string()
+                    .contains("field is immutable when `immutable` is set");
+            let message = if immutable {
+                format!("Error updating {ns}/{name}: {IMMUTABLE_MESSAGE}")
+            } else {
+                e.to_string()
+            };
+            shared
+                .recorder
+                .warn(&reference, "ErrUpdateFailed", &message)
+                .await;
+            Err(if immutable {
+                Error::Immutable
+            } else {
+                e.into()
+            })
+        }
+    }
 }
 
 /// Upstream's merge of the desired Secret into an existing one: patch mode merges data, labels
@@ -533,7 +619,7 @@ pub fn error_policy(ss: Arc<SealedSecret>, err: &Error, ctx: Arc<Ctx>) -> Action
         .unwrap_or(1);
     match err {
         Error::Unmanaged(_) | Error::Immutable => Action::await_change(),
-        Error::KeysNotLoaded => Action::requeue(Duration::from_millis(500)),
+        Error::KeysNotLoaded | Error::TaskFailed => Action::requeue(Duration::from_millis(500)),
         Error::Unseal(_) => {
             if attempts > ctx.shared.config.max_unseal_retries {
                 tracing::info!(namespace = %key.0, name = %key.1, "giving up on SealedSecret until it changes");
