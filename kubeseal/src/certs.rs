@@ -57,7 +57,11 @@ pub fn open_cert(source: &CertSource, kube: &KubeFlags) -> anyhow::Result<Vec<u8
         CertSource::Path(p) => crate::read_file(p),
         CertSource::Url(u) => {
             let lower = u.to_ascii_lowercase();
-            if let Some(rest) = lower.strip_prefix("file://").map(|_| &u["file://".len()..]) {
+            // `lower` has the same byte length as `u` (ASCII lower-casing), so the split is exact.
+            if let Some(rest) = lower
+                .strip_prefix("file://")
+                .and_then(|_| u.get("file://".len()..))
+            {
                 // Go's file transport is rooted at "/": file:///abs/path and file://abs/path both
                 // name /abs/path.
                 let path = if rest.starts_with('/') {

@@ -308,8 +308,8 @@ pub fn rows(secrets: &[Secret]) -> Vec<KeyRow> {
         })
         .collect();
     rows.sort_by(|a, b| a.not_before.cmp(&b.not_before).then(a.name.cmp(&b.name)));
-    if let Some(i) = rows.iter().rposition(|r| r.loaded) {
-        rows[i].active = true;
+    if let Some(r) = rows.iter_mut().rev().find(|r| r.loaded) {
+        r.active = true;
     }
     rows
 }
@@ -351,11 +351,11 @@ pub fn table(rows: &[KeyRow]) -> String {
     }
     let line = |vals: Vec<&str>| {
         let mut s = String::new();
-        for (i, v) in vals.iter().enumerate() {
+        for (i, (v, w)) in vals.iter().zip(width).enumerate() {
             if i + 1 == vals.len() {
                 s.push_str(v);
             } else {
-                s.push_str(&format!("{v:<w$}   ", w = width[i]));
+                s.push_str(&format!("{v:<w$}   "));
             }
         }
         s.trim_end().to_string() + "\n"
@@ -442,6 +442,12 @@ mod tests {
         assert!(t.starts_with("NAME"));
         assert!(t.lines().nth(2).unwrap().ends_with("ACTIVE"), "{t}");
         assert!(t.contains("(not loaded)"));
+        // Columns line up: every fingerprint starts under the FINGERPRINT header.
+        let lines: Vec<&str> = t.lines().collect();
+        let at = lines[0].find("FINGERPRINT").unwrap();
+        for l in &lines[1..] {
+            assert!(l[at..].starts_with("SHA256:"), "{t}");
+        }
     }
 
     #[test]

@@ -1,5 +1,21 @@
 //! The kubeseal CLI as a library: [`cli`] turns arguments into a [`config::Config`], [`run`]
 //! dispatches to the modes, which are plain functions over bytes.
+#![forbid(unsafe_code)]
+// No panics on data paths (Secrets, certificates, key files and kubeconfigs come from users):
+// tests may unwrap. `string_slice` catches `&s[a..b]` on a `str`, which `indexing_slicing` does not.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 pub mod certs;
 pub mod cli;
@@ -22,8 +38,8 @@ pub mod unseal;
 /// upstream's messages (`open x: no such file or directory`) are reproduced.
 pub fn io_text(e: &std::io::Error) -> String {
     let s = e.to_string();
-    let s = match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
+    let s = match s.split_once(" (os error") {
+        Some((text, _)) => text.to_string(),
         None => s,
     };
     let mut c = s.chars();
@@ -41,4 +57,17 @@ pub fn open_error(path: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
 /// Read a file with Go-style errors.
 pub fn read_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| open_error(path, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn io_text_is_go_style() {
+        let e = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let os = std::io::Error::from_raw_os_error(2);
+        assert_eq!(super::io_text(&os), "no such file or directory");
+        assert_eq!(super::io_text(&e), "entity not found");
+        let custom = std::io::Error::other("Ünïcode (os error 7) tail");
+        assert_eq!(super::io_text(&custom), "ünïcode");
+    }
 }

@@ -46,12 +46,13 @@ pub fn parse_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
         if num_end == 0 {
             return Err(bad());
         }
-        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
-        rest = &rest[num_end..];
-        let unit_end = rest
+        let (num, tail) = rest.split_at_checked(num_end).ok_or_else(bad)?;
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        let unit_end = tail
             .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_end] {
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at_checked(unit_end).ok_or_else(bad)?;
+        let mult = match unit {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
             "ms" => 1e-3,
@@ -61,7 +62,7 @@ pub fn parse_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
             _ => return Err(bad()),
         };
         total += n * mult;
-        rest = &rest[unit_end..];
+        rest = tail;
     }
     Ok((total > 0.0).then(|| Duration::from_secs_f64(total)))
 }
@@ -81,12 +82,12 @@ pub fn service_path(namespace: &str, name: &str) -> String {
 pub fn first_port_name(service_json: &[u8]) -> anyhow::Result<String> {
     let v: serde_json::Value = serde_json::from_slice(service_json)
         .map_err(|e| anyhow::anyhow!("cannot decode the Service: {e}"))?;
-    let ports = v
+    let first = v
         .pointer("/spec/ports")
         .and_then(|p| p.as_array())
-        .filter(|p| !p.is_empty())
+        .and_then(|p| p.first())
         .ok_or_else(|| anyhow::anyhow!("the Service has no ports"))?;
-    Ok(ports[0]
+    Ok(first
         .get("name")
         .and_then(|n| n.as_str())
         .unwrap_or_default()
@@ -171,31 +172,30 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
         || flags.certificate_authority.is_some()
         || flags.insecure_skip_tls_verify;
     if cluster_override {
-        if !kc.clusters.iter().any(|c| c.name == cluster_name) {
-            kc.clusters.push(NamedCluster {
+        upsert(
+            &mut kc.clusters,
+            |c| c.name == cluster_name,
+            || NamedCluster {
                 name: cluster_name.clone(),
                 cluster: Some(Cluster::default()),
                 other: Default::default(),
-            });
-        }
-        let entry = kc
-            .clusters
-            .iter_mut()
-            .find(|c| c.name == cluster_name)
-            .expect("just ensured");
-        let c = entry.cluster.get_or_insert_with(Cluster::default);
-        if let Some(s) = &flags.server {
-            c.server = Some(s.clone());
-        }
-        if let Some(ca) = &flags.certificate_authority {
-            c.certificate_authority = Some(path_str(ca));
-            c.certificate_authority_data = None;
-        }
-        if flags.insecure_skip_tls_verify {
-            c.insecure_skip_tls_verify = Some(true);
-            c.certificate_authority = None;
-            c.certificate_authority_data = None;
-        }
+            },
+            |entry| {
+                let c = entry.cluster.get_or_insert_with(Cluster::default);
+                if let Some(s) = &flags.server {
+                    c.server = Some(s.clone());
+                }
+                if let Some(ca) = &flags.certificate_authority {
+                    c.certificate_authority = Some(path_str(ca));
+                    c.certificate_authority_data = None;
+                }
+                if flags.insecure_skip_tls_verify {
+                    c.insecure_skip_tls_verify = Some(true);
+                    c.certificate_authority = None;
+                    c.certificate_authority_data = None;
+                }
+            },
+        );
     }
     let user_override = flags.token.is_some()
         || flags.client_certificate.is_some()
@@ -203,46 +203,63 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
         || flags.as_user.is_some()
         || !flags.as_group.is_empty();
     if user_override {
-        if !kc.auth_infos.iter().any(|u| u.name == user_name) {
-            kc.auth_infos.push(NamedAuthInfo {
+        upsert(
+            &mut kc.auth_infos,
+            |u| u.name == user_name,
+            || NamedAuthInfo {
                 name: user_name.clone(),
                 auth_info: Some(AuthInfo::default()),
                 other: Default::default(),
-            });
-        }
-        let entry = kc
-            .auth_infos
-            .iter_mut()
-            .find(|u| u.name == user_name)
-            .expect("just ensured");
-        let u = entry.auth_info.get_or_insert_with(AuthInfo::default);
-        if let Some(t) = &flags.token {
-            u.token = Some(t.clone().into());
-            u.token_file = None;
-            u.exec = None;
-            u.auth_provider = None;
-            u.username = None;
-            u.password = None;
-        }
-        if let Some(p) = &flags.client_certificate {
-            u.client_certificate = Some(path_str(p));
-            u.client_certificate_data = None;
-        }
-        if let Some(p) = &flags.client_key {
-            u.client_key = Some(path_str(p));
-            u.client_key_data = None;
-        }
-        if let Some(a) = &flags.as_user {
-            u.impersonate = Some(a.clone());
-        }
-        if !flags.as_group.is_empty() {
-            u.impersonate_groups = Some(flags.as_group.clone());
-        }
+            },
+            |entry| {
+                let u = entry.auth_info.get_or_insert_with(AuthInfo::default);
+                if let Some(t) = &flags.token {
+                    u.token = Some(t.clone().into());
+                    u.token_file = None;
+                    u.exec = None;
+                    u.auth_provider = None;
+                    u.username = None;
+                    u.password = None;
+                }
+                if let Some(p) = &flags.client_certificate {
+                    u.client_certificate = Some(path_str(p));
+                    u.client_certificate_data = None;
+                }
+                if let Some(p) = &flags.client_key {
+                    u.client_key = Some(path_str(p));
+                    u.client_key_data = None;
+                }
+                if let Some(a) = &flags.as_user {
+                    u.impersonate = Some(a.clone());
+                }
+                if !flags.as_group.is_empty() {
+                    u.impersonate_groups = Some(flags.as_group.clone());
+                }
+            },
+        );
     }
     KubeConfigOptions {
         context: ctx_name,
         cluster: flags.cluster.clone(),
         user: flags.user.clone(),
+    }
+}
+
+/// Apply `update` to the first entry of `items` that `is` selects, or to `new()` appended at the
+/// end when none does.
+fn upsert<T>(
+    items: &mut Vec<T>,
+    is: impl Fn(&T) -> bool,
+    new: impl FnOnce() -> T,
+    update: impl FnOnce(&mut T),
+) {
+    match items.iter_mut().find(|x| is(x)) {
+        Some(x) => update(x),
+        None => {
+            let mut x = new();
+            update(&mut x);
+            items.push(x);
+        }
     }
 }
 
@@ -592,6 +609,14 @@ mod tests {
         );
         assert!(parse_timeout("abc").is_err());
         assert!(parse_timeout("5x").is_err());
+        // Multi-byte units and garbage split on character boundaries, never panic.
+        assert_eq!(
+            parse_timeout("2µs").unwrap(),
+            Some(Duration::from_nanos(2000))
+        );
+        assert!(parse_timeout("5é").is_err());
+        assert!(parse_timeout("µ5s").is_err());
+        assert!(parse_timeout("5s€").is_err());
     }
 
     #[test]
