@@ -71,9 +71,25 @@ fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
+    // The longest prefix of at most `max` bytes that ends on a character boundary (0 always does).
+    let end = (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}…", s.get(..end).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_keeps_short_notes_and_cuts_long_ones_on_a_char_boundary() {
+        assert_eq!(truncate("short", 1000), "short");
+        assert_eq!(truncate("abcdef", 3), "abc…");
+        // "é" is two bytes: a cut inside it falls back to the boundary before it.
+        assert_eq!(truncate("aé", 2), "a…");
+        assert_eq!(truncate("éé", 1), "…");
+        assert_eq!(truncate("ééé", 4), "éé…");
     }
-    format!("{}…", &s[..end])
 }

@@ -3,6 +3,22 @@
 //! `main` wires configuration, logging and shutdown; [`run`] starts the key watcher, the HTTP
 //! and metrics servers, leader election, key renewal and one kube-runtime controller per
 //! watched namespace, all stopped by one shutdown signal.
+#![forbid(unsafe_code)]
+// No panics on data paths (SealedSecrets, key Secrets and HTTP bodies come from users): tests may
+// unwrap. `string_slice` catches `&s[a..b]` on a `str`, which `indexing_slicing` does not.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 pub mod config;
 pub mod events;
