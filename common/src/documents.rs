@@ -208,11 +208,40 @@ pub fn secret_from_value(mut v: Value) -> Result<Secret, DocumentError> {
         if let Some(t) = m.get_mut("type") {
             scalar_to_string(t);
         }
+        check_data_base64(m.get("data"))?;
     }
     serde_json::from_value(v).map_err(|e| DocumentError::Decode {
         what: "Secret",
         msg: redact_message(&e.to_string()),
     })
+}
+
+/// Name the `data` item that is not base64 (serde's own error names neither the item nor the
+/// field). The value is never quoted.
+fn check_data_base64(data: Option<&Value>) -> Result<(), DocumentError> {
+    use base64::Engine as _;
+    let Some(Value::Object(items)) = data else {
+        return Ok(());
+    };
+    for (k, v) in items {
+        let problem = match v {
+            Value::String(s) => match base64::engine::general_purpose::STANDARD.decode(s) {
+                Ok(_) => continue,
+                Err(
+                    base64::DecodeError::InvalidByte(at, _)
+                    | base64::DecodeError::InvalidLastSymbol(at, _),
+                ) => format!("illegal base64 data at input byte {at}"),
+                Err(_) => "illegal base64 data (bad length or padding)".to_owned(),
+            },
+            Value::Null => continue,
+            _ => "expected a base64-encoded string".to_owned(),
+        };
+        return Err(DocumentError::Decode {
+            what: "Secret",
+            msg: format!("data[{k}]: {problem}"),
+        });
+    }
+    Ok(())
 }
 
 /// Decode one document as a SealedSecret.

@@ -530,3 +530,36 @@ fn template_metadata_cannot_retarget_the_secret() {
     assert_eq!(m.namespace.as_deref(), Some("ns"));
     assert_eq!(m.owner_references.as_ref().unwrap()[0].uid, "uid-1");
 }
+
+/// A Secret whose `data` is not base64: the error names the item, never quotes the value.
+#[test]
+fn secret_data_that_is_not_base64_names_the_item() {
+    use common::documents::parse_secrets;
+    for (doc, expect) in [
+        (
+            format!(
+                "kind: Secret\nmetadata: {{name: s}}\ndata:\n  ok: YmFy\n  password: '{PLAINTEXT}'\n"
+            ),
+            "cannot decode Secret: data[password]: illegal base64 data at input byte 7",
+        ),
+        (
+            format!("kind: Secret\nmetadata: {{name: s}}\ndata:\n  password: YmFy{PLAINTEXT}\n"),
+            "cannot decode Secret: data[password]: illegal base64 data at input byte 11",
+        ),
+        (
+            format!("{{\"kind\":\"Secret\",\"data\":{{\"password\":{{\"v\":\"{PLAINTEXT}\"}}}}}}"),
+            "cannot decode Secret: data[password]: expected a base64-encoded string",
+        ),
+        (
+            "kind: Secret\ndata:\n  password: YmFyx\n".to_owned(),
+            "cannot decode Secret: data[password]: illegal base64 data (bad length or padding)",
+        ),
+    ] {
+        let err = parse_secrets(doc.as_bytes()).unwrap_err();
+        assert_eq!(err.to_string(), expect);
+        assert_no_plaintext("document error", &format!("{err} {err:?}"));
+    }
+    // Valid base64 and null values still decode as before.
+    let ok = parse_secrets(b"kind: Secret\ndata:\n  a: YmFy\n  b: ''\n").unwrap();
+    assert_eq!(ok[0].data.as_ref().unwrap()["a"].0, b"bar");
+}
