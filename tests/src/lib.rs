@@ -10,6 +10,7 @@
 //! ```
 
 mod cluster;
+pub mod faults;
 mod process;
 mod sealed;
 
