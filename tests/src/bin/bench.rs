@@ -9,6 +9,7 @@
 //! Every figure is reported next to a limit measured in the same run: one RSA private operation
 //! (timed in-process through `common`, aws-lc-rs backend, same key size) and the apiserver's write
 //! rate (Secret creates on 8 concurrent requests).
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
