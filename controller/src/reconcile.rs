@@ -90,10 +90,10 @@ impl UnsealPool {
     }
 
     fn opened(&self, by: Option<&Fingerprint>) {
-        if let (Some(f), Ok(mut last)) = (by, self.last_opener.lock()) {
-            if last.as_ref() != Some(f) {
-                *last = Some(f.clone());
-            }
+        if let (Some(f), Ok(mut last)) = (by, self.last_opener.lock())
+            && last.as_ref() != Some(f)
+        {
+            *last = Some(f.clone());
         }
     }
 }
