@@ -528,6 +528,9 @@ fn key_secret(name: &str, data: &[(&str, &[u8])]) -> Secret {
     s
 }
 
+/// A key Secret's name, its data, and what the event must say.
+type KeyCase<'a> = (&'a str, Vec<(&'a str, &'a [u8])>, &'a str);
+
 /// Bad PEM, a non-RSA key (SEC1 and PKCS#8 EC), a missing tls.crt, a certificate of another
 /// key: each is skipped with an event naming the problem, never changed or deleted; the good key
 /// keeps working and the skipped RSA key is not half-loaded.
@@ -562,7 +565,7 @@ async fn malformed_key_secrets_are_skipped_and_the_good_key_keeps_working() -> R
         "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
         B64.encode(PLAINTEXT)
     );
-    let cases: Vec<(&str, Vec<(&str, &[u8])>, &str)> = vec![
+    let cases: Vec<KeyCase> = vec![
         (
             "bad-pem",
             vec![("tls.key", bad_pem.as_bytes()), ("tls.crt", &good_cert_pem)],
