@@ -221,52 +221,60 @@ async fn leader_then_work(
             identity,
         )
     });
-    if let Some(e) = &elector {
-        tracing::info!(
-            identity = e.identity(),
-            "leader election: waiting for the lease"
-        );
-        e.acquire().await;
-        follower.store(false, Ordering::Relaxed);
-    }
-    registry.wait_loaded().await;
-    if keys::needs_initial_key(&config, &registry.snapshot()) {
-        let name = keys::create_key(&key_api, &config, &registry, &own_ns).await?;
-        tracing::info!(secret = %name, "generated the first (or a post-cutoff) sealing key");
-    }
-    let newest = registry.snapshot().newest().map(|k| k.cert.to_pem());
-    if let Some(pem) = newest {
-        tracing::info!(certificate = %pem, "active sealing certificate");
-    }
-
-    let renewal = renew_keys(
-        config.clone(),
-        registry.clone(),
-        key_api.clone(),
-        own_ns.clone(),
-    );
-    let controllers = run_controllers(
-        client,
-        config,
-        own_ns,
-        registry,
-        metrics,
-        recorder,
-        caches_synced,
-        shutdown,
-    );
-    match &elector {
-        Some(e) => {
-            tokio::select! {
-                r = controllers => r,
-                r = renewal => r,
-                () = e.hold() => anyhow::bail!("lost leadership"),
-            }
+    // With leader election, losing the lease (another replica took it, or the apiserver was
+    // unreachable for longer than the lease) stops reconciling and key renewal, and the replica
+    // campaigns again: an apiserver outage does not end the process.
+    loop {
+        if let Some(e) = &elector {
+            tracing::info!(
+                identity = e.identity(),
+                "leader election: waiting for the lease"
+            );
+            e.acquire().await;
+            follower.store(false, Ordering::Relaxed);
         }
-        None => {
-            tokio::select! {
-                r = controllers => r,
-                r = renewal => r,
+        registry.wait_loaded().await;
+        if keys::needs_initial_key(&config, &registry.snapshot()) {
+            let name = keys::create_key(&key_api, &config, &registry, &own_ns).await?;
+            tracing::info!(secret = %name, "generated the first (or a post-cutoff) sealing key");
+        }
+        let newest = registry.snapshot().newest().map(|k| k.cert.to_pem());
+        if let Some(pem) = newest {
+            tracing::info!(certificate = %pem, "active sealing certificate");
+        }
+
+        let renewal = renew_keys(
+            config.clone(),
+            registry.clone(),
+            key_api.clone(),
+            own_ns.clone(),
+        );
+        let controllers = run_controllers(
+            client.clone(),
+            config.clone(),
+            own_ns.clone(),
+            registry.clone(),
+            metrics.clone(),
+            recorder.clone(),
+            caches_synced.clone(),
+            shutdown.clone(),
+        );
+        match &elector {
+            Some(e) => {
+                tokio::select! {
+                    r = controllers => return r,
+                    r = renewal => return r,
+                    () = e.hold() => {
+                        follower.store(true, Ordering::Relaxed);
+                        tracing::warn!("leader election: lost the lease; stopped reconciling until it is ours again");
+                    }
+                }
+            }
+            None => {
+                return tokio::select! {
+                    r = controllers => r,
+                    r = renewal => r,
+                };
             }
         }
     }

@@ -382,6 +382,14 @@ async fn network_cut(args: &[&str], prefix: &str) -> Result<()> {
     fx.create_batch(&key, "after", 3).await?;
     fx.wait_all_synced(6, Duration::from_secs(90)).await?;
     fx.assert_alive("after recovering")?;
+    if args.contains(&"--leader-elect") {
+        // The outage outlasted the 15 s lease: the path under test was taken.
+        ensure!(
+            fx.logs().contains("lost the lease"),
+            "the leader never noticed the outage; {}",
+            fx.logs()
+        );
+    }
     assert_eq!(fx.keys().await?, keys_before, "the key set changed");
     Ok(())
 }
