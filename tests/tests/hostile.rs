@@ -738,3 +738,82 @@ async fn names_that_do_not_fit_a_secret() -> Result<()> {
     env.assert_no_secret("bad-type").await?;
     env.finish_without_plaintext().await
 }
+
+/// Hostile templates through the controller: forbidden functions, deep nesting, output bombs and
+/// a megabyte of template source each fail with a status and an event naming the template key,
+/// quickly, without the value; nothing is created; a good object next to them still unseals.
+#[tokio::test]
+async fn hostile_templates_fail_with_a_status_naming_the_key() -> Result<()> {
+    let env = Env::start("hostile-tmpl").await?;
+    let ns = env.ns().to_owned();
+    let item: &[(&str, &[u8])] = &[("pw", PLAINTEXT.as_bytes())];
+    let deep = format!(
+        "{}{{{{ .pw }}}}{}",
+        "{{ if 1 }}".repeat(5_000),
+        "{{ end }}".repeat(5_000)
+    );
+    let big_source = format!("{}{{{{ .pw }}}}", "x".repeat(1024 * 1024));
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "env",
+            r#"{{ env "HOME" }}{{ .pw }}"#.into(),
+            "function \"env\" not defined (t)",
+        ),
+        (
+            "expandenv",
+            r#"{{ expandenv "$HOME" }}"#.into(),
+            "function \"expandenv\" not defined (t)",
+        ),
+        (
+            "dns",
+            "{{ getHostByName .pw }}".into(),
+            "function \"getHostByName\" not defined (t)",
+        ),
+        ("deep", deep, "nesting exceeds 100 levels"),
+        (
+            "bomb",
+            "{{ repeat 100000000 .pw }}".into(),
+            "output exceeds 1048576 bytes",
+        ),
+        (
+            "steps",
+            "{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}".into(),
+            "steps",
+        ),
+        ("big-source", big_source, "output exceeds 1048576 bytes"),
+        (
+            "leak-attempt",
+            "{{ .pw.field }}{{ index .pw 1000 }}".into(),
+            "can't evaluate field field in type string",
+        ),
+    ];
+    let (_, cpu_before) = usage(env.pid()?)?;
+    let started = Instant::now();
+    for (name, src, _) in &cases {
+        let mut ss = seal(env.public(), &ns, name, item);
+        ss.spec.template.data = Some(BTreeMap::from([("t".to_owned(), src.clone())]));
+        env.create(&ss).await?;
+    }
+    env.create(&seal(env.public(), &ns, "good", item)).await?;
+    for (name, _, expect) in &cases {
+        let (status, message) = env.synced(name).await?;
+        assert_eq!(status, "False", "{name}");
+        assert!(message.contains(expect), "{name}: {message:.300}");
+        assert!(message.len() < 2_000, "{name}: {} bytes", message.len());
+        let ev = env.wait_event(name, "ErrUnsealFailed").await?;
+        assert!(ev.message.unwrap_or_default().contains(expect), "{name}");
+        env.assert_no_secret(name).await?;
+    }
+    let good = env.wait_secret("good").await?;
+    assert_eq!(good.data.unwrap_or_default()["pw"].0, PLAINTEXT.as_bytes());
+    let took = started.elapsed();
+    let (hwm, cpu_after) = usage(env.pid()?)?;
+    eprintln!(
+        "{} hostile templates: all failed within {took:?}, {:.2} s CPU, peak RSS {} MiB",
+        cases.len(),
+        cpu_after - cpu_before,
+        hwm / 1024
+    );
+    assert!(hwm < 512 * 1024, "peak RSS {} MiB", hwm / 1024);
+    env.finish_without_plaintext().await
+}
