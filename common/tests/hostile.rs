@@ -277,14 +277,15 @@ fn a_ten_mib_ciphertext_costs_one_rsa_op_per_key_and_fails_opaquely() {
     eprintln!(
         "10 MiB value: seal {seal_time:?}, open {open_time:?}, tampered {tampered_time:?}, wrong label {wrong_label_time:?}"
     );
-    // Generous: a few hundred ms of AES-GCM on an idle machine.
+    // Generous: seconds of AES-GCM in a debug build on a loaded machine (generic code is
+    // compiled at the calling crate's opt-level), far less in release.
     for (what, d) in [
         ("seal", seal_time),
         ("open", open_time),
         ("tampered", tampered_time),
         ("wrong label", wrong_label_time),
     ] {
-        assert!(d < Duration::from_secs(20), "{what}: {d:?}");
+        assert!(d < Duration::from_secs(60), "{what}: {d:?}");
     }
     let one = rsa_op(key);
     assert!(
