@@ -64,7 +64,11 @@ pub fn parse_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
         total += n * mult;
         rest = tail;
     }
-    Ok((total > 0.0).then(|| Duration::from_secs_f64(total)))
+    if total <= 0.0 {
+        return Ok(None);
+    }
+    // Too large for a Duration (or infinite, from hundreds of digits) is invalid, as in Go.
+    Duration::try_from_secs_f64(total).map(Some).map_err(|_| bad())
 }
 
 /// `/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy` (an empty port name is allowed:
@@ -617,6 +621,9 @@ mod tests {
         assert!(parse_timeout("5é").is_err());
         assert!(parse_timeout("µ5s").is_err());
         assert!(parse_timeout("5s€").is_err());
+        // Regression: a value too large for a Duration panicked in Duration::from_secs_f64.
+        assert!(parse_timeout("99999999999999999999999h").is_err());
+        assert!(parse_timeout(&format!("{}s", "9".repeat(400))).is_err());
     }
 
     #[test]
