@@ -68,7 +68,9 @@ pub fn parse_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
         return Ok(None);
     }
     // Too large for a Duration (or infinite, from hundreds of digits) is invalid, as in Go.
-    Duration::try_from_secs_f64(total).map(Some).map_err(|_| bad())
+    Duration::try_from_secs_f64(total)
+        .map(Some)
+        .map_err(|_| bad())
 }
 
 /// `/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy` (an empty port name is allowed:
