@@ -376,12 +376,12 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
         let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(err)?;
-        let (num, tail) = rest.split_at(num_end);
+        let (num, tail) = rest.split_at_checked(num_end).ok_or_else(err)?;
         let value: f64 = num.parse().map_err(|_| err())?;
         let unit_end = tail
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_end);
+        let (unit, tail) = tail.split_at_checked(unit_end).ok_or_else(err)?;
         let scale = match unit {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -417,7 +417,14 @@ pub fn parse_rfc1123z(s: &str) -> Option<SystemTime> {
     let [h, mi, se] = hms.as_slice() else {
         return None;
     };
-    if zone.len() != 5 {
+    // Go's time.Parse rejects out-of-range fields; the bounds also keep the arithmetic below far
+    // from overflowing, whatever digits the flag holds.
+    let in_range = (0..=9999).contains(&year)
+        && (1..=31).contains(&day)
+        && (0..=23).contains(h)
+        && (0..=59).contains(mi)
+        && (0..=59).contains(se);
+    if !in_range || zone.len() != 5 {
         return None;
     }
     let sign = match zone.as_bytes().first()? {
@@ -425,8 +432,13 @@ pub fn parse_rfc1123z(s: &str) -> Option<SystemTime> {
         b'-' => -1,
         _ => return None,
     };
-    let zh: i64 = zone.get(1..3)?.parse().ok()?;
-    let zm: i64 = zone.get(3..5)?.parse().ok()?;
+    let digits = |r: std::ops::Range<usize>| {
+        zone.get(r)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<i64>().ok())
+    };
+    let zh = digits(1..3)?;
+    let zm = digits(3..5)?;
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + h * 3600 + mi * 60 + se - sign * (zh * 3600 + zm * 60);
     let secs = u64::try_from(secs).ok()?;
@@ -502,6 +514,8 @@ mod tests {
         );
         assert!(parse_go_duration("10").is_err());
         assert!(parse_go_duration("-1h").is_err());
+        assert!(parse_go_duration("99999999999999999999999h").is_err());
+        assert!(parse_go_duration("5µ").is_err());
     }
 
     #[test]
@@ -512,6 +526,17 @@ mod tests {
             1_136_239_445
         );
         assert!(parse_rfc1123z("2006-01-02").is_none());
+        // Out-of-range fields are refused (as Go's time.Parse does), never overflow.
+        for bad in [
+            "Mon, 02 Jan 99999999999999999 15:04:05 -0700",
+            "Mon, 02 Jan 2006 9223372036854775807:04:05 -0700",
+            "Mon, 02 Jan 2006 24:00:00 -0700",
+            "Mon, 32 Jan 2006 15:04:05 -0700",
+            "Mon, 02 Jan 2006 15:60:05 -0700",
+            "Mon, 02 Jan 2006 15:04:05 +-100",
+        ] {
+            assert!(parse_rfc1123z(bad).is_none(), "{bad}");
+        }
         assert!(Config::from_args(["controller", "--key-cutoff-time=yesterday"]).is_err());
     }
 
