@@ -145,10 +145,7 @@ impl<'a> Envelope<'a> {
     fn parse(ciphertext: &'a [u8]) -> Result<Self, DecryptionError> {
         let (len, rest) = ciphertext.split_first_chunk::<2>().ok_or(DecryptionError)?;
         let rsa_len = usize::from(u16::from_be_bytes(*len));
-        if rest.len() < rsa_len {
-            return Err(DecryptionError);
-        }
-        let (wrapped_key, sealed) = rest.split_at(rsa_len);
+        let (wrapped_key, sealed) = rest.split_at_checked(rsa_len).ok_or(DecryptionError)?;
         if sealed.len() < TAG_BYTES {
             return Err(DecryptionError);
         }
