@@ -103,17 +103,13 @@ impl LeaderElector {
             Some(mut lease) => {
                 let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
                 let ours = spec.holder_identity.as_deref() == Some(self.identity.as_str());
-                let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
-                    (Some(renew), Some(secs)) => {
-                        renew.0 + SignedDuration::from_secs(i64::from(secs)) < now
-                    }
-                    _ => true,
-                };
+                let expired = lease_expired(spec, now);
                 if !ours && !expired {
                     return Ok(false);
                 }
                 if !ours {
-                    spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                    let transitions = spec.lease_transitions.unwrap_or(0);
+                    spec.lease_transitions = Some(transitions.saturating_add(1));
                     spec.acquire_time = Some(MicroTime(now));
                     spec.holder_identity = Some(self.identity.clone());
                 }
@@ -135,5 +131,50 @@ impl LeaderElector {
                 }
             }
         }
+    }
+}
+
+/// Whether the holder of `spec` let it lapse at `now`: no renew time or duration, or
+/// `renewTime + leaseDurationSeconds` is past. An expiry beyond the last instant a timestamp can
+/// hold (a hand-edited Lease) is never reached; one before the first is past.
+fn lease_expired(spec: &LeaseSpec, now: Timestamp) -> bool {
+    match (&spec.renew_time, spec.lease_duration_seconds) {
+        (Some(renew), Some(secs)) => renew
+            .0
+            .checked_add(SignedDuration::from_secs(i64::from(secs)))
+            .map_or(secs < 0, |expiry| expiry < now),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(renew: Option<Timestamp>, secs: Option<i32>) -> LeaseSpec {
+        LeaseSpec {
+            renew_time: renew.map(MicroTime),
+            lease_duration_seconds: secs,
+            ..LeaseSpec::default()
+        }
+    }
+
+    #[test]
+    fn lease_expiry() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let ago = |s: i64| now.checked_sub(SignedDuration::from_secs(s)).unwrap();
+        assert!(!lease_expired(&spec(Some(ago(10)), Some(15)), now));
+        assert!(lease_expired(&spec(Some(ago(16)), Some(15)), now));
+        assert!(lease_expired(&spec(None, Some(15)), now));
+        assert!(lease_expired(&spec(Some(now), None), now));
+        // Regression: the largest duration on the last representable instant overflowed `+`.
+        assert!(!lease_expired(
+            &spec(Some(Timestamp::MAX), Some(i32::MAX)),
+            now
+        ));
+        assert!(lease_expired(
+            &spec(Some(Timestamp::MIN), Some(i32::MIN)),
+            now
+        ));
     }
 }
