@@ -18,7 +18,8 @@
 # $SSRS_TOOLS (default /var/cache/sealed-secrets-rs/tools), outside the repository.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+cd "$(dirname "$self")/.."
 
 DENY_VERSION=0.20.2 # rust-version 1.88; builds with the workspace toolchain
 TOOLS=${SSRS_TOOLS:-/var/cache/sealed-secrets-rs/tools}
@@ -55,7 +56,7 @@ if [[ "${1:-}" == "--self-test" ]]; then
             git -C "$st/db" -c user.name=deny -c user.email=deny@localhost commit -qm db
     }
     make_db '[]'
-    if SSRS_ADVISORY_DB=$st/db bash "$0" >"$st/out" 2>&1; then
+    if SSRS_ADVISORY_DB=$st/db bash "$self" >"$st/out" 2>&1; then
         cat "$st/out" >&2
         fail "self-test: an advisory against serde did not fail the check"
     fi
@@ -64,7 +65,7 @@ if [[ "${1:-}" == "--self-test" ]]; then
         fail "self-test: the check failed, but not on the made-up advisory"
     }
     make_db '[">= 0.0.0"]'
-    SSRS_ADVISORY_DB=$st/db bash "$0" >"$st/out" 2>&1 || {
+    SSRS_ADVISORY_DB=$st/db bash "$self" >"$st/out" 2>&1 || {
         cat "$st/out" >&2
         fail "self-test: a patched advisory failed the check"
     }
