@@ -387,7 +387,7 @@ async fn one_controller(
     let (ss_reader, ss_writer) = reflector::store::<SealedSecret>();
     let cleanup_shared = shared.clone();
     let ss_stream = watcher(ss_api.clone(), wc.clone())
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .reflect(ss_writer)
         .inspect(move |ev| {
             if let Ok(watcher::Event::Delete(ss)) = ev {
@@ -402,7 +402,7 @@ async fn one_controller(
     } else {
         let (reader, writer) = reflector::store::<kube::api::PartialObjectMeta<Secret>>();
         let stream = watcher(secret_api, wc)
-            .default_backoff()
+            .backoff(WatchBackoff::default())
             .modify(|m| {
                 // Keep only what reconcile reads: name, namespace, version, SealedSecret owners
                 // and our annotations. Most Secrets of a cluster are not ours: each entry should
@@ -480,6 +480,40 @@ async fn one_controller(
         .await;
 }
 
+/// Reconnect backoff of the SealedSecret and Secret watches: 500 ms doubling to 5 s, reset by
+/// any event. kube's default climbs to 30 s, and a restarted apiserver answers the first re-watch
+/// with 410 Expired, a second wait before the re-list: objects created after a 30 s outage waited
+/// 20–65 s (tests/tests/faults.rs). This costs one list/watch attempt per 5 s per watch while the
+/// apiserver is away.
+struct WatchBackoff(Duration);
+
+impl WatchBackoff {
+    const MIN: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(5);
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        Self(Self::MIN)
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let wait = self.0;
+        self.0 = (wait * 2).min(Self::MAX);
+        Some(wait)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.0 = Self::MIN;
+    }
+}
+
 /// Map a Secret to the SealedSecret that should reconcile it: its controller owner, or the
 /// same-named SealedSecret when the Secret is marked managed.
 fn secret_owner(secret: kube::api::PartialObjectMeta<Secret>) -> Option<ObjectRef<SealedSecret>> {
@@ -526,5 +560,20 @@ fn on_sealed_secret_deleted(shared: &Arc<Shared>, ss: &SealedSecret) {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::utils::Backoff as _;
+
+    #[test]
+    fn watch_backoff_doubles_to_five_seconds_and_resets() {
+        let mut b = WatchBackoff::default();
+        let waits: Vec<u64> = b.by_ref().take(6).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 5000, 5000]);
+        b.reset();
+        assert_eq!(b.next(), Some(Duration::from_millis(500)));
     }
 }
