@@ -644,3 +644,73 @@ fn unseal_counts_key_attempts_and_tries_the_opening_key_first_for_the_rest() {
     sealing::validate_encrypted_data_with_stats(&ss, &[sealer, &other], &mut stats).unwrap();
     assert_eq!(stats.rsa_operations, 3);
 }
+
+#[test]
+fn after_a_value_no_key_opens_the_rest_are_tried_only_with_keys_that_opened_one() {
+    let sealer = generated_key();
+    let other = fixture_key();
+    let ss = seal_secret(
+        &mut seeded_rng(4),
+        sealer.public_key(),
+        &test_secret("a", "b"),
+    )
+    .unwrap();
+    let good = ss.spec.encrypted_data["foo"].clone();
+    // Sealed for another name: well-formed, opens with no key.
+    let elsewhere = seal_secret(
+        &mut seeded_rng(5),
+        sealer.public_key(),
+        &test_secret("a", "c"),
+    )
+    .unwrap();
+    let wrong = elsewhere.spec.encrypted_data["foo"].clone();
+
+    let mut hostile = ss.clone();
+    hostile.spec.encrypted_data = (0..50)
+        .map(|i| (format!("k{i:02}"), wrong.clone()))
+        .collect();
+    let mut stats = sealing::UnsealStats::default();
+    let err = sealing::unseal_with_stats(
+        &hostile,
+        &[&other, sealer],
+        &UnsealOptions::default(),
+        &mut stats,
+    )
+    .unwrap_err();
+    // The first value costs one attempt per key; the others one each (the likeliest key).
+    assert_eq!(stats.rsa_operations, 2 + 49);
+    let UnsealError::Items(items) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].0, ItemError::Decryption);
+    assert_eq!(items[0].1.len(), 50, "every value is named");
+
+    // A value that opened first ("a…" sorts before "k…"): the rest are tried with its key only.
+    hostile.spec.encrypted_data.insert("a".into(), good.clone());
+    let mut stats = sealing::UnsealStats::default();
+    assert!(
+        sealing::unseal_with_stats(
+            &hostile,
+            &[&other, sealer],
+            &UnsealOptions::default(),
+            &mut stats
+        )
+        .is_err()
+    );
+    // "a": other, sealer (2); k00: sealer, other (2, gives up); k01..k49: sealer only (49).
+    assert_eq!(stats.rsa_operations, 2 + 2 + 49);
+
+    // Values after a failure that the likeliest key opens are still opened, not just named…
+    let mut mixed = ss.clone();
+    mixed.spec.encrypted_data.insert("a-bad".into(), wrong);
+    mixed.spec.encrypted_data.insert("b-good".into(), good);
+    let err = unseal(&mixed, &[sealer, &other], &UnsealOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), "no key could decrypt secret (a-bad)");
+    // …and those only a less likely key opens are named with the failures.
+    let err = unseal(&mixed, &[&other, sealer], &UnsealOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no key could decrypt secret (a-bad, b-good, foo)"
+    );
+}

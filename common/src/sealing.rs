@@ -279,7 +279,11 @@ pub struct UnsealStats {
 
 /// Decrypt every `encryptedData` value with `keys` (in the order given; put the likeliest first).
 /// A key that opens one value is tried first for the rest: the values of one object are almost
-/// always sealed with the same key. Returns the plaintexts and which key opened each.
+/// always sealed with the same key. After a value that no key opens, the remaining values are
+/// tried only with the keys that opened one of this object's values, or the likeliest key (and
+/// reported as undecryptable otherwise): the object fails either way, and thousands of
+/// well-formed values sealed for somewhere else must not cost thousands of RSA operations per key.
+/// Returns the plaintexts and which key opened each.
 fn decrypt_items(
     ss: &SealedSecret,
     keys: &[&PrivateKey],
@@ -290,7 +294,10 @@ fn decrypt_items(
     let name = ss.metadata.name.as_deref().unwrap_or_default();
     let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
     let label = encryption_label(namespace, name, scope);
+    // Keys to try, likeliest first; the first `opened_with` of them opened a value already.
     let mut order: Vec<&PrivateKey> = keys.to_vec();
+    let mut opened_with = 0;
+    let mut given_up = false;
     let mut out = BTreeMap::new();
     for (k, v) in &ss.spec.encrypted_data {
         let ct = match B64.decode(v) {
@@ -300,22 +307,41 @@ fn decrypt_items(
                 continue;
             }
         };
+        // Once a value failed with every key the object cannot be unsealed: the rest are only
+        // tried with the keys that opened a value of this object (or the likeliest key), so an
+        // object costs at most one private operation per key plus one per value: no more than a
+        // valid object of the same size.
+        let candidates = if given_up {
+            opened_with.max(1)
+        } else {
+            order.len()
+        };
+        let mut attempts = 0;
         let opened = crypto::hybrid_decrypt_counting(
-            order.iter().copied(),
+            order.iter().take(candidates).copied(),
             &ct,
             &label,
-            &mut stats.rsa_operations,
+            &mut attempts,
         );
+        stats.rsa_operations += attempts;
         match opened {
             Ok((pt, key)) => {
                 let fingerprint = key.fingerprint().clone();
                 if let Some(at) = order.iter().position(|o| o.fingerprint() == &fingerprint) {
+                    if at >= opened_with {
+                        opened_with += 1;
+                    }
                     let hit = order.remove(at);
                     order.insert(0, hit);
                 }
                 out.insert(k.clone(), (pt, fingerprint));
             }
-            Err(DecryptionError) => errors.push(ItemError::Decryption, k),
+            Err(DecryptionError) => {
+                if attempts > 0 && candidates == order.len() {
+                    given_up = true;
+                }
+                errors.push(ItemError::Decryption, k);
+            }
         }
     }
     out

@@ -67,7 +67,8 @@ pub fn object_ref_of<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference 
     obj.object_ref(&())
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }

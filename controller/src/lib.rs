@@ -547,6 +547,7 @@ fn on_sealed_secret_deleted(shared: &Arc<Shared>, ss: &SealedSecret) {
     if let Ok(mut m) = shared.applied.lock() {
         m.remove(&(ns.clone(), name.clone()));
     }
+    shared.unseal_pool.forget(&(ns.clone(), name.clone()));
     if shared.config.old_gc_behavior {
         let api: Api<Secret> = Api::namespaced(shared.client.clone(), &ns);
         tokio::spawn(async move {

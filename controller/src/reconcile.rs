@@ -48,6 +48,8 @@ pub struct Shared {
 pub struct UnsealPool {
     permits: tokio::sync::Semaphore,
     last_opener: Mutex<Option<Fingerprint>>,
+    /// Objects whose unseal failed: (generation, key set) at the failure.
+    failed: Mutex<HashMap<ObjectKey, (Option<i64>, u64)>>,
 }
 
 impl Default for UnsealPool {
@@ -56,6 +58,7 @@ impl Default for UnsealPool {
         Self {
             permits: tokio::sync::Semaphore::new(cores),
             last_opener: Mutex::new(None),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -89,6 +92,31 @@ impl UnsealPool {
         out
     }
 
+    /// True when this generation already failed to unseal with exactly these keys.
+    fn failed_before(&self, ss: &SealedSecret, ring: &KeyRing) -> bool {
+        self.failed
+            .lock()
+            .is_ok_and(|f| f.get(&key_of(ss)) == Some(&(ss.metadata.generation, key_set_id(ring))))
+    }
+
+    /// Remember whether this generation failed to unseal with these keys.
+    fn record(&self, ss: &SealedSecret, ring: &KeyRing, unseal_failed: bool) {
+        if let Ok(mut f) = self.failed.lock() {
+            if unseal_failed {
+                f.insert(key_of(ss), (ss.metadata.generation, key_set_id(ring)));
+            } else {
+                f.remove(&key_of(ss));
+            }
+        }
+    }
+
+    /// Forget an object (deleted).
+    pub fn forget(&self, key: &ObjectKey) {
+        if let Ok(mut f) = self.failed.lock() {
+            f.remove(key);
+        }
+    }
+
     fn opened(&self, by: Option<&Fingerprint>) {
         if let (Some(f), Ok(mut last)) = (by, self.last_opener.lock())
             && last.as_ref() != Some(f)
@@ -118,7 +146,7 @@ pub enum Error {
     #[error("the target Secret is immutable")]
     Immutable,
     /// The API call failed (transient).
-    #[error("kubernetes API: {0}")]
+    #[error("{}", api_message(.0))]
     Kube(#[from] kube::Error),
     /// No key loaded yet.
     #[error("sealing keys not loaded yet")]
@@ -129,6 +157,20 @@ pub enum Error {
 }
 
 const IMMUTABLE_MESSAGE: &str = "the target Secret is immutable. Once a Secret is marked as immutable, it is not possible to revert this change nor to mutate the contents of the data field. You can only delete and recreate the Secret.";
+
+/// Longest `status.conditions[].message` written (as long as an Event's note): an object with
+/// thousands of failing items must not write a status of hundreds of kilobytes.
+const MAX_STATUS_MESSAGE: usize = 1000;
+
+/// The apiserver's own message for an API error (what upstream puts in status and events), not
+/// kube-rs's debug dump of the whole Status object.
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
+        other => other.to_string(),
+    }
+}
 
 fn key_of(ss: &SealedSecret) -> (String, String) {
     (ss.namespace().unwrap_or_default(), ss.name_any())
@@ -203,20 +245,14 @@ async fn in_sync(ctx: &Ctx, ss: &SealedSecret) -> Result<bool, Error> {
     Ok(memo_rv.as_ref() == Some(&current) || status_rv.as_ref() == Some(&current))
 }
 
-fn retries_exhausted(ctx: &Ctx, ss: &SealedSecret) -> bool {
-    let failed_before = ss.status.as_ref().is_some_and(|s| {
-        s.observed_generation == ss.metadata.generation
-            && synced(Some(s)).is_some_and(|c| c.status == "False")
-    });
-    failed_before
-        && ctx
-            .shared
-            .retries
-            .lock()
-            .map(|r| {
-                r.get(&key_of(ss)).copied().unwrap_or(0) > ctx.shared.config.max_unseal_retries
-            })
-            .unwrap_or(false)
+/// Identifies a set of keys (any change of the key Secrets gives a new one).
+fn key_set_id(ring: &KeyRing) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for e in ring.entries() {
+        e.key.fingerprint().hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Reconcile one SealedSecret.
@@ -242,15 +278,20 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Ctx>) -> Result<Action, E
         }
         return Ok(Action::await_change());
     }
-    if retries_exhausted(&ctx, &ss) {
+    let ring = shared.registry.snapshot();
+    if shared.unseal_pool.failed_before(&ss, &ring) {
+        // Unsealing depends only on the spec and the keys: the same answer again.
         return Ok(Action::await_change());
     }
     tracing::info!(namespace = %ns, name = %name, "Updating");
 
-    let result = apply(&ctx, &ss).await;
+    let result = apply(&ctx, &ss, &ring).await;
+    shared
+        .unseal_pool
+        .record(&ss, &ring, matches!(result, Err(Error::Unseal(_))));
     let status_result = match &result {
         Ok((rv, fps)) => Ok((rv.clone(), fps.clone())),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(crate::events::truncate(&e.to_string(), MAX_STATUS_MESSAGE)),
     };
     if let Err(e) = update_status(&ctx, &ss, status_result).await {
         tracing::warn!(namespace = %ns, name = %name, error = %e, "cannot update status");
@@ -284,13 +325,16 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Ctx>) -> Result<Action, E
 }
 
 /// Unseal and write the Secret. Returns the Secret's resourceVersion and the opening keys.
-async fn apply(ctx: &Ctx, ss: &Arc<SealedSecret>) -> Result<(String, Vec<Fingerprint>), Error> {
+async fn apply(
+    ctx: &Ctx,
+    ss: &Arc<SealedSecret>,
+    ring: &Arc<KeyRing>,
+) -> Result<(String, Vec<Fingerprint>), Error> {
     let shared = &ctx.shared;
     let (ns, name) = key_of(ss);
     let reference = object_ref_of(ss.as_ref());
 
-    let ring = shared.registry.snapshot();
-    let preferred = shared.unseal_pool.preferred(ss, &ring);
+    let preferred = shared.unseal_pool.preferred(ss, ring);
     let opts = UnsealOptions {
         accept_deprecated_v1_data: shared.config.accept_deprecated_v1_data,
         ..UnsealOptions::default()
@@ -406,7 +450,7 @@ async fn update_error(
     shared.metrics.error("update", ns);
     shared
         .recorder
-        .warn(reference, "ErrUpdateFailed", &e.to_string())
+        .warn(reference, "ErrUpdateFailed", &api_message(&e))
         .await;
     e.into()
 }
@@ -460,7 +504,7 @@ async fn update_existing(
             let message = if immutable {
                 format!("Error updating {ns}/{name}: {IMMUTABLE_MESSAGE}")
             } else {
-                e.to_string()
+                api_message(&e)
             };
             shared
                 .recorder
@@ -602,9 +646,10 @@ async fn update_status(
     Ok(())
 }
 
-/// Retry policy: transient API errors back off briefly; unseal errors retry up to
-/// `--max-unseal-retries` with exponential backoff, then wait for a change; unmanaged and
-/// immutable targets wait for a change.
+/// Retry policy: transient API errors back off and retry; unseal errors (wrong key or scope, bad
+/// base64, template errors) depend only on the spec and the keys, so they wait for a change of
+/// either (a key change retries every object; `--max-unseal-retries` is accepted but has nothing
+/// left to bound); unmanaged and immutable targets wait for a change.
 pub fn error_policy(ss: Arc<SealedSecret>, err: &Error, ctx: Arc<Ctx>) -> Action {
     let key = key_of(&ss);
     let attempts = ctx
@@ -621,12 +666,8 @@ pub fn error_policy(ss: Arc<SealedSecret>, err: &Error, ctx: Arc<Ctx>) -> Action
         Error::Unmanaged(_) | Error::Immutable => Action::await_change(),
         Error::KeysNotLoaded | Error::TaskFailed => Action::requeue(Duration::from_millis(500)),
         Error::Unseal(_) => {
-            if attempts > ctx.shared.config.max_unseal_retries {
-                tracing::info!(namespace = %key.0, name = %key.1, "giving up on SealedSecret until it changes");
-                Action::await_change()
-            } else {
-                Action::requeue(backoff(attempts))
-            }
+            tracing::info!(namespace = %key.0, name = %key.1, "cannot unseal; waiting for a change of the SealedSecret or the keys");
+            Action::await_change()
         }
         Error::Kube(_) => Action::requeue(backoff(attempts).max(Duration::from_millis(200))),
     }

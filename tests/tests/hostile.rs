@@ -350,8 +350,9 @@ async fn oversized_sealed_secrets_refused_largest_processed_bounded() -> Result<
 }
 
 /// 10,000 items in one object. Cheap garbage costs no RSA work; well-formed ciphertexts that do
-/// not open cost one RSA op per item, key and attempt, and the attempts stop after
-/// `--max-unseal-retries` (5) + 1.
+/// not open cost one RSA op per key for the first and one for each other item (never items x
+/// keys), and a failed unseal is not retried until the object or the keys change (one attempt,
+/// its own status write echoing back included).
 #[tokio::test]
 async fn ten_thousand_items_in_one_object_cost_is_bounded() -> Result<()> {
     let env = Env::start("hostile-items").await?;
@@ -369,7 +370,13 @@ async fn ten_thousand_items_in_one_object_cost_is_bounded() -> Result<()> {
         message.starts_with("no key could decrypt secret (k00000, k00001, "),
         "{message:.200}"
     );
-    assert!(message.ends_with("k09999)"), "every item is named");
+    // The status names the items up to 1000 bytes (like an Event), not 120 KB of names.
+    assert!(message.ends_with('…'), "{message:.200}");
+    assert!(
+        message.len() <= 1000 + '…'.len_utf8(),
+        "{} bytes",
+        message.len()
+    );
     // Wait for the retries to stop: unseal errors stop growing.
     let garbage_attempts = settle(&env, "garbage").await?;
     let attempts = garbage_attempts;
@@ -379,7 +386,7 @@ async fn ten_thousand_items_in_one_object_cost_is_bounded() -> Result<()> {
         "10,000 garbage items: {attempts} attempts, {:.2} s CPU, rsa_decryptions_total {counted} (no real RSA op: impossible envelopes)",
         cpu_after - cpu_before
     );
-    assert_eq!(attempts, 6.0, "1 + --max-unseal-retries attempts");
+    assert_eq!(attempts, 1.0, "one attempt per generation and key set");
     assert_eq!(counted, 0.0, "impossible envelopes cost no RSA operation");
     assert!(
         cpu_after - cpu_before < 30.0,
@@ -388,7 +395,7 @@ async fn ten_thousand_items_in_one_object_cost_is_bounded() -> Result<()> {
     );
     env.assert_no_secret("garbage").await?;
 
-    // 500 well-formed values sealed for another name (wrong scope): RSA work N x keys x attempts.
+    // 500 well-formed values sealed for another name (wrong scope): keys + N - 1 RSA operations.
     let other = seal(
         env.public(),
         &ns,
@@ -412,8 +419,8 @@ async fn ten_thousand_items_in_one_object_cost_is_bounded() -> Result<()> {
         "500 wrong-scope items x 1 key: {attempts} attempts in {took:?}, {:.2} s CPU, rsa_decryptions_total +{counted}",
         cpu_after - cpu_before
     );
-    assert_eq!(attempts, 6.0);
-    assert_eq!(counted, 500.0 * 6.0, "items x keys x attempts");
+    assert_eq!(attempts, 1.0);
+    assert_eq!(counted, 500.0, "keys + items - 1 (one key)");
     env.assert_no_secret("wrong-scope").await?;
     env.finish_without_plaintext().await
 }
