@@ -8,6 +8,9 @@ step "rustfmt"
 cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "supply chain: cargo deny (licences, duplicate versions, sources; advisories need the RustSec DB)"
+bash tests/deny.sh
+bash tests/deny.sh --self-test
 step "control plane: install packages, build or reuse cached kube-apiserver/kube-controller-manager"
 bash tests/cluster/cluster.sh build
 if [[ -n "${SSRS_CLUSTER_DIR:-}" ]] && bash tests/cluster/cluster.sh status 2>/dev/null; then
