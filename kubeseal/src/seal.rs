@@ -180,11 +180,13 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
     } else {
         Format::Yaml
     };
-    let doc = parse_documents(file_bytes)?
+    let doc = parse_documents(file_bytes)
+        .map_err(|e| anyhow::anyhow!("the --merge-into file: {e}"))?
         .into_iter()
         .next()
         .ok_or_else(|| anyhow::anyhow!("no SealedSecret found in the --merge-into file"))?;
-    let mut orig = sealed_secret_from_value(doc)?;
+    let mut orig = sealed_secret_from_value(doc)
+        .map_err(|e| anyhow::anyhow!("the --merge-into file is not a SealedSecret: {e}"))?;
     let name = orig.metadata.name.clone().unwrap_or_default();
     let namespace = orig.metadata.namespace.clone().unwrap_or_default();
     let scope = SealingScope::from_annotations(orig.metadata.annotations.as_ref());

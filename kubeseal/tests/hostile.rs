@@ -313,6 +313,12 @@ fn reencrypt_and_merge_into_of_damaged_files_leave_them_alone() {
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(!out.stderr.contains(NEEDLE), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the --merge-into file is not a SealedSecret"),
+        "the error names the file: {}",
+        out.stderr
+    );
     assert_eq!(
         std::fs::read_to_string(&target).unwrap(),
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
