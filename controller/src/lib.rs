@@ -468,6 +468,8 @@ async fn one_controller(
     });
     controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        // kube's default here (30 s cap) holds back every trigger after one watch error.
+        .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(async move {
             let _ = shutdown.wait_for(|v| *v).await;
         })
@@ -480,10 +482,11 @@ async fn one_controller(
         .await;
 }
 
-/// Reconnect backoff of the SealedSecret and Secret watches: 500 ms doubling to 5 s, reset by
-/// any event. kube's default climbs to 30 s, and a restarted apiserver answers the first re-watch
-/// with 410 Expired, a second wait before the re-list: objects created after a 30 s outage waited
-/// 20–65 s (tests/tests/faults.rs). This costs one list/watch attempt per 5 s per watch while the
+/// Reconnect backoff of the SealedSecret and Secret watches and of the controller's merged
+/// trigger stream: 500 ms doubling to 5 s, reset by any event. kube's default climbs to 30 s, a
+/// restarted apiserver answers the first re-watch with 410 Expired, and the trigger backoff then
+/// stalls every trigger (not just the failed watch): objects created after a 30 s outage waited
+/// 20–80 s (tests/tests/faults.rs). This costs one list/watch attempt per 5 s per watch while the
 /// apiserver is away.
 struct WatchBackoff(Duration);
 
