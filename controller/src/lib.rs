@@ -388,6 +388,16 @@ async fn one_controller(
     let cleanup_shared = shared.clone();
     let ss_stream = watcher(ss_api.clone(), wc.clone())
         .backoff(WatchBackoff::default())
+        .modify(|ss| {
+            // Nothing reads them, and they are most of a cached object: managedFields (a JSON
+            // tree per field manager) and kubectl's copy of the whole object.
+            ss.metadata.managed_fields = None;
+            if let Some(a) = ss.metadata.annotations.as_mut() {
+                for k in common::sealing::LAST_APPLIED_ANNOTATIONS {
+                    a.remove(k);
+                }
+            }
+        })
         .reflect(ss_writer)
         .inspect(move |ev| {
             if let Ok(watcher::Event::Delete(ss)) = ev {
