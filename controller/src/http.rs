@@ -202,9 +202,12 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-#[derive(Clone, Copy)]
-enum Endpoint {
+/// The two endpoints that take a SealedSecret body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v1/verify`.
     Verify,
+    /// `/v1/rotate`.
     Rotate,
 }
 
@@ -261,19 +264,24 @@ async fn handle(s: &AppState, ep: Endpoint, req: Request) -> Response {
     let ring = s.registry.snapshot();
     let accept_v1 = s.options.accept_deprecated_v1_data;
     // Parsing up to 1 MiB of YAML and the RSA work both stay off the async workers.
-    let work = tokio::task::spawn_blocking(move || {
-        let ss = match decode(&body) {
-            Ok(ss) => ss,
-            Err(msg) => return (StatusCode::BAD_REQUEST, msg).into_response(),
-        };
-        match ep {
-            Endpoint::Verify => verify_object(&ss, &ring, accept_v1),
-            Endpoint::Rotate => rotate_object(&ss, &ring, accept_v1),
-        }
-    });
+    let work = tokio::task::spawn_blocking(move || answer(ep, &body, &ring, accept_v1));
     match work.await {
         Ok(r) => r,
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
+    }
+}
+
+/// The answer of `ep` to a request `body` with the keys of `ring`: the synchronous part of the
+/// verify and rotate handlers (decode the body, then the RSA work), after the rate limit and the
+/// body limit. Public so the fuzz target (`tests/fuzz`) drives exactly what the handlers run.
+pub fn answer(ep: Endpoint, body: &[u8], ring: &KeyRing, accept_v1: bool) -> Response {
+    let ss = match decode(body) {
+        Ok(ss) => ss,
+        Err(msg) => return (StatusCode::BAD_REQUEST, msg).into_response(),
+    };
+    match ep {
+        Endpoint::Verify => verify_object(&ss, ring, accept_v1),
+        Endpoint::Rotate => rotate_object(&ss, ring, accept_v1),
     }
 }
 
