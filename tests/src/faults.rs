@@ -97,13 +97,50 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Cuts the pod network off the apiserver: a `blackhole` route to the host address inside the
+    /// pod netns. Packets from processes started with [`crate::Spawn::in_pod_network`] to the
+    /// apiserver are dropped; established connections get no reset and hang (TCP retransmits), new
+    /// connections fail. The host side (other clients, the apiserver itself) is unaffected.
+    pub async fn cut_pod_network(&self) -> Result<()> {
+        ip_route(self, "add").await
+    }
+
+    /// Removes the route [`Self::cut_pod_network`] added (no error if there is none).
+    pub async fn restore_pod_network(&self) -> Result<()> {
+        match ip_route(self, "del").await {
+            Err(e) if format!("{e:#}").contains("No such process") => Ok(()),
+            r => r,
+        }
+    }
+}
+
+async fn ip_route(c: &Cluster, op: &str) -> Result<()> {
+    let dst = format!("{}/32", c.host_ip);
+    let out = tokio::process::Command::new("ip")
+        .args(["-n", &c.netns, "route", op, "blackhole", &dst])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("ip -n {} route {op} blackhole {dst}", c.netns))?;
+    if !out.status.success() {
+        bail!(
+            "ip -n {} route {op} blackhole {dst} failed: {}",
+            c.netns,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 static FAULTS: Mutex<()> = Mutex::const_new(());
 
 /// Held by a test while it injects faults: at most one such test runs at a time in this process,
-/// and when it ends — passing, failing or panicking — every stopped component is started again
-/// and the cluster is ready before the next test gets the guard.
+/// and when it ends — passing, failing or panicking — the pod network is restored, every stopped
+/// component is started again and the cluster is ready before the next test gets the guard.
 pub struct FaultGuard {
     _lock: MutexGuard<'static, ()>,
+    since: std::time::Instant,
 }
 
 impl FaultGuard {
@@ -114,14 +151,23 @@ impl FaultGuard {
         if let Err(e) = cluster().start_all().await {
             panic!("the control plane is not healthy before a fault test: {e:#}");
         }
-        FaultGuard { _lock: lock }
+        FaultGuard {
+            _lock: lock,
+            since: std::time::Instant::now(),
+        }
     }
 }
 
 impl Drop for FaultGuard {
     fn drop(&mut self) {
-        // Drop cannot await (and the test's runtime may be going away): a plain blocking call,
+        // Drop cannot await (and the test's runtime may be going away): plain blocking calls,
         // before the lock is released to the next test.
+        let c = cluster();
+        let _ = std::process::Command::new("ip")
+            .args(["-n", &c.netns, "route", "del", "blackhole"])
+            .arg(format!("{}/32", c.host_ip))
+            .stderr(Stdio::null())
+            .status();
         let out = std::process::Command::new("bash")
             .arg(cluster_script())
             .args(["start", "all"])
@@ -137,5 +183,11 @@ impl Drop for FaultGuard {
             ),
             Err(e) => eprintln!("warning: restoring the control plane: {e}"),
         }
+        // libtest names the thread after the test: one timing line per fault test.
+        eprintln!(
+            "  {}: {:.1?} holding the fault lock",
+            std::thread::current().name().unwrap_or("fault test"),
+            self.since.elapsed()
+        );
     }
 }
