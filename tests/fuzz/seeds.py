@@ -41,6 +41,7 @@ def envelope():
         put("envelope", bytes([1, len(label)]) + label + b64)
     put("envelope", b"\x00\x00")
     put("envelope", b"\x01\x00not base64!")
+    put("envelope", b"\x01\x05ns/nmc2Vj\x7fcmV0LXZhbHVl")  # DEL: checked against error text
     put("envelope", b"\x00\x05ns/nm\x02\x00" + bytes(512 + 16))
 
 
