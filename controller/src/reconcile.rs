@@ -286,29 +286,38 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Ctx>) -> Result<Action, E
     tracing::info!(namespace = %ns, name = %name, "Updating");
 
     let result = apply(&ctx, &ss, &ring).await;
-    shared
-        .unseal_pool
-        .record(&ss, &ring, matches!(result, Err(Error::Unseal(_))));
     let status_result = match &result {
         Ok((rv, fps)) => Ok((rv.clone(), fps.clone())),
         Err(e) => Err(crate::events::truncate(&e.to_string(), MAX_STATUS_MESSAGE)),
     };
-    if let Err(e) = update_status(&ctx, &ss, status_result).await {
+    let status_written = update_status(&ctx, &ss, status_result).await;
+    if let Err(e) = &status_written {
         tracing::warn!(namespace = %ns, name = %name, error = %e, "cannot update status");
         shared.metrics.error("status", &ns);
     }
+    // Only a result that reached the status counts as done: otherwise the object is retried like
+    // any API error (an apiserver outage between the Secret write and the status write used to
+    // leave a correct Secret with no status, skipped as in sync until the object changed).
+    shared.unseal_pool.record(
+        &ss,
+        &ring,
+        status_written.is_ok() && matches!(result, Err(Error::Unseal(_))),
+    );
     if let Ok(mut memo) = shared.applied.lock() {
-        match &result {
-            Ok((rv, _)) => {
+        match (&result, &status_written) {
+            (Ok((rv, _)), Ok(())) => {
                 memo.insert(
                     (ns.clone(), name.clone()),
                     (ss.metadata.generation, rv.clone()),
                 );
             }
-            Err(_) => {
+            _ => {
                 memo.remove(&(ns.clone(), name.clone()));
             }
         }
+    }
+    if let Err(e) = status_written {
+        return Err(Error::Kube(e));
     }
     match result {
         Ok((_, fps)) => {
@@ -669,9 +678,14 @@ pub fn error_policy(ss: Arc<SealedSecret>, err: &Error, ctx: Arc<Ctx>) -> Action
             tracing::info!(namespace = %key.0, name = %key.1, "cannot unseal; waiting for a change of the SealedSecret or the keys");
             Action::await_change()
         }
-        Error::Kube(_) => Action::requeue(backoff(attempts).max(Duration::from_millis(200))),
+        Error::Kube(_) => {
+            Action::requeue(backoff(attempts).clamp(Duration::from_millis(200), MAX_API_BACKOFF))
+        }
     }
 }
+
+/// Longest wait before retrying after an API error: recovery after an outage is bounded by it.
+const MAX_API_BACKOFF: Duration = Duration::from_secs(30);
 
 /// 5ms × 2^n, capped at 5 minutes (upstream's per-item limiter caps at 1000 s).
 fn backoff(attempts: u32) -> Duration {

@@ -303,7 +303,6 @@ fn is_synced(ss: &SealedSecret) -> bool {
 /// The apiserver SIGKILLed while the controller works through a batch, back after a few
 /// seconds: every object ends Synced, the controller never exits, the keys are the same.
 #[tokio::test]
-#[ignore = "controller bug in reconcile.rs: a status write that fails after the Secret was written is never retried, so a few objects stay without Synced (docs/testing.md, Fault tests)"]
 async fn apiserver_killed_mid_batch_every_object_synced_same_keys() -> Result<()> {
     restart_mid_batch(Component::Apiserver, "f-apiserver").await
 }
@@ -311,7 +310,6 @@ async fn apiserver_killed_mid_batch_every_object_synced_same_keys() -> Result<()
 /// etcd stopped under a running apiserver while the controller works through a batch, back
 /// after a few seconds: same outcome.
 #[tokio::test]
-#[ignore = "controller bug in reconcile.rs: a status write that fails after the Secret was written is never retried, so a few objects stay without Synced (docs/testing.md, Fault tests)"]
 async fn etcd_restarted_mid_batch_every_object_synced_same_keys() -> Result<()> {
     restart_mid_batch(Component::Etcd, "f-etcd").await
 }
