@@ -30,3 +30,5 @@ step "cargo test"
 cargo test --workspace --locked
 step "Helm chart: render + lint (Helm v4 engine), apply, controller as the chart's ServiceAccount"
 SSRS_REQUIRE_CLUSTER=1 bash tests/chart/run.sh
+step "fuzzing: every cargo-fuzz target for a bounded time over its committed corpus"
+bash tests/fuzz/run.sh
