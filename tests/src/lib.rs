@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{
-    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Namespace, ObjectReference, Pod,
-    ServiceAccount,
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Event, Namespace, ObjectReference,
+    Pod, Secret, ServiceAccount,
 };
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -73,6 +73,35 @@ where
         let fut = condition();
         async move { Ok(fut.await?.then_some(())) }
     })
+    .await
+}
+
+/// Waits until the Secret `name` exists (in `api`'s namespace) and returns it.
+pub async fn wait_secret(api: &Api<Secret>, name: &str, timeout: Duration) -> Result<Secret> {
+    wait_for_value(&format!("Secret {name}"), timeout, || async move {
+        Ok(api.get_opt(name).await?)
+    })
+    .await
+}
+
+/// Waits until an Event with `reason` about the object `name` exists (in `api`'s namespace).
+pub async fn wait_event(
+    api: &Api<Event>,
+    name: &str,
+    reason: &str,
+    timeout: Duration,
+) -> Result<Event> {
+    wait_for_value(
+        &format!("event {reason} on {name}"),
+        timeout,
+        || async move {
+            let list = api.list(&Default::default()).await?;
+            Ok(list.items.into_iter().find(|e| {
+                e.involved_object.name.as_deref() == Some(name)
+                    && e.reason.as_deref() == Some(reason)
+            }))
+        },
+    )
     .await
 }
 

@@ -119,33 +119,16 @@ impl Env {
     }
 
     async fn wait_secret(&self, ns: &str, name: &str) -> Result<Secret> {
-        let api = self.secret_api(ns);
-        let name = name.to_owned();
-        wait_for_value(&format!("Secret {ns}/{name}"), WAIT, || {
-            let api = api.clone();
-            let name = name.clone();
-            async move { Ok(api.get_opt(&name).await?) }
-        })
-        .await
-        .with_context(|| format!("controller logs:\n{}", self.logs()))
+        sealed_secrets_tests::wait_secret(&self.secret_api(ns), name, WAIT)
+            .await
+            .with_context(|| format!("controller logs:\n{}", self.logs()))
     }
 
     async fn wait_event(&self, ns: &str, name: &str, reason: &str) -> Result<Event> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), ns);
-        let (name, reason) = (name.to_owned(), reason.to_owned());
-        wait_for_value(&format!("event {reason} on {ns}/{name}"), WAIT, || {
-            let api = api.clone();
-            let (name, reason) = (name.clone(), reason.clone());
-            async move {
-                let list = api.list(&ListParams::default()).await?;
-                Ok(list.items.into_iter().find(|e| {
-                    e.involved_object.name.as_deref() == Some(&name)
-                        && e.reason.as_deref() == Some(&reason)
-                }))
-            }
-        })
-        .await
-        .with_context(|| format!("controller logs:\n{}", self.logs()))
+        sealed_secrets_tests::wait_event(&api, name, reason, WAIT)
+            .await
+            .with_context(|| format!("controller logs:\n{}", self.logs()))
     }
 
     async fn create(&self, ss: &SealedSecret) -> Result<SealedSecret> {

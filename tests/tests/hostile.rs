@@ -127,33 +127,15 @@ impl Env {
     }
 
     async fn wait_event(&self, name: &str, reason: &str) -> Result<Event> {
-        let api: Api<Event> = self.ns.api();
-        let (name, reason) = (name.to_owned(), reason.to_owned());
-        wait_for_value(&format!("event {reason} on {name}"), WAIT, || {
-            let api = api.clone();
-            let (name, reason) = (name.clone(), reason.clone());
-            async move {
-                let list = api.list(&ListParams::default()).await?;
-                Ok(list.items.into_iter().find(|e| {
-                    e.involved_object.name.as_deref() == Some(&name)
-                        && e.reason.as_deref() == Some(&reason)
-                }))
-            }
-        })
-        .await
-        .with_context(|| format!("controller logs:\n{:.4000}", self.logs()))
+        sealed_secrets_tests::wait_event(&self.ns.api(), name, reason, WAIT)
+            .await
+            .with_context(|| format!("controller logs:\n{:.4000}", self.logs()))
     }
 
     async fn wait_secret(&self, name: &str) -> Result<Secret> {
-        let api = self.secrets();
-        let name = name.to_owned();
-        wait_for_value(&format!("Secret {name}"), WAIT, || {
-            let api = api.clone();
-            let name = name.clone();
-            async move { Ok(api.get_opt(&name).await?) }
-        })
-        .await
-        .with_context(|| format!("controller logs:\n{:.4000}", self.logs()))
+        sealed_secrets_tests::wait_secret(&self.secrets(), name, WAIT)
+            .await
+            .with_context(|| format!("controller logs:\n{:.4000}", self.logs()))
     }
 
     async fn assert_no_secret(&self, name: &str) -> Result<()> {

@@ -139,13 +139,9 @@ impl Env {
     }
 
     async fn wait_secret(&self, name: &str) -> Result<Secret> {
-        let api: Api<Secret> = self.ns.api();
-        wait_for_value(&format!("Secret {name}"), WAIT, || {
-            let api = api.clone();
-            async move { Ok(api.get_opt(name).await?) }
-        })
-        .await
-        .with_context(|| self.logs())
+        sealed_secrets_tests::wait_secret(&self.ns.api(), name, WAIT)
+            .await
+            .with_context(|| self.logs())
     }
 
     /// Seal `name` with `data` online, returning the YAML.
