@@ -127,6 +127,7 @@ def http_bodies():
             t["spec"]["template"]["data"] = {"x": '{{ index . "password" | b64enc }}'}
             put("http_bodies", b"\x00" + json.dumps(t).encode())
     put("http_bodies", b"\x00{}")
+    put("http_bodies", b'\x00{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "spec": \x7f}')
     put("http_bodies", b"\x02apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\n"
                        b"metadata: {name: a, namespace: b}\nspec:\n  data: AAAA\n")
 
