@@ -193,15 +193,19 @@ fn condition_labels(ss: &SealedSecret) -> ConditionLabels {
     }
 }
 
-/// The Secret's current resourceVersion, from the metadata cache or (without one) the API.
+/// The Secret metadata cache, once it has synced (never waits for it). Right after a start the
+/// SealedSecret cache can be ready before the Secret cache, whose empty answers would then be
+/// wrong: callers ask the API instead.
+fn synced_secret_cache(ctx: &Ctx) -> Option<&Store<PartialObjectMeta<Secret>>> {
+    ctx.secrets.as_ref().filter(|store| {
+        futures::FutureExt::now_or_never(store.wait_until_ready()).is_some_and(|r| r.is_ok())
+    })
+}
+
+/// The Secret's current resourceVersion, from the synced metadata cache or else the API.
 async fn current_secret_version(ctx: &Ctx, ss: &SealedSecret) -> Result<Option<String>, Error> {
     let (ns, name) = key_of(ss);
-    // Right after a start the SealedSecret cache can be ready before the Secret cache: an empty
-    // answer from it would mean a needless decryption, so ask the API until it has synced.
-    let cache = ctx.secrets.as_ref().filter(|store| {
-        futures::FutureExt::now_or_never(store.wait_until_ready()).is_some_and(|r| r.is_ok())
-    });
-    match cache {
+    match synced_secret_cache(ctx) {
         Some(store) => Ok(store
             .get(&ObjectRef::new(&name).within(&ns))
             .and_then(|m| m.metadata.resource_version.clone())),
@@ -466,10 +470,8 @@ async fn update_error(
 
 /// True when the Secret metadata cache has synced and holds no Secret of that name.
 fn secret_absent_in_cache(ctx: &Ctx, ns: &str, name: &str) -> bool {
-    ctx.secrets.as_ref().is_some_and(|store| {
-        futures::FutureExt::now_or_never(store.wait_until_ready()).is_some_and(|r| r.is_ok())
-            && store.get(&ObjectRef::new(name).within(ns)).is_none()
-    })
+    synced_secret_cache(ctx)
+        .is_some_and(|store| store.get(&ObjectRef::new(name).within(ns)).is_none())
 }
 
 /// Bring an existing Secret in line with the desired one, if it is ours to change.
