@@ -343,6 +343,9 @@ async fn run_controllers(
         }
     };
     let mut set = tokio::task::JoinSet::new();
+    if namespaces.is_empty() {
+        caches_synced.store(true, Ordering::SeqCst);
+    }
     let pending = Arc::new(std::sync::atomic::AtomicUsize::new(namespaces.len()));
     for ns in namespaces {
         let fut = one_controller(
@@ -383,6 +386,20 @@ async fn one_controller(
         wc = wc.labels(sel);
     }
 
+    // Readiness comes from the watch streams' own `InitDone` (after `reflect` has applied it, so
+    // the store is ready), never from a second `Store::wait_until_ready` waiter: kube-runtime's
+    // `DelayedInit` keeps one waker, the Controller's applier takes it, and a second waiter is
+    // never woken (the chart's Pod never became Ready).
+    let secrets_synced = Arc::new(AtomicBool::new(config.skip_recreate));
+    let sync = Arc::new(NamespaceSync {
+        sealed_secrets: AtomicBool::new(false),
+        secrets: secrets_synced.clone(),
+        counted: AtomicBool::new(false),
+        pending,
+        caches_synced,
+    });
+    let ss_sync = sync.clone();
+
     // SealedSecrets: our own reflector so deletions can clean up metrics (and old GC behaviour).
     let (ss_reader, ss_writer) = reflector::store::<SealedSecret>();
     let cleanup_shared = shared.clone();
@@ -399,10 +416,10 @@ async fn one_controller(
             }
         })
         .reflect(ss_writer)
-        .inspect(move |ev| {
-            if let Ok(watcher::Event::Delete(ss)) = ev {
-                on_sealed_secret_deleted(&cleanup_shared, ss);
-            }
+        .inspect(move |ev| match ev {
+            Ok(watcher::Event::Delete(ss)) => on_sealed_secret_deleted(&cleanup_shared, ss),
+            Ok(watcher::Event::InitDone) => ss_sync.mark(),
+            _ => {}
         })
         .applied_objects();
 
@@ -411,6 +428,7 @@ async fn one_controller(
         None
     } else {
         let (reader, writer) = reflector::store::<kube::api::PartialObjectMeta<Secret>>();
+        let secret_sync = sync.clone();
         let stream = watcher(secret_api, wc)
             .backoff(WatchBackoff::default())
             .modify(|m| {
@@ -440,6 +458,11 @@ async fn one_controller(
                 }
             })
             .reflect(writer)
+            .inspect(move |ev| {
+                if let Ok(watcher::Event::InitDone) = ev {
+                    secret_sync.mark_secrets();
+                }
+            })
             .touched_objects();
         controller = controller.watches_stream(stream, secret_owner);
         Some(reader)
@@ -462,19 +485,8 @@ async fn one_controller(
 
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
-        secrets: secrets_store.clone(),
-    });
-    let synced_flag = caches_synced.clone();
-    let ready_reader = ss_reader.clone();
-    tokio::spawn(async move {
-        let _ = ready_reader.wait_until_ready().await;
-        if let Some(s) = secrets_store {
-            let _ = s.wait_until_ready().await;
-        }
-        if pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            synced_flag.store(true, Ordering::Relaxed);
-            tracing::info!("caches synced");
-        }
+        secrets: secrets_store,
+        secrets_synced,
     });
     controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
@@ -490,6 +502,42 @@ async fn one_controller(
             }
         })
         .await;
+}
+
+/// Which of one namespace's caches have synced; the last namespace to sync both sets the
+/// process-wide `caches_synced` that `/readyz` reads.
+struct NamespaceSync {
+    sealed_secrets: AtomicBool,
+    /// Shared with the reconciler's context (true from the start with `--skip-recreate`).
+    secrets: Arc<AtomicBool>,
+    /// This namespace has been counted off `pending` (a re-list sends `InitDone` again).
+    counted: AtomicBool,
+    pending: Arc<std::sync::atomic::AtomicUsize>,
+    caches_synced: Arc<AtomicBool>,
+}
+
+impl NamespaceSync {
+    fn mark(&self) {
+        self.sealed_secrets.store(true, Ordering::SeqCst);
+        self.count_off();
+    }
+
+    fn mark_secrets(&self) {
+        self.secrets.store(true, Ordering::SeqCst);
+        self.count_off();
+    }
+
+    fn count_off(&self) {
+        let both =
+            self.sealed_secrets.load(Ordering::SeqCst) && self.secrets.load(Ordering::SeqCst);
+        if both
+            && !self.counted.swap(true, Ordering::SeqCst)
+            && self.pending.fetch_sub(1, Ordering::SeqCst) == 1
+        {
+            self.caches_synced.store(true, Ordering::SeqCst);
+            tracing::info!("caches synced");
+        }
+    }
 }
 
 /// Reconnect backoff of the SealedSecret and Secret watches and of the controller's merged

@@ -131,6 +131,8 @@ pub struct Ctx {
     pub shared: Arc<Shared>,
     /// Metadata of Secrets in the watched namespaces (None with `--skip-recreate`).
     pub secrets: Option<Store<PartialObjectMeta<Secret>>>,
+    /// Set once the Secret watch has listed everything (its `InitDone`).
+    pub secrets_synced: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Why a reconcile failed; decides the retry policy.
@@ -197,9 +199,11 @@ fn condition_labels(ss: &SealedSecret) -> ConditionLabels {
 /// SealedSecret cache can be ready before the Secret cache, whose empty answers would then be
 /// wrong: callers ask the API instead.
 fn synced_secret_cache(ctx: &Ctx) -> Option<&Store<PartialObjectMeta<Secret>>> {
-    ctx.secrets.as_ref().filter(|store| {
-        futures::FutureExt::now_or_never(store.wait_until_ready()).is_some_and(|r| r.is_ok())
-    })
+    // Not `now_or_never(store.wait_until_ready())`: polling that with a no-op waker can take
+    // the store's single waker from a real waiter.
+    ctx.secrets
+        .as_ref()
+        .filter(|_| ctx.secrets_synced.load(std::sync::atomic::Ordering::SeqCst))
 }
 
 /// The Secret's current resourceVersion, from the synced metadata cache or else the API.

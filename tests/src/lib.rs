@@ -32,7 +32,7 @@ use kube::{Api, Client, Config};
 
 pub use cluster::{Cluster, cluster, cluster_script};
 pub use process::{Spawn, TestProcess};
-pub use sealed::{ensure_crd, workspace_bin};
+pub use sealed::{controller_addr, ensure_crd, workspace_bin};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -995,3 +995,85 @@ async fn leader_election_two_replicas_one_key_and_failover() -> Result<()> {
     assert_eq!(data(&got)["foo"], "bar");
     Ok(())
 }
+
+/// The chart's readinessProbe (`charts/sealed-secrets/values.yaml`): `GET /readyz` every
+/// `periodSeconds` with a `timeoutSeconds` limit; ready within `failureThreshold` probes.
+const PROBE_PERIOD: Duration = Duration::from_secs(10);
+const PROBE_TIMEOUT_SECS: &str = "1";
+const PROBE_FAILURE_THRESHOLD: u32 = 3;
+
+/// Probe `/readyz` as the kubelet would with the chart's settings until it answers 200.
+async fn probe_until_ready(controller: &TestProcess) -> Result<()> {
+    let mut answers = Vec::new();
+    for probe in 0..PROBE_FAILURE_THRESHOLD {
+        if probe > 0 {
+            tokio::time::sleep(PROBE_PERIOD).await;
+        }
+        let logs = controller.stdout() + &controller.stderr();
+        let Some(addr) = sealed_secrets_tests::controller_addr(&logs, "http") else {
+            answers.push("no HTTP address yet".to_owned());
+            continue;
+        };
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time"])
+            .arg(PROBE_TIMEOUT_SECS)
+            .arg(format!("http://{addr}/readyz"))
+            .output()?;
+        let code = String::from_utf8_lossy(&out.stdout).into_owned();
+        if code == "200" {
+            return Ok(());
+        }
+        answers.push(code);
+    }
+    bail!(
+        "/readyz never answered 200 in {PROBE_FAILURE_THRESHOLD} probes ({answers:?}); logs:\n{}{}",
+        controller.stdout(),
+        controller.stderr()
+    )
+}
+
+/// Regression: `/readyz` stayed 503 forever in every real run (a second waiter on the reflector
+/// store's readiness was never woken), so the chart's Pod was never Ready. With and without
+/// leader election, with and without SealedSecrets already in the namespace, and with
+/// `--skip-recreate` (no Secret cache).
+#[tokio::test]
+async fn readyz_answers_200_under_the_charts_probe() -> Result<()> {
+    let ns = TestNamespace::new("readyz").await?;
+    let client = ns.client();
+    ensure_crd(&client).await?;
+    // An object present before any controller starts (sealed to a key nobody holds).
+    Api::<SealedSecret>::namespaced(client.clone(), ns.name())
+        .create(
+            &PostParams::default(),
+            &seal(
+                &placeholder_key(),
+                &test_secret(ns.name(), "before", &[("foo", "bar")]),
+            ),
+        )
+        .await?;
+    let start = |extra: &[&str]| {
+        Spawn::new(workspace_bin("controller"))
+            .args([
+                "--all-namespaces=false",
+                "--key-size=2048",
+                "--listen-addr=127.0.0.1:0",
+                "--listen-metrics-addr=127.0.0.1:0",
+            ])
+            .args(extra.iter().copied())
+            .env("POD_NAMESPACE", ns.name())
+            .kubeconfig(&cluster().kubeconfig)
+            .start("controller")
+    };
+    let plain = start(&[])?;
+    let elected = start(&["--leader-elect"])?;
+    let no_secret_cache = start(&["--skip-recreate"])?;
+    let (a, b, c) = tokio::join!(
+        probe_until_ready(&plain),
+        probe_until_ready(&elected),
+        probe_until_ready(&no_secret_cache),
+    );
+    a.context("controller without leader election")?;
+    b.context("controller with --leader-elect")?;
+    c.context("controller with --skip-recreate")?;
+    Ok(())
+}
