@@ -13,10 +13,10 @@ pub struct Recorder {
 
 impl Recorder {
     /// A recorder reporting as `sealed-secrets` (instance: the pod name, when known).
-    pub fn new(client: kube::Client) -> Self {
+    pub fn new(client: kube::Client, instance: Option<String>) -> Self {
         let reporter = Reporter {
             controller: "sealed-secrets".into(),
-            instance: std::env::var("POD_NAME").ok(),
+            instance,
         };
         Self {
             inner: KubeRecorder::new(client, reporter),

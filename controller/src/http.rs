@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -31,6 +30,7 @@ use common::types::{API_VERSION, KIND, SealedSecret, SealedSecretSpec, SecretTem
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::config::Config;
+use crate::context::Readiness;
 use crate::keys::{KeyRing, Registry};
 use crate::metrics::{HttpDurationLabels, HttpLabels, Metrics};
 use crate::ratelimit::{DEFAULT_CAPACITY, Decision, RateLimiter};
@@ -90,11 +90,9 @@ impl HttpOptions {
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
-    /// Set once the SealedSecret and Secret caches have synced.
-    pub caches_synced: Arc<AtomicBool>,
-    /// True while this replica waits for the leader lease: it serves cert, verify and rotate
-    /// from its keys and is ready without reconciling.
-    pub follower: Arc<AtomicBool>,
+    /// Caches synced, or a follower (which serves cert, verify and rotate from its keys and is
+    /// ready without reconciling).
+    pub readiness: Arc<Readiness>,
     /// Timeouts, rate and v1-data handling.
     pub options: HttpOptions,
     /// The limiter shared by verify and rotate (keyed by client and path).
@@ -107,8 +105,7 @@ impl AppState {
     pub fn new(
         registry: Arc<Registry>,
         metrics: Arc<Metrics>,
-        caches_synced: Arc<AtomicBool>,
-        follower: Arc<AtomicBool>,
+        readiness: Arc<Readiness>,
         options: HttpOptions,
     ) -> Self {
         for (path, method) in [(VERIFY, "POST"), (ROTATE, "POST"), (CERT, "GET")] {
@@ -130,8 +127,7 @@ impl AppState {
         Self {
             registry,
             metrics,
-            caches_synced,
-            follower,
+            readiness,
             options,
             limiter,
         }
@@ -161,9 +157,8 @@ pub fn metrics_router(state: AppState) -> Router {
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
-    let ready = s.registry.is_loaded()
-        && !s.registry.snapshot().is_empty()
-        && (s.caches_synced.load(Ordering::Relaxed) || s.follower.load(Ordering::Relaxed));
+    let ready =
+        s.registry.is_loaded() && !s.registry.snapshot().is_empty() && s.readiness.is_ready();
     if ready {
         (StatusCode::OK, "ok\n").into_response()
     } else {

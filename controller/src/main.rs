@@ -1,19 +1,4 @@
 //! `controller` entry point: configuration, logging, signals.
-#![forbid(unsafe_code)]
-// Same rules as the library: a bad flag or environment value is an error, never a panic.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing,
-        clippy::string_slice,
-        clippy::unreachable,
-        clippy::todo,
-        clippy::unimplemented
-    )
-)]
 
 use std::process::ExitCode;
 

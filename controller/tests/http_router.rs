@@ -1,9 +1,15 @@
 //! The HTTP router, driven with `tower::ServiceExt::oneshot` (no socket), plus one bounded load
 //! test against a real listener on 127.0.0.1.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // test code: a panic is a failure
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,6 +23,7 @@ use common::keys::{
 use common::scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, SealingScope};
 use common::sealing::{UnsealOptions, seal_raw, unseal, validate_encrypted_data};
 use common::types::SealedSecret;
+use controller::Readiness;
 use controller::http::{AppState, HttpOptions, router};
 use controller::keys::{KeyEntry, Registry};
 use controller::metrics::Metrics;
@@ -82,8 +89,7 @@ fn state_with(registry: Registry, options: HttpOptions) -> AppState {
     AppState::new(
         Arc::new(registry),
         Arc::new(Metrics::new("test")),
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
+        Arc::new(Readiness::new(false)),
         options,
     )
 }
@@ -190,7 +196,7 @@ async fn readyz_waits_for_keys_and_caches() {
     let (app, s) = make_app(vec![interop_entry()], unlimited());
     let r = call(&app, "GET", "/readyz", Body::empty(), &[]).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-    s.caches_synced.store(true, Ordering::Relaxed);
+    s.readiness.set_caches_synced();
     let r = call(&app, "GET", "/readyz", Body::empty(), &[]).await;
     assert_eq!(r.status, StatusCode::OK);
 }

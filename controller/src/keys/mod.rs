@@ -4,25 +4,27 @@
 //! watcher keeps the registry equal to what the namespace holds: added, relabelled and deleted key
 //! Secrets take effect without a restart. A malformed key Secret is skipped with a warning (and a
 //! metric), never a crash. Old keys are never deleted.
+//!
+//! [`watcher`] keeps the [`Registry`] in step with the namespace; [`rotation`] generates keys (the
+//! first one, after `--key-cutoff-time`, every `--key-renew-period` and on `SIGUSR1`).
 
-use std::collections::{BTreeMap, HashMap};
+pub mod rotation;
+pub mod watcher;
+
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use common::keys::{
     Certificate, CertificateParams, Fingerprint, PrivateKey, self_signed_certificate,
 };
 use common::scope::SEALED_SECRETS_KEY_LABEL;
-use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, PostParams};
-use kube::runtime::watcher;
 use tokio::sync::watch;
 
 use crate::config::{Config, KeyOrderPriority};
-use crate::metrics::Metrics;
 
 /// One loaded sealing key.
 pub struct KeyEntry {
@@ -275,175 +277,18 @@ pub fn generate_key(config: &Config) -> Result<(PrivateKey, Certificate), common
     Ok((key, cert))
 }
 
-/// Keeps the registry in step with the key Secrets of one namespace.
-pub struct KeyWatcher {
-    pub api: Api<Secret>,
-    pub registry: Arc<Registry>,
-    pub config: Arc<Config>,
-    pub metrics: Arc<Metrics>,
-    pub recorder: crate::events::Recorder,
-}
-
-impl KeyWatcher {
-    /// Run until the stream ends (it does not, short of shutdown).
-    pub async fn run(self) {
-        let mut parsed: HashMap<String, Option<Arc<KeyEntry>>> = HashMap::new();
-        let mut pending: Option<HashMap<String, Option<Arc<KeyEntry>>>> = None;
-        // Scoped to the controller namespace; the legacy key has no label, so no selector.
-        let stream = watcher(self.api.clone(), watcher::Config::default());
-        futures::pin_mut!(stream);
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(watcher::Event::Init) => pending = Some(HashMap::new()),
-                Ok(watcher::Event::InitApply(s)) => {
-                    let map = pending.get_or_insert_with(HashMap::new);
-                    self.apply(map, Some(&parsed), &s);
-                }
-                Ok(watcher::Event::InitDone) => {
-                    if let Some(map) = pending.take() {
-                        parsed = map;
-                    }
-                    self.publish(&parsed);
-                    self.registry.loaded.send_replace(true);
-                }
-                Ok(watcher::Event::Apply(s)) => {
-                    self.apply(&mut parsed, None, &s);
-                    self.publish(&parsed);
-                }
-                Ok(watcher::Event::Delete(s)) => {
-                    if let Some(name) = s.metadata.name.as_deref()
-                        && parsed.remove(name).flatten().is_some()
-                    {
-                        tracing::warn!(
-                            secret = name,
-                            "sealing key Secret deleted; its key is no longer used"
-                        );
-                    }
-                    self.publish(&parsed);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "watching key Secrets failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
-
-    /// Parse `s` into `map` if it is a key Secret (or drop it from `map` if it no longer is).
-    /// A key is logged as loaded unless `prev` (default: `map` itself) already had it by name.
-    fn apply(
-        &self,
-        map: &mut HashMap<String, Option<Arc<KeyEntry>>>,
-        prev: Option<&HashMap<String, Option<Arc<KeyEntry>>>>,
-        s: &Secret,
-    ) {
-        let Some(name) = s.metadata.name.clone() else {
-            return;
-        };
-        let previous: Option<Fingerprint> = prev
-            .unwrap_or(map)
-            .get(&name)
-            .and_then(|e| e.as_ref())
-            .map(|e| e.key.fingerprint().clone());
-        if !is_key_secret(s, &self.config.key_prefix) {
-            if map.remove(&name).flatten().is_some() {
-                tracing::warn!(secret = %name, "sealing key Secret no longer labelled active; its key is no longer used");
-            }
-            return;
-        }
-        match read_key_secret(s, self.config.key_order_priority) {
-            Ok(entry) => {
-                if previous.as_ref() != Some(entry.key.fingerprint()) {
-                    tracing::info!(secret = %name, fingerprint = %entry.key.fingerprint(), "sealing key loaded");
-                }
-                map.insert(name, Some(Arc::new(entry)));
-            }
-            Err(err) => {
-                tracing::warn!(secret = %name, error = %err, "skipping malformed sealing key Secret");
-                self.metrics.invalid_key_secrets.inc();
-                let recorder = self.recorder.clone();
-                let reference = crate::events::object_ref_of(s);
-                let message = format!("Skipping malformed sealing key: {err}");
-                tokio::spawn(async move {
-                    recorder.warn(&reference, "ErrInvalidKey", &message).await;
-                });
-                map.insert(name, None);
-            }
-        }
-    }
-
-    fn publish(&self, parsed: &HashMap<String, Option<Arc<KeyEntry>>>) {
-        let ring = KeyRing::new(parsed.values().flatten().cloned().collect());
-        self.metrics.observe_keys(&ring);
-        self.registry.replace(ring);
-    }
-}
-
-/// Create a new key Secret and add it to the registry at once (the watch confirms it later).
-pub async fn create_key(
-    api: &Api<Secret>,
-    config: &Arc<Config>,
-    registry: &Registry,
-    namespace: &str,
-) -> anyhow::Result<String> {
-    let cfg = config.clone();
-    let (key, cert) = tokio::task::spawn_blocking(move || generate_key(&cfg)).await??;
-    let secret = key_secret(config, namespace, &key, &cert)?;
-    let created = api.create(&PostParams::default(), &secret).await?;
-    let name = created.metadata.name.clone().unwrap_or_default();
-    tracing::info!(secret = %name, fingerprint = %key.fingerprint(), "New key written");
-    tracing::info!(certificate = %cert.to_pem(), "Certificate generated");
-    let entry = KeyEntry {
-        key,
-        cert,
-        secret_name: name.clone(),
-        ordering_time: SystemTime::now(),
-        created: created
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| SystemTime::from(t.0)),
-    };
-    let snapshot = registry.snapshot();
-    let mut entries = snapshot.entries().to_vec();
-    entries.push(Arc::new(entry));
-    registry.replace(KeyRing::new(entries));
-    Ok(name)
-}
-
-/// When the next key is due: `None` when renewal is disabled.
-pub fn next_renewal(config: &Config, ring: &KeyRing, now: SystemTime) -> Option<Duration> {
-    if config.key_renew_period.is_zero() {
-        return None;
-    }
-    let age = ring
-        .newest()
-        .and_then(|k| now.duration_since(k.ordering_time).ok())
-        .unwrap_or_default();
-    Some(config.key_renew_period.saturating_sub(age))
-}
-
-/// Whether a key must be generated at start: none at all, or the newest older than the cutoff.
-pub fn needs_initial_key(config: &Config, ring: &KeyRing) -> bool {
-    match ring.newest() {
-        None => true,
-        Some(newest) => config
-            .key_cutoff_time
-            .is_some_and(|cutoff| newest.ordering_time < cutoff),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::time::Duration;
 
-    fn config(args: &[&str]) -> Config {
+    pub(crate) fn config(args: &[&str]) -> Config {
         let mut all = vec!["controller"];
         all.extend_from_slice(args);
         Config::from_args(all).unwrap()
     }
 
-    fn small_config() -> Config {
+    pub(crate) fn small_config() -> Config {
         config(&["--key-size=1024"])
     }
 
@@ -515,7 +360,7 @@ mod tests {
         assert!(!is_key_secret(&s, "sealed-secrets-key"));
     }
 
-    fn entry(cfg: &Config, name: &str, t: u64) -> Arc<KeyEntry> {
+    pub(crate) fn entry(cfg: &Config, name: &str, t: u64) -> Arc<KeyEntry> {
         let (key, cert) = generate_key(cfg).unwrap();
         Arc::new(KeyEntry {
             key,
@@ -547,26 +392,5 @@ mod tests {
                 c.key.fingerprint().clone()
             ]
         );
-    }
-
-    #[test]
-    fn test_renewal_schedule_and_cutoff() {
-        let cfg = small_config();
-        let ring = KeyRing::new(vec![entry(&cfg, "a", 1_000)]);
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000 + 3600);
-        // Default 720h period: the first tick comes 720h after the newest key, minus its age.
-        assert_eq!(
-            next_renewal(&cfg, &ring, now),
-            Some(Duration::from_secs(719 * 3600))
-        );
-        let off = config(&["--key-size=1024", "--key-renew-period=0"]);
-        assert_eq!(next_renewal(&off, &ring, now), None);
-        assert!(!needs_initial_key(&cfg, &ring));
-        assert!(needs_initial_key(&cfg, &KeyRing::default()));
-        let cut = config(&[
-            "--key-size=1024",
-            "--key-cutoff-time=Mon, 02 Jan 2006 15:04:05 -0700",
-        ]);
-        assert!(needs_initial_key(&cut, &ring));
     }
 }
