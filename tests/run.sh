@@ -8,6 +8,8 @@ step "rustfmt"
 cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "rustdoc (warnings denied)"
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
 step "supply chain: cargo deny (licences, duplicate versions, sources; advisories need the RustSec DB)"
 bash tests/deny.sh
 bash tests/deny.sh --self-test

@@ -4,6 +4,13 @@
 //! Prints a table (median / p90 wall time per operation, single thread) and the ratio
 //! `single_decrypt (aws-lc backend) ÷ raw aws-lc-rs private op` against the target 1.2.
 //! `SSRS_BENCH_RUNS` overrides the number of timed runs (default 200).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // test code: a panic is a failure
 
 use std::time::{Duration, Instant};
 

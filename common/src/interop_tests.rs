@@ -50,7 +50,7 @@ impl rand::TryCryptoRng for FixedStream {}
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .map(|i| u8::from_str_radix(s.get(i..i + 2).unwrap(), 16).unwrap())
         .collect()
 }
 

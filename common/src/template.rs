@@ -16,12 +16,6 @@
 //!   names, never a data value;
 //! * buffers that hold plaintext are `Zeroizing` and are grown by copying into
 //!   a fresh zeroizing buffer so no stale copy is left behind by `realloc`.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -4513,12 +4507,6 @@ impl Exec<'_> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

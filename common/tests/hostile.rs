@@ -5,6 +5,13 @@
 //! Costs are measured against the time of one RSA private operation on this machine (calibrated
 //! at the start of each test), so the bounds hold on a loaded 2-core machine: "no RSA operation"
 //! means "10,000 items in less time than 100 RSA operations".
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // test code: a panic is a failure
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

@@ -1,5 +1,12 @@
 //! Whole-process wall time of `kubeseal` sealing a 10-key Secret with the 4096-bit fixture
 //! certificate. Run with `cargo bench -p kubeseal` (builds the release binary first).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // test code: a panic is a failure
 
 use std::io::Write;
 use std::path::PathBuf;

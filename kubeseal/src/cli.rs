@@ -272,7 +272,7 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-/// Parse `args` (including argv[0]). `Err` carries the exit code after clap printed help or a
+/// Parse `args` (including `argv[0]`). `Err` carries the exit code after clap printed help or a
 /// usage error, or after `--version` was printed.
 pub fn parse_from<I, T>(args: I) -> Result<Config, ExitCode>
 where

@@ -1,19 +1,4 @@
 //! `kubeseal`: seal Secrets into SealedSecrets, offline modes of upstream's CLI.
-#![forbid(unsafe_code)]
-// Same rules as the library.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing,
-        clippy::string_slice,
-        clippy::unreachable,
-        clippy::todo,
-        clippy::unimplemented
-    )
-)]
 
 use std::process::ExitCode;
 

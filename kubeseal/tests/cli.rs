@@ -1,4 +1,11 @@
 //! CLI tests against the real binary, mirroring upstream's kubeseal tests that need no cluster.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // test code: a panic is a failure
 
 mod support;
 

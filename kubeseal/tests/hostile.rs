@@ -1,5 +1,12 @@
 //! Hostile and bad input to the real kubeseal binary: every error is one `error: …` line naming
 //! the field, item or file, in bounded time, and never carries a secret value (nor its base64).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // test code: a panic is a failure
 
 mod support;
 

@@ -1,4 +1,11 @@
 //! Offline re-encryption (`--re-encrypt --recovery-private-key … --cert …`, `--re-encrypt-dir`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // test code: a panic is a failure
 
 mod support;
 

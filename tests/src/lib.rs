@@ -8,7 +8,6 @@
 //! wait_for("something", std::time::Duration::from_secs(10), || async { Ok(true) }).await?;
 //! # Ok(()) }
 //! ```
-#![forbid(unsafe_code)]
 
 mod cluster;
 pub mod faults;

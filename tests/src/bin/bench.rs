@@ -9,7 +9,6 @@
 //! Every figure is reported next to a limit measured in the same run: one RSA private operation
 //! (timed in-process through `common`, aws-lc-rs backend, same key size) and the apiserver's write
 //! rate (Secret creates on 8 concurrent requests).
-#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -379,7 +378,7 @@ fn delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTree
         .collect()
 }
 
-/// CPU seconds (user + system) the process has used, from /proc/<pid>/stat (100 Hz ticks).
+/// CPU seconds (user + system) the process has used, from `/proc/<pid>/stat` (100 Hz ticks).
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = stat.rsplit(')').next().unwrap_or_default();
