@@ -23,10 +23,6 @@ use common::crypto::{hybrid_encrypt, single_decrypt};
 use common::keys::PrivateKey;
 use common::scope::{SealingScope, encryption_label};
 
-const KEY_PEM: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/interop/key-4096.pem"
-));
 const TARGET: f64 = 1.2;
 
 struct Stats {
@@ -71,9 +67,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
-    let key = PrivateKey::from_pem(KEY_PEM.as_bytes()).expect("fixture key");
+    let key_pem = fixtures::key_pem();
+    let key = PrivateKey::from_pem(&key_pem).expect("fixture key");
     assert_eq!(key.backend_name(), "aws-lc-rs", "common's default backend");
-    let rc_key = PrivateKey::from_pem(KEY_PEM.as_bytes())
+    let rc_key = PrivateKey::from_pem(&key_pem)
         .expect("fixture key")
         .into_rustcrypto_backend();
     let (ns, name) = ("bench", "secret");

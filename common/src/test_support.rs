@@ -1,7 +1,6 @@
 //! Fixtures shared by the unit tests: the interop key from ../shared/fixtures/interop and a
 //! generated key, each made once per test binary.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use rand::SeedableRng;
@@ -9,22 +8,10 @@ use rand::rngs::StdRng;
 
 use crate::keys::{Certificate, CertificateParams, PrivateKey, self_signed_certificate};
 
-/// Directory of the interop fixtures (override with `SSRS_FIXTURES`).
-pub fn fixtures_dir() -> PathBuf {
-    std::env::var_os("SSRS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/interop")
-        })
-}
-
-pub fn fixture(name: &str) -> Vec<u8> {
-    let path = fixtures_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
-}
+pub use fixtures::read as fixture;
 
 pub fn fixture_key_pem() -> String {
-    String::from_utf8(fixture("key-4096.pem")).unwrap()
+    String::from_utf8(fixtures::key_pem()).unwrap()
 }
 
 pub fn fixture_key() -> PrivateKey {
@@ -32,7 +19,7 @@ pub fn fixture_key() -> PrivateKey {
 }
 
 pub fn fixture_cert() -> Certificate {
-    Certificate::from_pem(&fixture("cert-4096.pem")).unwrap()
+    Certificate::from_pem(&fixtures::cert_pem()).unwrap()
 }
 
 pub fn seeded_rng(seed: u64) -> StdRng {

@@ -36,13 +36,7 @@ const PLAINTEXT: &str = "Hostile-Plaintext-Needle-93c1e";
 
 fn fixture_key() -> &'static PrivateKey {
     static K: OnceLock<PrivateKey> = OnceLock::new();
-    K.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/interop/key-4096.pem"
-        );
-        PrivateKey::from_pem(&std::fs::read(path).unwrap()).unwrap()
-    })
+    K.get_or_init(|| PrivateKey::from_pem(&fixtures::key_pem()).unwrap())
 }
 
 /// A second key (2048-bit: cheaper, so the item-count tests stay short).

@@ -30,11 +30,7 @@ use controller::metrics::Metrics;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tower::ServiceExt;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/interop");
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{FIXTURES}/{name}")).unwrap()
-}
+use fixtures::read as fixture;
 
 /// The interop key, loaded once; it counts as created at t=1000 s.
 fn interop_entry() -> Arc<KeyEntry> {

@@ -30,6 +30,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
 pub use cluster::{Cluster, cluster, cluster_script};
+pub use fixtures::TempDir;
 pub use process::{Spawn, TestProcess};
 pub use sealed::{controller_addr, ensure_crd, workspace_bin};
 
@@ -383,28 +384,4 @@ pub fn free_pod_port() -> Result<u16> {
         .trim()
         .parse()
         .context("parsing the probed port")
-}
-
-/// A directory removed on drop.
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// Creates `$TMPDIR/ssrs-<prefix>-<unique>`.
-    pub fn new(prefix: &str) -> Result<Self> {
-        let path = std::env::temp_dir().join(format!("ssrs-{prefix}-{}", unique_suffix()));
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Self(path))
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -75,7 +75,7 @@ impl Spawn {
 
     /// Starts the process; `name` labels its log directory and messages.
     pub fn start(self, name: &str) -> Result<TestProcess> {
-        let logs = TempDir::new(&format!("proc-{name}"))?;
+        let logs = TempDir::new(&format!("proc-{name}"));
         let stdout_path = logs.path().join("stdout.log");
         let stderr_path = logs.path().join("stderr.log");
         let stdout = File::create(&stdout_path)

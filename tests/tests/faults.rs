@@ -506,7 +506,7 @@ async fn deleted_key_reports_errors_and_restored_backup_heals_without_restart() 
     let key = fx.wait_one_key().await?;
     let keys_before = fx.keys().await?;
     let pid = fx.controller()?.pid();
-    let dir = TempDir::new("faults-backup")?;
+    let dir = TempDir::new("faults-backup");
     let backup = dir.path().join("keys.yaml");
     kubeseal(
         fx.ns(),

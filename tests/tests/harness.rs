@@ -137,7 +137,7 @@ async fn custom_resource_definition_and_object() -> Result<()> {
 async fn service_proxy_reaches_a_process_in_the_pod_network() -> Result<()> {
     let ns = TestNamespace::new("proxy").await?;
     let client = ns.client();
-    let root = TempDir::new("www")?;
+    let root = TempDir::new("www");
     let content = format!("hello from the pod network {}\n", unique_suffix());
     std::fs::write(root.path().join("hello.txt"), &content)?;
 
@@ -178,7 +178,7 @@ async fn service_proxy_reaches_a_process_in_the_pod_network() -> Result<()> {
 async fn service_account_kubeconfig_works_from_the_pod_network() -> Result<()> {
     let ns = TestNamespace::new("sa").await?;
     let client = ns.client();
-    let dir = TempDir::new("sa")?;
+    let dir = TempDir::new("sa");
     let kubeconfig = service_account_kubeconfig(&client, ns.name(), "robot", dir.path()).await?;
 
     // Authenticated as the service account, but RBAC grants it nothing: 403, not 401.

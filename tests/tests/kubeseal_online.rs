@@ -70,7 +70,7 @@ impl Env {
             ns,
             client,
             controller,
-            dir: TempDir::new("kubeseal-online")?,
+            dir: TempDir::new("kubeseal-online"),
         };
         env.wait_keys(1).await?;
         // The proxy answers once the controller listens.

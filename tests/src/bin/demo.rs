@@ -121,7 +121,7 @@ async fn main() -> Result<()> {
     step(
         "start the controller as ServiceAccount kube-system/sealed-secrets-controller, inside the pod network",
     );
-    let dir = TempDir::new("ssrs-demo")?;
+    let dir = TempDir::new("ssrs-demo");
     let sa_kubeconfig = service_account_kubeconfig(&client, NS, NAME, dir.path()).await?;
     let port = 8080;
     let mut controller = Spawn::new(controller_bin)
