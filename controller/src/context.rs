@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::events::Recorder;
 use crate::keys::Registry;
 use crate::metrics::Metrics;
-use crate::reconcile::{ObjectMemo, Unsealer};
+use crate::reconcile::{ObjectMemo, StatusMethod, Unsealer};
 
 /// The shared state of one controller process.
 pub struct Context {
@@ -34,6 +34,8 @@ pub struct Context {
     pub memo: ObjectMemo,
     /// Where decryptions run, and which keys to try first.
     pub unsealer: Unsealer,
+    /// Merge patch or update for status writes (RBAC decides).
+    pub status_method: StatusMethod,
 }
 
 impl Context {
@@ -50,6 +52,7 @@ impl Context {
             readiness: Arc::new(Readiness::new(leader_elect)),
             memo: ObjectMemo::default(),
             unsealer: Unsealer::default(),
+            status_method: StatusMethod::default(),
         }
     }
 

@@ -26,6 +26,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> anyhow::
                 let ns_api: Api<Namespace> = Api::all(ctx.client.clone());
                 let mut out = Vec::new();
                 for ns in list {
+                    // The controller's own namespace exists (it runs there): no `namespaces get`
+                    // for it, which upstream's RBAC grants only with additional namespaces.
+                    if ns == ctx.identity.namespace {
+                        out.push(Some(ns));
+                        continue;
+                    }
                     match ns_api.get_opt(&ns).await? {
                         Some(_) => out.push(Some(ns)),
                         None => {

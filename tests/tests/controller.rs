@@ -1077,3 +1077,182 @@ async fn readyz_answers_200_under_the_charts_probe() -> Result<()> {
     c.context("controller with --skip-recreate")?;
     Ok(())
 }
+
+/// Upstream's RBAC for the controller, verbatim in its rules (chart 2.18.5 `cluster-role.yaml` and
+/// `role.yaml`, `controller.jsonnet`): `update` (not `patch`) on `sealedsecrets/status`, core
+/// `events` create and patch, and the key-admin Role.
+fn upstream_rbac(ns: &str, suffix: &str) -> Vec<serde_json::Value> {
+    let cluster_role = format!("secrets-unsealer-{suffix}");
+    vec![
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": { "name": cluster_role },
+            "rules": [
+                { "apiGroups": ["bitnami.com"], "resources": ["sealedsecrets"], "verbs": ["get", "list", "watch"] },
+                { "apiGroups": ["bitnami.com"], "resources": ["sealedsecrets/status"], "verbs": ["update"] },
+                { "apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update", "delete", "watch"] },
+                { "apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"] },
+            ],
+        }),
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": { "name": cluster_role },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role },
+            "subjects": [{ "kind": "ServiceAccount", "name": "sealed-secrets-controller", "namespace": ns }],
+        }),
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": { "name": "sealed-secrets-key-admin", "namespace": ns },
+            "rules": [
+                { "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["sealed-secrets-key"], "verbs": ["get"] },
+                { "apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "list"] },
+            ],
+        }),
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": { "name": "sealed-secrets-controller", "namespace": ns },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sealed-secrets-key-admin" },
+            "subjects": [{ "kind": "ServiceAccount", "name": "sealed-secrets-controller", "namespace": ns }],
+        }),
+    ]
+}
+
+/// A binary swap under upstream's RBAC: the status is written (with `update`, after the merge
+/// patch is refused once), `Unsealed` Events are recorded as core/v1 Events from
+/// `source.component: sealed-secrets`, and nothing is decrypted twice (a refused status write
+/// used to requeue and re-decrypt every object forever).
+#[tokio::test]
+async fn works_under_upstreams_exact_rbac() -> Result<()> {
+    use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+    let ns = TestNamespace::new("upstream-rbac").await?;
+    let client = ns.client();
+    ensure_crd(&client).await?;
+    let suffix = sealed_secrets_tests::unique_suffix();
+    let objects = upstream_rbac(ns.name(), &suffix);
+    let mut cluster_scoped = Vec::new();
+    for obj in &objects {
+        let obj: DynamicObject = serde_json::from_value(obj.clone())?;
+        let kind = obj
+            .types
+            .as_ref()
+            .map(|t| t.kind.clone())
+            .unwrap_or_default();
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "rbac.authorization.k8s.io",
+            "v1",
+            &kind,
+        ));
+        let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
+            Some(n) => Api::namespaced_with(client.clone(), n, &ar),
+            None => {
+                cluster_scoped.push((
+                    Api::<DynamicObject>::all_with(client.clone(), &ar),
+                    obj.metadata.name.clone().unwrap_or_default(),
+                ));
+                Api::all_with(client.clone(), &ar)
+            }
+        };
+        api.create(&PostParams::default(), &obj).await?;
+    }
+    let dir = sealed_secrets_tests::TempDir::new("upstream-rbac");
+    let kubeconfig = sealed_secrets_tests::service_account_kubeconfig(
+        &client,
+        ns.name(),
+        "sealed-secrets-controller",
+        dir.path(),
+    )
+    .await?;
+    let mut controller = Spawn::new(workspace_bin("controller"))
+        .args([
+            "--all-namespaces=false",
+            "--key-size=2048",
+            "--listen-addr=127.0.0.1:0",
+            "--listen-metrics-addr=127.0.0.1:0",
+        ])
+        .env("POD_NAMESPACE", ns.name())
+        .kubeconfig(&kubeconfig)
+        .start("controller")?;
+    let result = async {
+        let secrets: Api<Secret> = ns.api();
+        let key = wait_for_value("the controller's first key", WAIT, || {
+            let secrets = secrets.clone();
+            async move {
+                let l = secrets
+                    .list(
+                        &ListParams::default()
+                            .labels(&format!("{SEALED_SECRETS_KEY_LABEL}=active")),
+                    )
+                    .await?;
+                Ok(l.items.into_iter().next())
+            }
+        })
+        .await?;
+        let key = PrivateKey::from_pem(&key.data.unwrap_or_default()["tls.key"].0)?;
+        let ss_api: Api<SealedSecret> = ns.api();
+        for name in ["one", "two"] {
+            ss_api
+                .create(
+                    &PostParams::default(),
+                    &seal(
+                        key.public_key(),
+                        &test_secret(ns.name(), name, &[("foo", "bar")]),
+                    ),
+                )
+                .await?;
+        }
+        for name in ["one", "two"] {
+            let s = sealed_secrets_tests::wait_secret(&secrets, name, WAIT).await?;
+            assert_eq!(data(&s)["foo"], "bar");
+            wait_for(&format!("{name}: status Synced=True"), WAIT, || {
+                let ss_api = ss_api.clone();
+                async move {
+                    let ss = ss_api.get(name).await?;
+                    Ok(ss.status.is_some_and(|st| {
+                        st.observed_generation == ss.metadata.generation
+                            && st
+                                .conditions
+                                .iter()
+                                .any(|c| c.type_ == "Synced" && c.status == "True")
+                    }))
+                }
+            })
+            .await?;
+            let events: Api<Event> = ns.api();
+            let ev = sealed_secrets_tests::wait_event(&events, name, "Unsealed", WAIT).await?;
+            assert_eq!(
+                ev.source.and_then(|s| s.component).as_deref(),
+                Some("sealed-secrets"),
+                "core/v1 Event from upstream's component"
+            );
+        }
+        // Settled: the two objects cost one decryption each, and stay at that.
+        let logs = || controller.stdout() + &controller.stderr();
+        let rsa = |text: &str| metric(text, "sealed_secrets_controller_rsa_decryptions_total");
+        let metrics = || -> Result<String> {
+            let addr = sealed_secrets_tests::controller_addr(&logs(), "metrics")
+                .context("metrics address not in logs")?;
+            let out = std::process::Command::new("curl")
+                .args(["-sf", &format!("http://{addr}/metrics")])
+                .output()?;
+            Ok(String::from_utf8(out.stdout)?)
+        };
+        let before = rsa(&metrics()?);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let text = metrics()?;
+        assert_eq!(rsa(&text), before, "decrypted again while settled:\n{text}");
+        assert_eq!(
+            before,
+            Some(2.0),
+            "one decryption per object:\n{text}\nlogs:\n{}",
+            logs()
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    let logs = controller.stdout() + &controller.stderr();
+    controller.stop(Duration::from_secs(10))?;
+    for (api, name) in cluster_scoped {
+        let _ = api.delete(&name, &DeleteParams::default()).await;
+    }
+    result.with_context(|| format!("controller logs:\n{logs}"))
+}

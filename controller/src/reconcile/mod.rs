@@ -26,6 +26,7 @@ use kube::runtime::controller::Action;
 pub use error::Error;
 pub use memo::{ObjectKey, ObjectMemo};
 pub use secret::SecretCache;
+pub use status::StatusMethod;
 pub use unseal::Unsealer;
 
 use crate::context::Context;

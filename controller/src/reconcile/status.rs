@@ -3,8 +3,10 @@
 
 use common::types::{CONDITION_SYNCED, SealedSecret, SealedSecretCondition, SealedSecretStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use super::condition_labels;
@@ -121,6 +123,14 @@ pub fn next_status(
     })
 }
 
+/// How status is written: a merge patch (`patch` on `sealedsecrets/status`, our chart's RBAC),
+/// or, once that was forbidden, a PUT of the status (`update`, all that upstream's chart and
+/// `controller.yaml` grant). The first 403 switches for the rest of the process.
+#[derive(Debug, Default)]
+pub struct StatusMethod {
+    update_only: AtomicBool,
+}
+
 /// Write the status for `outcome` when it changed (and `--update-status` is on), and export the
 /// condition metric.
 pub async fn write(ctx: &Context, ss: &SealedSecret, outcome: &Outcome) -> Result<(), kube::Error> {
@@ -128,28 +138,90 @@ pub async fn write(ctx: &Context, ss: &SealedSecret, outcome: &Outcome) -> Resul
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let next = next_status(ss.status.as_ref(), ss.metadata.generation, outcome, &now);
         if let Some(status) = next {
-            // A merge patch: `null` removes the Secret version of a failed object.
-            let patch = json!({
-                "status": {
-                    "conditions": status.conditions,
-                    "observedGeneration": status.observed_generation,
-                    "secretResourceVersion": status.secret_resource_version,
-                    "keyFingerprints": status.key_fingerprints,
-                }
-            });
             let api: Api<SealedSecret> =
                 Api::namespaced(ctx.client.clone(), &ss.namespace().unwrap_or_default());
-            api.patch_status(
-                &ss.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
+            let name = ss.name_any();
+            if !ctx.status_method.update_only.load(Ordering::Relaxed) {
+                let patch = Patch::Merge(patch_body(&status));
+                match api
+                    .patch_status(&name, &PatchParams::default(), &patch)
+                    .await
+                {
+                    Err(kube::Error::Api(e)) if e.code == 403 => {
+                        tracing::info!(error = %e.message, "status patch forbidden; writing status with update (upstream's RBAC)");
+                        ctx.status_method.update_only.store(true, Ordering::Relaxed);
+                    }
+                    r => {
+                        r?;
+                    }
+                }
+            }
+            if ctx.status_method.update_only.load(Ordering::Relaxed) {
+                put_status(&api, ss, outcome, status, &now).await?;
+            }
         }
     }
     ctx.metrics
         .observe_condition(condition_labels(ss), Some(outcome.status_value()));
     Ok(())
+}
+
+/// The merge patch for `status`: `null` removes the Secret version of a failed object.
+fn patch_body(status: &SealedSecretStatus) -> serde_json::Value {
+    json!({
+        "status": {
+            "conditions": status.conditions,
+            "observedGeneration": status.observed_generation,
+            "secretResourceVersion": status.secret_resource_version,
+            "keyFingerprints": status.key_fingerprints,
+        }
+    })
+}
+
+/// The object to PUT to the status subresource: the apiserver takes only `status` from it, and
+/// the resourceVersion makes the write conditional.
+fn put_body(ss: &SealedSecret, status: &SealedSecretStatus) -> SealedSecret {
+    let mut obj = SealedSecret::new(&ss.name_any(), ss.spec.clone());
+    obj.metadata.namespace = ss.namespace();
+    obj.metadata.resource_version = ss.metadata.resource_version.clone();
+    obj.status = Some(status.clone());
+    obj
+}
+
+/// PUT the status, conditional on the cached object's version; on a conflict (the cache is
+/// behind) read the object once and, if it is still this generation, put the status computed
+/// against it.
+async fn put_status(
+    api: &Api<SealedSecret>,
+    ss: &SealedSecret,
+    outcome: &Outcome,
+    status: SealedSecretStatus,
+    now: &Time,
+) -> Result<(), kube::Error> {
+    let name = ss.name_any();
+    let pp = PostParams::default();
+    match api.replace_status(&name, &pp, &put_body(ss, &status)).await {
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let fresh = api.get_status(&name).await?;
+            if fresh.metadata.generation != ss.metadata.generation {
+                // A newer generation is on its way to a reconcile of its own.
+                return Ok(());
+            }
+            match next_status(
+                fresh.status.as_ref(),
+                fresh.metadata.generation,
+                outcome,
+                now,
+            ) {
+                Some(status) => api
+                    .replace_status(&name, &pp, &put_body(&fresh, &status))
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            }
+        }
+        r => r.map(|_| ()),
+    }
 }
 
 #[cfg(test)]
