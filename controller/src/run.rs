@@ -28,13 +28,40 @@ async fn client(config: &Config) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(kc)?)
 }
 
-/// `":8080"` (Go style) → `0.0.0.0:8080`.
-fn listen_addr(addr: &str) -> String {
-    if addr.starts_with(':') {
-        format!("0.0.0.0{addr}")
-    } else {
-        addr.to_owned()
+/// Bind `addr` as Go's `net.Listen("tcp", addr)` does: `":8080"` (no host) listens on every
+/// address, IPv6 and IPv4 alike (one dual-stack socket on `[::]`, so IPv6-only clusters work),
+/// falling back to `0.0.0.0` where the kernel has no IPv6; `host:port` binds that address.
+async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let Some(port) = addr.strip_prefix(':') else {
+        return tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"));
+    };
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("listening on {addr}: not a port"))?;
+    match dual_stack(port) {
+        Ok(listener) => Ok(listener),
+        Err(e) => {
+            tracing::debug!(error = %e, "no IPv6 listener; listening on IPv4 only");
+            tokio::net::TcpListener::bind(("0.0.0.0", port))
+                .await
+                .with_context(|| format!("listening on {addr}"))
+        }
     }
+}
+
+/// A listener on `[::]:port` that also accepts IPv4 (IPv4-mapped addresses).
+fn dual_stack(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    let addr = std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    tokio::net::TcpListener::from_std(socket.into())
 }
 
 async fn serve(
@@ -43,9 +70,7 @@ async fn serve(
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("listening on {addr}"))?;
+    let listener = bind(&addr).await?;
     let bound = listener.local_addr()?;
     tracing::info!(server = name, addr = %bound, "server listening");
     // Connection info lets the rate limiter key direct callers by peer address.
@@ -75,13 +100,13 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Res
     );
     tasks.spawn(serve(
         "http",
-        listen_addr(&ctx.config.listen_addr),
+        ctx.config.listen_addr.clone(),
         http::router(state.clone()),
         shutdown.clone(),
     ));
     tasks.spawn(serve(
         "metrics",
-        listen_addr(&ctx.config.listen_metrics_addr),
+        ctx.config.listen_metrics_addr.clone(),
         http::metrics_router(state),
         shutdown.clone(),
     ));
@@ -162,5 +187,49 @@ async fn leader_then_work(
                 };
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Connect to `addr` and read what the listener's accept loop writes back.
+    async fn round_trip(listener: &tokio::net::TcpListener, addr: std::net::SocketAddr) {
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let mut client = client.unwrap();
+        let (mut server, _) = accepted.unwrap();
+        server.write_all(b"ok").await.unwrap();
+        let mut buf = [0u8; 2];
+        client.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ok");
+    }
+
+    #[tokio::test]
+    async fn a_bare_port_listens_on_ipv6_and_ipv4() {
+        let listener = super::bind(":0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(
+            listener.local_addr().unwrap().is_ipv6(),
+            "one dual-stack socket on [::]"
+        );
+        round_trip(&listener, (std::net::Ipv6Addr::LOCALHOST, port).into()).await;
+        round_trip(&listener, (std::net::Ipv4Addr::LOCALHOST, port).into()).await;
+    }
+
+    #[tokio::test]
+    async fn a_host_and_port_binds_that_address_only() {
+        let listener = super::bind("127.0.0.1:0").await.unwrap();
+        assert_eq!(
+            listener.local_addr().unwrap().ip(),
+            std::net::Ipv4Addr::LOCALHOST
+        );
+        let listener = super::bind("[::1]:0").await.unwrap();
+        assert_eq!(
+            listener.local_addr().unwrap().ip(),
+            std::net::Ipv6Addr::LOCALHOST
+        );
+        assert!(super::bind(":notaport").await.is_err());
     }
 }
