@@ -22,6 +22,7 @@
 
 pub mod crypto;
 pub mod documents;
+pub mod go;
 pub mod keys;
 pub mod scope;
 pub mod sealing;

@@ -22,8 +22,8 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Upstream's hint when the controller Service cannot be read.
 pub const SERVICE_HINT: &str = "Please, use the flag --controller-name and --controller-namespace to set up the name and namespace of the sealed secrets controller";
 
-/// Parse a Go-style duration as kubectl's `--request-timeout`: a bare integer is seconds, else a
-/// sequence of `<number><unit>` with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`. `0` → `None`.
+/// Parse `--request-timeout` as client-go does: a bare integer is seconds, else a Go duration
+/// ([`common::go::parse_duration`]: `1m30s`, `500ms`, `2µs`, …). Zero → `None`.
 pub fn parse_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
     let s = s.trim();
     let bad = || {
@@ -37,40 +37,8 @@ pub fn parse_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok((n > 0).then(|| Duration::from_secs(n)));
     }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        if num_end == 0 {
-            return Err(bad());
-        }
-        let (num, tail) = rest.split_at_checked(num_end).ok_or_else(bad)?;
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        let unit_end = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at_checked(unit_end).ok_or_else(bad)?;
-        let mult = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += n * mult;
-        rest = tail;
-    }
-    if total <= 0.0 {
-        return Ok(None);
-    }
-    // Too large for a Duration (or infinite, from hundreds of digits) is invalid, as in Go.
-    Duration::try_from_secs_f64(total)
-        .map(Some)
-        .map_err(|_| bad())
+    let d = common::go::parse_duration(s).map_err(|_| bad())?;
+    Ok((!d.is_zero()).then_some(d))
 }
 
 /// `/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy` (an empty port name is allowed:
