@@ -1,7 +1,7 @@
 //! Print the SealedSecret CRD as YAML (the file committed under charts/sealed-secrets/crds/).
 
 fn main() -> std::process::ExitCode {
-    match common::types::crd_yaml() {
+    match common::crd::crd_yaml() {
         Ok(yaml) => {
             print!("{yaml}");
             std::process::ExitCode::SUCCESS

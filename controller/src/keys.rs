@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use common::annotations::SEALED_SECRETS_KEY_LABEL;
 use common::keys::{
     Certificate, CertificateParams, Fingerprint, PrivateKey, self_signed_certificate,
 };
-use common::scope::SEALED_SECRETS_KEY_LABEL;
 use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;

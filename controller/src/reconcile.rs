@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::annotations::{MANAGED_ANNOTATION, PATCH_ANNOTATION, annotation_is_true};
+use common::crd::{CONDITION_SYNCED, SealedSecret, SealedSecretCondition, SealedSecretStatus};
 use common::keys::Fingerprint;
-use common::scope::{MANAGED_ANNOTATION, PATCH_ANNOTATION, annotation_is_true};
-use common::sealing::{UnsealError, UnsealOptions, UnsealStats, unseal_with_stats};
-use common::types::{CONDITION_SYNCED, SealedSecret, SealedSecretCondition, SealedSecretStatus};
+use common::sealing::{UnsealError, UnsealOptions, UnsealStats, unseal};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ObjectMeta, PartialObjectMeta, Patch, PatchParams, PostParams};
@@ -363,7 +363,7 @@ async fn apply(
     let (unsealed, stats) = tokio::task::spawn_blocking(move || {
         let keys = job_ring.decryption_order(&preferred);
         let mut stats = UnsealStats::default();
-        let unsealed = unseal_with_stats(&job_ss, &keys, &opts, &mut stats);
+        let unsealed = unseal(&job_ss, &keys, &opts, &mut stats);
         (unsealed, stats)
     })
     .await

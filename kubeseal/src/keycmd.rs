@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::SystemTime;
 
+use common::annotations::{
+    BACKUP_CREATED_ANNOTATION, KUBECTL_LAST_APPLIED_ANNOTATION, SEALED_SECRETS_KEY_LABEL,
+};
 use common::documents::{parse_documents, secret_from_value, unwrap_lists};
 use common::keys::{Certificate, PrivateKey};
-use common::scope::SEALED_SECRETS_KEY_LABEL;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, PostParams};
@@ -18,9 +20,6 @@ use crate::online::Online;
 
 /// The legacy key Secret name (and the controller's default `--key-prefix`).
 pub const LEGACY_KEY_NAME: &str = "sealed-secrets-key";
-/// Annotation keeping the original `creationTimestamp` in a backup.
-pub const BACKUP_CREATED_ANNOTATION: &str = "sealedsecrets.bitnami.com/backup-creation-timestamp";
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Run a `kubeseal keys …` command.
 pub fn run(cmd: &KeysCommand, config: &Config) -> anyhow::Result<()> {
@@ -98,7 +97,7 @@ pub fn fingerprint(s: &Secret) -> anyhow::Result<String> {
 /// A key Secret without server-set fields, ready to be created again.
 pub fn strip_for_backup(s: &Secret) -> Secret {
     let mut annotations = s.metadata.annotations.clone().unwrap_or_default();
-    annotations.remove(LAST_APPLIED);
+    annotations.remove(KUBECTL_LAST_APPLIED_ANNOTATION);
     if let Some(t) = &s.metadata.creation_timestamp {
         annotations
             .entry(BACKUP_CREATED_ANNOTATION.into())
@@ -206,7 +205,7 @@ fn restore(online: &Online, ns: &str, file: &Path) -> anyhow::Result<()> {
         let mut labels = s.metadata.labels.clone().unwrap_or_default();
         labels.insert(SEALED_SECRETS_KEY_LABEL.into(), "active".into());
         let mut annotations = s.metadata.annotations.clone().unwrap_or_default();
-        annotations.remove(LAST_APPLIED);
+        annotations.remove(KUBECTL_LAST_APPLIED_ANNOTATION);
         let mut new = Secret {
             metadata: ObjectMeta {
                 namespace: Some(ns.into()),

@@ -5,59 +5,31 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use common::crypto::{hybrid_decrypt, hybrid_encrypt};
+use common::crd::{KIND, SealedSecret};
 use common::documents::{
     Format, looks_like_json, parse_documents, sealed_secret_from_value, sealed_secret_to_string,
 };
 use common::keys::{PrivateKey, PublicKey};
-use common::scope::{SealingScope, encryption_label};
-use common::types::{KIND, SealedSecret};
+use common::sealing::{ResealOptions, reseal};
 use rand::CryptoRng;
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// Re-seal `ss` for `target` in place. Returns `true` when it changed.
+/// Re-seal `ss` for `target` in place ([`reseal`]: metadata, scope and templates kept as they
+/// are, v1 objects refused, every value that no key opens named). Returns `true` when it changed.
 pub fn reencrypt_one<R: CryptoRng + ?Sized>(
     rng: &mut R,
     ss: &mut SealedSecret,
     keys: &[&PrivateKey],
     target: &PublicKey,
 ) -> anyhow::Result<bool> {
-    if ss.spec.data.is_some() {
-        anyhow::bail!("cannot re-encrypt the deprecated 'data' field; use 'encryptedData'");
-    }
-    let namespace = ss.metadata.namespace.clone().unwrap_or_default();
-    let name = ss.metadata.name.clone().unwrap_or_default();
-    let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
-    let label = encryption_label(&namespace, &name, scope);
-    let mut plain = Vec::with_capacity(ss.spec.encrypted_data.len());
-    let mut failed = Vec::new();
-    let mut all_target = true;
-    for (k, v) in &ss.spec.encrypted_data {
-        let opened = B64
-            .decode(v)
-            .ok()
-            .and_then(|ct| hybrid_decrypt(keys.iter().copied(), &ct, &label).ok());
-        match opened {
-            Some((pt, key)) => {
-                all_target &= key.public_key() == target;
-                plain.push((k.clone(), pt));
-            }
-            None => failed.push(k.clone()),
-        }
-    }
-    if !failed.is_empty() {
-        anyhow::bail!("no key could decrypt secret ({})", failed.join(", "));
-    }
-    if all_target {
-        return Ok(false);
-    }
-    for (k, pt) in plain {
-        let ct = hybrid_encrypt(rng, target, &pt, &label)?;
-        ss.spec.encrypted_data.insert(k, B64.encode(ct));
-    }
-    Ok(true)
+    let opts = ResealOptions {
+        accept_deprecated_v1_data: false,
+        normalise: false,
+        keep_current: true,
+        exhaustive: true,
+    };
+    let r = reseal(rng, ss, keys, target, &opts)?;
+    *ss = r.sealed;
+    Ok(r.changed)
 }
 
 /// Outcome of re-encrypting one document set.

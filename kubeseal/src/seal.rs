@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use common::crd::SealedSecret;
 use common::documents::{
     Format, looks_like_json, parse_documents, parse_secrets, sealed_secret_from_value,
     sealed_secret_to_string,
@@ -9,7 +10,6 @@ use common::documents::{
 use common::keys::PublicKey;
 use common::scope::SealingScope;
 use common::sealing::{seal_raw, seal_secret};
-use common::types::SealedSecret;
 use k8s_openapi::api::core::v1::Secret;
 use rand::CryptoRng;
 

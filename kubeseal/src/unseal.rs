@@ -2,7 +2,7 @@
 
 use common::documents::{Format, parse_sealed_secrets, secret_to_string};
 use common::keys::PrivateKey;
-use common::sealing::{UnsealOptions, unseal};
+use common::sealing::{UnsealOptions, UnsealStats, unseal};
 
 /// Unseal every SealedSecret in `input` with `keys`; the Secrets in `format`.
 pub fn recovery_unseal(
@@ -21,7 +21,7 @@ pub fn recovery_unseal(
     };
     let mut out = zeroize::Zeroizing::new(String::new());
     for ss in &sealed {
-        let secret = unseal(ss, &refs, &opts)?;
+        let secret = unseal(ss, &refs, &opts, &mut UnsealStats::default())?;
         out.push_str(&secret_to_string(secret.secret(), format)?);
     }
     Ok(zeroize::Zeroizing::new(
