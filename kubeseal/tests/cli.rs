@@ -433,8 +433,8 @@ fn expired_cert_is_refused() {
     // message through the library.
     let cert = cert();
     let far = cert.not_after() + std::time::Duration::from_secs(1);
-    let err = kubeseal::certs::parse_cert(&std::fs::read(fixture("cert-4096.pem")).unwrap(), far)
-        .unwrap_err();
+    let err =
+        kubeseal::parse_cert(&std::fs::read(fixture("cert-4096.pem")).unwrap(), far).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("failed to encrypt using an expired certificate on "),
