@@ -8,7 +8,7 @@
 )] // test code: a panic is a failure
 
 fn main() -> std::process::ExitCode {
-    match common::types::crd_yaml() {
+    match common::crd::crd_yaml() {
         Ok(yaml) => {
             print!("{yaml}");
             std::process::ExitCode::SUCCESS

@@ -90,25 +90,14 @@ pub fn hybrid_encrypt<R: CryptoRng + ?Sized>(
     Ok(out)
 }
 
-/// Try each key in turn; return the plaintext and the key that opened it.
+/// Try each key in turn; return the plaintext and the key that opened it. Adds to `attempts` one
+/// per key tried (each is an RSA private operation, or a cheaper rejection when the wrapped key is
+/// longer than the modulus); a ciphertext too short to be an envelope costs no attempt. Callers
+/// that do not count pass `&mut 0`.
 ///
 /// Callers that know which key probably opens a value (the one that opened it before, then the
 /// newest) should order `keys` that way: each wrong key costs a full RSA private operation.
 pub fn hybrid_decrypt<'k, I>(
-    keys: I,
-    ciphertext: &[u8],
-    label: &[u8],
-) -> Result<(Zeroizing<Vec<u8>>, &'k PrivateKey), DecryptionError>
-where
-    I: IntoIterator<Item = &'k PrivateKey>,
-{
-    hybrid_decrypt_counting(keys, ciphertext, label, &mut 0)
-}
-
-/// [`hybrid_decrypt`], adding to `attempts` one per key tried (each is an RSA private operation,
-/// or a cheaper rejection when the wrapped key is longer than the modulus). A ciphertext too short
-/// to be an envelope costs no attempt.
-pub fn hybrid_decrypt_counting<'k, I>(
     keys: I,
     ciphertext: &[u8],
     label: &[u8],
@@ -196,9 +185,9 @@ mod tests {
         let ct = hybrid_encrypt(&mut rng, key.public_key(), b"hello", b"ns/name").unwrap();
         assert_eq!(&ct[..2], &[0x02, 0x00]);
         assert_eq!(ct.len(), 2 + 512 + 5 + 16);
-        let (pt, used) = hybrid_decrypt([&key], &ct, b"ns/name").unwrap();
+        let (pt, used) = hybrid_decrypt([&key], &ct, b"ns/name", &mut 0).unwrap();
         assert_eq!(pt.as_slice(), b"hello");
         assert_eq!(used.fingerprint(), key.fingerprint());
-        assert!(hybrid_decrypt([&key], &ct, b"ns/other").is_err());
+        assert!(hybrid_decrypt([&key], &ct, b"ns/other", &mut 0).is_err());
     }
 }

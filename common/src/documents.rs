@@ -23,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::types::{API_VERSION, KIND, SealedSecret, SealedSecretStatus};
+use crate::crd::{API_VERSION, KIND, SealedSecret, SealedSecretStatus};
 
 /// Reading documents failed. Messages never contain input text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -495,7 +495,7 @@ pub fn secret_to_string(s: &Secret, format: Format) -> Result<String, DocumentEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::SealedSecretSpec;
+    use crate::crd::SealedSecretSpec;
 
     #[test]
     fn yaml_multi_doc_skips_empty() {

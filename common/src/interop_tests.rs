@@ -10,12 +10,15 @@ use k8s_openapi::api::core::v1::Secret;
 use rand::{RngExt as _, SeedableRng};
 use zeroize::Zeroizing;
 
+use crate::annotations::{
+    CLUSTER_WIDE_ANNOTATION, LAST_APPLIED_ANNOTATIONS, SKIP_SET_OWNER_REFERENCES_ANNOTATION,
+};
+use crate::crd::SealedSecret;
 use crate::crypto::{hybrid_decrypt, hybrid_encrypt, single_decrypt};
 use crate::keys::PrivateKey;
-use crate::scope::{self, SealingScope, encryption_label};
+use crate::scope::{SealingScope, encryption_label};
 use crate::sealing::{self, ItemError, UnsealError, UnsealOptions, seal_secret, unseal};
 use crate::test_support::*;
-use crate::types::SealedSecret;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -214,12 +217,12 @@ fn property_round_trip_with_seeded_rng() {
         let pt: Vec<u8> = (0..len).map(|_| rng.random()).collect();
         let label: Vec<u8> = (0..rng.random_range(0..40)).map(|_| rng.random()).collect();
         let ct = hybrid_encrypt(&mut rng, key.public_key(), &pt, &label).unwrap();
-        let (out, used) = hybrid_decrypt([&other, key], &ct, &label).unwrap();
+        let (out, used) = hybrid_decrypt([&other, key], &ct, &label, &mut 0).unwrap();
         assert_eq!(out.as_slice(), &pt[..]);
         assert_eq!(used.fingerprint(), key.fingerprint());
         let mut wrong = label.clone();
         wrong.push(b'x');
-        assert!(hybrid_decrypt([&other, key], &ct, &wrong).is_err());
+        assert!(hybrid_decrypt([&other, key], &ct, &wrong, &mut 0).is_err());
     }
 }
 
@@ -259,7 +262,8 @@ fn kubesealpy_documents_unseal() {
     assert_eq!(expected["binary"].len(), 256);
     for scope in ["strict", "namespace-wide", "cluster-wide"] {
         let ss = load_sealed(&format!("sealed-by-kubesealpy-{scope}.yaml"));
-        let out = unseal(&ss, &[&key], &opts).unwrap_or_else(|e| panic!("{scope}: {e}"));
+        let out = unseal(&ss, &[&key], &opts, &mut Default::default())
+            .unwrap_or_else(|e| panic!("{scope}: {e}"));
         assert_eq!(data_of(&out), expected, "{scope}");
         assert_eq!(out.opened_by(), [key.fingerprint().clone()]);
         let s = out.secret();
@@ -284,14 +288,14 @@ fn kubesealpy_documents_respect_scope_when_moved() {
     ] {
         let mut renamed = load_sealed(&format!("sealed-by-kubesealpy-{scope}.yaml"));
         renamed.metadata.name = Some("another-name".into());
-        let r = unseal(&renamed, &[&key], &opts);
+        let r = unseal(&renamed, &[&key], &opts, &mut Default::default());
         assert_eq!(r.is_ok(), rename_ok, "{scope} renamed");
         if let Ok(s) = r {
             assert_eq!(s.secret().metadata.name.as_deref(), Some("another-name"));
         }
         let mut moved = load_sealed(&format!("sealed-by-kubesealpy-{scope}.yaml"));
         moved.metadata.namespace = Some("staging".into());
-        let r = unseal(&moved, &[&key], &opts);
+        let r = unseal(&moved, &[&key], &opts, &mut Default::default());
         assert_eq!(r.is_ok(), move_ok, "{scope} moved");
         if let Err(e) = r {
             assert!(e.is_decryption());
@@ -313,9 +317,17 @@ fn scope_comes_from_metadata_not_template() {
         .metadata
         .annotations
         .get_or_insert_with(Default::default)
-        .insert(scope::CLUSTER_WIDE_ANNOTATION.into(), "true".into());
+        .insert(CLUSTER_WIDE_ANNOTATION.into(), "true".into());
     ss.metadata.name = Some("x".into());
-    assert!(unseal(&ss, &[&key], &UnsealOptions::default()).is_err());
+    assert!(
+        unseal(
+            &ss,
+            &[&key],
+            &UnsealOptions::default(),
+            &mut Default::default()
+        )
+        .is_err()
+    );
 }
 
 fn test_secret(ns: &str, name: &str) -> Secret {
@@ -342,7 +354,13 @@ fn test_seal_round_trip_and_string_data_conversion() {
     assert_eq!(ss.metadata.name.as_deref(), Some("mysecret"));
     assert_eq!(ss.metadata.annotations, None);
     assert_eq!(ss.spec.encrypted_data.len(), 2);
-    let out = unseal(&ss, &[key], &UnsealOptions::default()).unwrap();
+    let out = unseal(
+        &ss,
+        &[key],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
     let data = data_of(&out);
     assert_eq!(data["foo"], b"override");
     assert_eq!(data["other"], b"x");
@@ -363,17 +381,37 @@ fn test_seal_round_trip_with_scopes_and_mismatch() {
             SealingScope::from_annotations(ss.metadata.annotations.as_ref()),
             scope
         );
-        assert!(unseal(&ss, &[key], &UnsealOptions::default()).is_ok());
+        assert!(
+            unseal(
+                &ss,
+                &[key],
+                &UnsealOptions::default(),
+                &mut Default::default()
+            )
+            .is_ok()
+        );
         let mut renamed = ss.clone();
         renamed.metadata.name = Some("other".into());
         assert_eq!(
-            unseal(&renamed, &[key], &UnsealOptions::default()).is_ok(),
+            unseal(
+                &renamed,
+                &[key],
+                &UnsealOptions::default(),
+                &mut Default::default()
+            )
+            .is_ok(),
             rename_ok
         );
         let mut moved = ss.clone();
         moved.metadata.namespace = Some("otherns".into());
         assert_eq!(
-            unseal(&moved, &[key], &UnsealOptions::default()).is_ok(),
+            unseal(
+                &moved,
+                &[key],
+                &UnsealOptions::default(),
+                &mut Default::default()
+            )
+            .is_ok(),
             move_ok
         );
     }
@@ -401,14 +439,8 @@ fn test_seal_metadata_preservation() {
     let mut s = test_secret("myns", "mysecret");
     s.metadata.labels = Some(BTreeMap::from([("app".into(), "x".into())]));
     s.metadata.annotations = Some(BTreeMap::from([
-        (
-            sealing::LAST_APPLIED_ANNOTATIONS[0].into(),
-            "{\"leak\":1}".into(),
-        ),
-        (
-            sealing::LAST_APPLIED_ANNOTATIONS[1].into(),
-            "{\"leak\":2}".into(),
-        ),
+        (LAST_APPLIED_ANNOTATIONS[0].into(), "{\"leak\":1}".into()),
+        (LAST_APPLIED_ANNOTATIONS[1].into(), "{\"leak\":2}".into()),
         ("keep".into(), "me".into()),
     ]));
     s.metadata.owner_references = Some(vec![Default::default()]);
@@ -429,14 +461,26 @@ fn test_skip_set_owner_reference() {
     let key = generated_key();
     let mut s = test_secret("myns", "mysecret");
     s.metadata.annotations = Some(BTreeMap::from([(
-        scope::SKIP_SET_OWNER_REFERENCES_ANNOTATION.into(),
+        SKIP_SET_OWNER_REFERENCES_ANNOTATION.into(),
         "true".into(),
     )]));
     let ss = seal_secret(&mut seeded_rng(1), key.public_key(), &s).unwrap();
-    let out = unseal(&ss, &[key], &UnsealOptions::default()).unwrap();
+    let out = unseal(
+        &ss,
+        &[key],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
     assert_eq!(out.secret().metadata.owner_references, None);
     let plain = seal_secret(&mut seeded_rng(1), key.public_key(), &test_secret("a", "b")).unwrap();
-    let out = unseal(&plain, &[key], &UnsealOptions::default()).unwrap();
+    let out = unseal(
+        &plain,
+        &[key],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
     assert_eq!(
         out.secret()
             .metadata
@@ -455,7 +499,13 @@ fn test_invalid_base64_names_the_field() {
     ss.spec
         .encrypted_data
         .insert("broken".into(), "!!!notbase64".into());
-    let err = unseal(&ss, &[key], &UnsealOptions::default()).unwrap_err();
+    let err = unseal(
+        &ss,
+        &[key],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap_err();
     let msg = err.to_string();
     assert_eq!(msg, "illegal base64 data at input byte 0 (broken)");
     assert!(!msg.contains("decrypt"));
@@ -474,7 +524,13 @@ fn errors_are_grouped_like_multierror_uniq() {
     let ss = seal_secret(&mut seeded_rng(1), key.public_key(), &s).unwrap();
     let mut ss2 = ss.clone();
     ss2.spec.encrypted_data.insert("z".into(), "%".into());
-    let err = unseal(&ss2, &[&other], &UnsealOptions::default()).unwrap_err();
+    let err = unseal(
+        &ss2,
+        &[&other],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         err,
         UnsealError::Items(vec![
@@ -500,21 +556,34 @@ fn test_unsealing_v1_format_and_both_fields() {
     let mut ss = SealedSecret::new("b", Default::default());
     ss.metadata.namespace = Some("a".into());
     ss.spec.data = Some(ByteString(ct));
-    let out = unseal(&ss, &[key], &UnsealOptions::default()).unwrap();
+    let out = unseal(
+        &ss,
+        &[key],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
     assert_eq!(data_of(&out)["foo"], b"bar");
     let reject = UnsealOptions {
         accept_deprecated_v1_data: false,
         ..UnsealOptions::default()
     };
     assert_eq!(
-        unseal(&ss, &[key], &reject).err().unwrap(),
+        unseal(&ss, &[key], &reject, &mut Default::default())
+            .err()
+            .unwrap(),
         UnsealError::DeprecatedDataRejected
     );
     ss.spec.encrypted_data.insert("x".into(), "AgA=".into());
     assert_eq!(
-        unseal(&ss, &[key], &UnsealOptions::default())
-            .err()
-            .unwrap(),
+        unseal(
+            &ss,
+            &[key],
+            &UnsealOptions::default(),
+            &mut Default::default()
+        )
+        .err()
+        .unwrap(),
         UnsealError::BothDataFields
     );
 }
@@ -533,7 +602,13 @@ fn test_seal_round_trip_template_data() {
         ("json".into(), "{{ toJson .password }}".into()),
         ("static".into(), "no data used".into()),
     ]));
-    let out = unseal(&ss, &[key], &UnsealOptions::default()).unwrap();
+    let out = unseal(
+        &ss,
+        &[key],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
     let data = data_of(&out);
     assert_eq!(data["foo"], b"secret bar !");
     assert_eq!(data["json"], b"\"p\\\"w\"");
@@ -545,9 +620,15 @@ fn test_seal_round_trip_template_data() {
         render_templates: false,
         ..UnsealOptions::default()
     };
-    assert!(unseal(&ss, &[key], &no_render).is_ok());
-    assert!(sealing::validate_encrypted_data(&ss, &[key]).is_ok());
-    let err = unseal(&ss, &[key], &UnsealOptions::default()).unwrap_err();
+    assert!(unseal(&ss, &[key], &no_render, &mut Default::default()).is_ok());
+    assert!(sealing::verify(&ss, &[key], &mut Default::default()).is_ok());
+    let err = unseal(
+        &ss,
+        &[key],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap_err();
     assert!(!err.is_decryption());
 }
 
@@ -556,7 +637,7 @@ fn test_template_without_encrypted_data() {
     let mut ss = SealedSecret::new("b", Default::default());
     ss.metadata.namespace = Some("a".into());
     ss.spec.template.data = Some(BTreeMap::from([("k".into(), "value".into())]));
-    let out = unseal(&ss, &[], &UnsealOptions::default()).unwrap();
+    let out = unseal(&ss, &[], &UnsealOptions::default(), &mut Default::default()).unwrap();
     assert_eq!(data_of(&out)["k"], b"value");
 }
 
@@ -573,7 +654,13 @@ fn template_error_never_contains_plaintext() {
         "t".into(),
         "{{ .pw | nosuchfunc }}{{ index .pw 99 }}".into(),
     )]));
-    let err = unseal(&ss, &[key], &UnsealOptions::default()).unwrap_err();
+    let err = unseal(
+        &ss,
+        &[key],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap_err();
     assert!(!format!("{err} {err:?}").contains("Sup3rS3cretPlaintext"));
 }
 
@@ -621,7 +708,7 @@ fn unseal_counts_key_attempts_and_tries_the_opening_key_first_for_the_rest() {
     data.insert("foo3".into(), ByteString(b"y".to_vec()));
     let ss = seal_secret(&mut seeded_rng(3), sealer.public_key(), &s).unwrap();
     let mut stats = sealing::UnsealStats::default();
-    let out = sealing::unseal_with_stats(
+    let out = sealing::unseal(
         &ss,
         &[&other, sealer],
         &UnsealOptions::default(),
@@ -635,13 +722,10 @@ fn unseal_counts_key_attempts_and_tries_the_opening_key_first_for_the_rest() {
     let mut broken = ss.clone();
     broken.spec.encrypted_data.insert("z".into(), "%".into());
     let mut stats = sealing::UnsealStats::default();
-    assert!(
-        sealing::unseal_with_stats(&broken, &[&other], &UnsealOptions::default(), &mut stats)
-            .is_err()
-    );
+    assert!(sealing::unseal(&broken, &[&other], &UnsealOptions::default(), &mut stats).is_err());
     assert_eq!(stats.rsa_operations, 3);
     let mut stats = sealing::UnsealStats::default();
-    sealing::validate_encrypted_data_with_stats(&ss, &[sealer, &other], &mut stats).unwrap();
+    sealing::verify(&ss, &[sealer, &other], &mut stats).unwrap();
     assert_eq!(stats.rsa_operations, 3);
 }
 
@@ -670,7 +754,7 @@ fn after_a_value_no_key_opens_the_rest_are_tried_only_with_keys_that_opened_one(
         .map(|i| (format!("k{i:02}"), wrong.clone()))
         .collect();
     let mut stats = sealing::UnsealStats::default();
-    let err = sealing::unseal_with_stats(
+    let err = sealing::unseal(
         &hostile,
         &[&other, sealer],
         &UnsealOptions::default(),
@@ -690,7 +774,7 @@ fn after_a_value_no_key_opens_the_rest_are_tried_only_with_keys_that_opened_one(
     hostile.spec.encrypted_data.insert("a".into(), good.clone());
     let mut stats = sealing::UnsealStats::default();
     assert!(
-        sealing::unseal_with_stats(
+        sealing::unseal(
             &hostile,
             &[&other, sealer],
             &UnsealOptions::default(),
@@ -705,10 +789,22 @@ fn after_a_value_no_key_opens_the_rest_are_tried_only_with_keys_that_opened_one(
     let mut mixed = ss.clone();
     mixed.spec.encrypted_data.insert("a-bad".into(), wrong);
     mixed.spec.encrypted_data.insert("b-good".into(), good);
-    let err = unseal(&mixed, &[sealer, &other], &UnsealOptions::default()).unwrap_err();
+    let err = unseal(
+        &mixed,
+        &[sealer, &other],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap_err();
     assert_eq!(err.to_string(), "no key could decrypt secret (a-bad)");
     // …and those only a less likely key opens are named with the failures.
-    let err = unseal(&mixed, &[&other, sealer], &UnsealOptions::default()).unwrap_err();
+    let err = unseal(
+        &mixed,
+        &[&other, sealer],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "no key could decrypt secret (a-bad, b-good, foo)"

@@ -453,7 +453,7 @@ impl Certificate {
     /// Refuse an expired certificate with upstream's message.
     pub fn check_not_expired(&self, now: SystemTime) -> Result<(), KeyError> {
         if now > self.not_after {
-            return Err(KeyError::Expired(go_date(self.not_after)));
+            return Err(KeyError::Expired(crate::go::format_date(self.not_after)));
         }
         Ok(())
     }
@@ -474,48 +474,6 @@ fn describe_key_algorithm(oid: &str) -> String {
         "1.3.101.112" => "ed25519.PublicKey".into(),
         other => format!("key algorithm {other}"),
     }
-}
-
-/// Format a time as Go's `January 2, 2006` layout (UTC).
-fn go_date(t: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let month = MONTHS
-        .get(usize::try_from(m.saturating_sub(1)).unwrap_or(0))
-        .copied()
-        .unwrap_or("January");
-    format!("{month} {d}, {y}")
-}
-
-/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31); Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// What goes into a new sealing certificate.
@@ -704,14 +662,6 @@ mod tests {
             "{err}"
         );
         cert.check_not_expired(cert.not_before()).unwrap();
-    }
-
-    #[test]
-    fn go_date_format() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_136_214_245); // 2006-01-02T15:04:05Z
-        assert_eq!(go_date(t), "January 2, 2006");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(go_date(t), "February 29, 2000");
     }
 
     #[test]

@@ -1,24 +1,11 @@
-//! Sealing scopes and the OAEP label that binds a ciphertext to a name and namespace.
+//! Sealing scopes and the OAEP label that binds a ciphertext to a name and namespace. The scope
+//! annotations themselves are in [`crate::annotations`].
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-/// Annotation and label prefix.
-pub const PREFIX: &str = "sealedsecrets.bitnami.com/";
-/// `"true"` makes a SealedSecret cluster-wide (label `""`).
-pub const CLUSTER_WIDE_ANNOTATION: &str = "sealedsecrets.bitnami.com/cluster-wide";
-/// `"true"` makes a SealedSecret namespace-wide (label `"<namespace>"`).
-pub const NAMESPACE_WIDE_ANNOTATION: &str = "sealedsecrets.bitnami.com/namespace-wide";
-/// `"true"` on an existing Secret lets the controller take it over.
-pub const MANAGED_ANNOTATION: &str = "sealedsecrets.bitnami.com/managed";
-/// `"true"` on an existing Secret makes the controller merge into it.
-pub const PATCH_ANNOTATION: &str = "sealedsecrets.bitnami.com/patch";
-/// `"true"` in the template stops the controller from setting an ownerReference.
-pub const SKIP_SET_OWNER_REFERENCES_ANNOTATION: &str =
-    "sealedsecrets.bitnami.com/skip-set-owner-references";
-/// Label on key Secrets; `active` keys are loaded.
-pub const SEALED_SECRETS_KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
+use crate::annotations::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION};
 
 /// How tightly a ciphertext is bound to where it may be unsealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -110,13 +97,6 @@ pub fn encryption_label(namespace: &str, name: &str, scope: SealingScope) -> Vec
     }
 }
 
-/// `true` only for the exact string `"true"` (upstream: `"TRUE"` is false).
-pub fn annotation_is_true(annotations: Option<&BTreeMap<String, String>>, key: &str) -> bool {
-    annotations
-        .and_then(|a| a.get(key))
-        .is_some_and(|v| v == "true")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,14 +162,6 @@ mod tests {
             SealingScope::from_annotations(Some(&upper)),
             SealingScope::Strict
         );
-    }
-
-    #[test]
-    fn test_is_annotated_exactly_true() {
-        let a = ann(&[(MANAGED_ANNOTATION, "true"), (PATCH_ANNOTATION, "TRUE")]);
-        assert!(annotation_is_true(Some(&a), MANAGED_ANNOTATION));
-        assert!(!annotation_is_true(Some(&a), PATCH_ANNOTATION));
-        assert!(!annotation_is_true(None, MANAGED_ANNOTATION));
     }
 
     #[test]

@@ -11,21 +11,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use rand::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::annotations::{
+    LAST_APPLIED_ANNOTATIONS, SKIP_SET_OWNER_REFERENCES_ANNOTATION, annotation_is_true,
+};
+use crate::crd::{API_VERSION, KIND, SealedSecret, SealedSecretSpec, SecretTemplateSpec};
 use crate::crypto::{self, DecryptionError, EncryptionError};
 use crate::keys::{Fingerprint, PrivateKey, PublicKey};
-use crate::scope::{
-    SKIP_SET_OWNER_REFERENCES_ANNOTATION, SealingScope, annotation_is_true, encryption_label,
-};
+use crate::scope::{SealingScope, encryption_label};
 use crate::template;
-use crate::types::{API_VERSION, KIND, SealedSecret, SealedSecretSpec, SecretTemplateSpec};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// Annotations that would leak the plaintext Secret into the SealedSecret (upstream v0.8.3).
-pub const LAST_APPLIED_ANNOTATIONS: [&str; 2] = [
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "kubecfg.ksonnet.io/last-applied-configuration",
-];
 
 /// Sealing failed.
 #[derive(Debug, thiserror::Error)]
@@ -283,12 +278,14 @@ pub struct UnsealStats {
 /// tried only with the keys that opened one of this object's values, or the likeliest key (and
 /// reported as undecryptable otherwise): the object fails either way, and thousands of
 /// well-formed values sealed for somewhere else must not cost thousands of RSA operations per key.
-/// Returns the plaintexts and which key opened each.
+/// Returns the plaintexts and which key opened each. [`Search::Exhaustive`] tries every key on
+/// every value instead.
 fn decrypt_items(
     ss: &SealedSecret,
     keys: &[&PrivateKey],
     errors: &mut Errors,
     stats: &mut UnsealStats,
+    search: Search,
 ) -> BTreeMap<String, (Zeroizing<Vec<u8>>, Fingerprint)> {
     let namespace = ss.metadata.namespace.as_deref().unwrap_or_default();
     let name = ss.metadata.name.as_deref().unwrap_or_default();
@@ -311,13 +308,13 @@ fn decrypt_items(
         // tried with the keys that opened a value of this object (or the likeliest key), so an
         // object costs at most one private operation per key plus one per value: no more than a
         // valid object of the same size.
-        let candidates = if given_up {
+        let candidates = if given_up && search == Search::Bounded {
             opened_with.max(1)
         } else {
             order.len()
         };
         let mut attempts = 0;
-        let opened = crypto::hybrid_decrypt_counting(
+        let opened = crypto::hybrid_decrypt(
             order.iter().take(candidates).copied(),
             &ct,
             &label,
@@ -358,22 +355,15 @@ fn base64_message(e: &base64::DecodeError) -> String {
 }
 
 /// Check that every `encryptedData` value decrypts with some key, without rendering templates:
-/// what `/v1/verify` answers. Returns the fingerprints that opened the values.
-pub fn validate_encrypted_data(
-    ss: &SealedSecret,
-    keys: &[&PrivateKey],
-) -> Result<Vec<Fingerprint>, UnsealError> {
-    validate_encrypted_data_with_stats(ss, keys, &mut UnsealStats::default())
-}
-
-/// [`validate_encrypted_data`], adding its cost to `stats`.
-pub fn validate_encrypted_data_with_stats(
+/// what `/v1/verify` answers. Returns the fingerprints that opened the values and adds the cost to
+/// `stats` (pass `&mut UnsealStats::default()` when it does not matter).
+pub fn verify(
     ss: &SealedSecret,
     keys: &[&PrivateKey],
     stats: &mut UnsealStats,
 ) -> Result<Vec<Fingerprint>, UnsealError> {
     let mut errors = Errors::default();
-    let items = decrypt_items(ss, keys, &mut errors, stats);
+    let items = decrypt_items(ss, keys, &mut errors, stats, Search::Bounded);
     if !errors.0.is_empty() {
         return Err(UnsealError::Items(errors.0));
     }
@@ -393,21 +383,32 @@ fn fingerprints_by_use<'a>(it: impl Iterator<Item = &'a Fingerprint>) -> Vec<Fin
 /// SealedSecret → Secret, as upstream's `Unseal`: scope and label from the SealedSecret's own
 /// metadata (never the template); template metadata, `type` and `immutable` copied; name and
 /// namespace forced; one controller ownerReference unless the template says
-/// `skip-set-owner-references: "true"`.
+/// `skip-set-owner-references: "true"`. Adds the cost to `stats` whether it succeeds or not (pass
+/// `&mut UnsealStats::default()` when it does not matter).
 pub fn unseal(
     ss: &SealedSecret,
     keys: &[&PrivateKey],
     opts: &UnsealOptions,
+    stats: &mut UnsealStats,
 ) -> Result<UnsealedSecret, UnsealError> {
-    unseal_with_stats(ss, keys, opts, &mut UnsealStats::default())
+    unseal_searching(ss, keys, opts, stats, Search::Bounded)
 }
 
-/// [`unseal`], adding its cost to `stats` (whether it succeeds or not).
-pub fn unseal_with_stats(
+/// How many keys a value is tried with once another value of the object opened with none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Search {
+    /// Only the keys that opened a value of the object (the controller's cost bound).
+    Bounded,
+    /// Every key, so that every value that no key opens is named (kubeseal's offline re-encrypt).
+    Exhaustive,
+}
+
+fn unseal_searching(
     ss: &SealedSecret,
     keys: &[&PrivateKey],
     opts: &UnsealOptions,
     stats: &mut UnsealStats,
+    search: Search,
 ) -> Result<UnsealedSecret, UnsealError> {
     let mut opened_by = Vec::new();
     let mut secret = match &ss.spec.data {
@@ -420,7 +421,7 @@ pub fn unseal_with_stats(
                 ..Secret::default()
             };
             let mut errors = Errors::default();
-            let items = decrypt_items(ss, keys, &mut errors, stats);
+            let items = decrypt_items(ss, keys, &mut errors, stats, search);
             opened_by = fingerprints_by_use(items.values().map(|(_, f)| f));
             let mut data: BTreeMap<String, ByteString> = BTreeMap::new();
             // Failed items are still present (empty), as upstream sets them to nil.
@@ -472,7 +473,7 @@ pub fn unseal_with_stats(
             let name = ss.metadata.name.as_deref().unwrap_or_default();
             let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
             let label = encryption_label(namespace, name, scope);
-            let (plain, key) = crypto::hybrid_decrypt_counting(
+            let (plain, key) = crypto::hybrid_decrypt(
                 keys.iter().copied(),
                 &blob.0,
                 &label,
@@ -505,5 +506,275 @@ pub fn owner_reference(ss: &SealedSecret) -> OwnerReference {
         uid: ss.metadata.uid.clone().unwrap_or_default(),
         controller: Some(true),
         block_owner_deletion: None,
+    }
+}
+
+/// How to re-seal; the fields are where `/v1/rotate` and kubeseal's offline `--re-encrypt` differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResealOptions {
+    /// Accept the deprecated v1 `spec.data` blob (the controller's `--accept-deprecated-v1-data`);
+    /// otherwise such an object is refused with [`ResealError::DeprecatedData`].
+    pub accept_deprecated_v1_data: bool,
+    /// Rebuild the object as `/v1/rotate` does: keep only name, namespace, labels and annotations
+    /// of its metadata, set the object's and the template's scope annotations to the scope of the
+    /// object's own metadata, which the values are sealed for (CVE-2026-22728: never the
+    /// template's), and drop the last-applied annotations (they would carry the old ciphertexts).
+    /// A v1 object's template comes from the Secret inside its blob. When false, only the
+    /// `encryptedData` values change.
+    pub normalise: bool,
+    /// Return the object unchanged ([`Resealed::changed`] false) when every value already opens
+    /// with the target's key, so that kubeseal leaves such a file untouched. When false, the values
+    /// are always sealed again.
+    pub keep_current: bool,
+    /// Try every key on every value, and report every value that does not open (bad base64
+    /// included) in one `no key could decrypt secret (…)`: kubeseal's wording. When false, the
+    /// bounded search of [`unseal`] applies, as in the controller.
+    pub exhaustive: bool,
+}
+
+/// A re-sealed SealedSecret.
+#[derive(Debug, Clone)]
+pub struct Resealed {
+    /// The object, sealed for the target key (or as it was, when `changed` is false).
+    pub sealed: SealedSecret,
+    /// Whether any value was sealed again.
+    pub changed: bool,
+}
+
+/// Re-sealing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    /// The object has the deprecated v1 `spec.data` and the options do not accept it.
+    #[error("cannot re-encrypt the deprecated 'data' field; use 'encryptedData'")]
+    DeprecatedData,
+    /// A value could not be opened, or the object is malformed.
+    #[error(transparent)]
+    Unseal(#[from] UnsealError),
+    /// Sealing a value for the target key failed.
+    #[error(transparent)]
+    Encrypt(#[from] EncryptionError),
+}
+
+/// Open every value of `ss` with `keys` and seal it again for `target`, for the scope of the
+/// object's own metadata (so the name, namespace and scope it was sealed for are kept).
+/// Templates are never rendered: `spec.template.data` stays a template. What else changes is
+/// chosen by `opts`; see [`ResealOptions`].
+pub fn reseal<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    ss: &SealedSecret,
+    keys: &[&PrivateKey],
+    target: &PublicKey,
+    opts: &ResealOptions,
+) -> Result<Resealed, ResealError> {
+    if ss.spec.data.is_some() && !opts.accept_deprecated_v1_data {
+        return Err(ResealError::DeprecatedData);
+    }
+    let unseal_opts = UnsealOptions {
+        accept_deprecated_v1_data: opts.accept_deprecated_v1_data,
+        render_templates: false,
+        ..UnsealOptions::default()
+    };
+    let search = if opts.exhaustive {
+        Search::Exhaustive
+    } else {
+        Search::Bounded
+    };
+    let unsealed = unseal_searching(ss, keys, &unseal_opts, &mut UnsealStats::default(), search)
+        .map_err(|e| match e {
+            UnsealError::Items(items) if opts.exhaustive => {
+                let mut failed: Vec<String> = items.into_iter().flat_map(|(_, ks)| ks).collect();
+                // `encryptedData` is sorted: the values in the order they were tried.
+                failed.sort();
+                UnsealError::Items(vec![(ItemError::Decryption, failed)])
+            }
+            e => e,
+        })?;
+    if opts.keep_current
+        && unsealed
+            .opened_by()
+            .iter()
+            .all(|f| f == target.fingerprint())
+    {
+        return Ok(Resealed {
+            sealed: ss.clone(),
+            changed: false,
+        });
+    }
+
+    let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
+    let label = encryption_label(
+        ss.metadata.namespace.as_deref().unwrap_or_default(),
+        ss.metadata.name.as_deref().unwrap_or_default(),
+        scope,
+    );
+    let secret = unsealed.secret();
+    // `stringData` is only ever set inside a v1 blob; like `seal_secret`, it wins on a shared key.
+    let values = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k, v.0.as_slice()))
+        .chain(
+            secret
+                .string_data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k, v.as_bytes())),
+        );
+    let mut encrypted = BTreeMap::new();
+    for (k, v) in values {
+        let ct = crypto::hybrid_encrypt(rng, target, v, &label)?;
+        encrypted.insert(k.clone(), B64.encode(ct));
+    }
+
+    if !opts.normalise {
+        let mut sealed = ss.clone();
+        sealed.spec.encrypted_data = encrypted;
+        return Ok(Resealed {
+            sealed,
+            changed: true,
+        });
+    }
+    let mut template = if ss.spec.data.is_some() {
+        // A v1 object: its Secret's metadata and type were inside the blob.
+        let mut metadata = secret.metadata.clone();
+        metadata.owner_references = None;
+        SecretTemplateSpec {
+            metadata,
+            type_: secret.type_.clone(),
+            immutable: secret.immutable,
+            data: None,
+        }
+    } else {
+        ss.spec.template.clone()
+    };
+    template.metadata.annotations = with_scope(template.metadata.annotations.take(), scope);
+    Ok(Resealed {
+        sealed: SealedSecret {
+            metadata: ObjectMeta {
+                name: ss.metadata.name.clone(),
+                namespace: ss.metadata.namespace.clone(),
+                labels: ss.metadata.labels.clone(),
+                annotations: with_scope(ss.metadata.annotations.clone(), scope),
+                ..ObjectMeta::default()
+            },
+            spec: SealedSecretSpec {
+                template,
+                data: None,
+                encrypted_data: encrypted,
+            },
+            status: None,
+        },
+        changed: true,
+    })
+}
+
+/// `annotations` with exactly `scope`'s annotation and no last-applied configuration.
+fn with_scope(
+    annotations: Option<BTreeMap<String, String>>,
+    scope: SealingScope,
+) -> Option<BTreeMap<String, String>> {
+    let mut a = annotations.unwrap_or_default();
+    scope.apply_to(&mut a);
+    for k in LAST_APPLIED_ANNOTATIONS {
+        a.remove(k);
+    }
+    (!a.is_empty()).then_some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::NAMESPACE_WIDE_ANNOTATION;
+    use crate::test_support::*;
+
+    const OFFLINE: ResealOptions = ResealOptions {
+        accept_deprecated_v1_data: false,
+        normalise: false,
+        keep_current: true,
+        exhaustive: true,
+    };
+    const ROTATE: ResealOptions = ResealOptions {
+        accept_deprecated_v1_data: true,
+        normalise: true,
+        keep_current: false,
+        exhaustive: false,
+    };
+
+    fn sealed_for(key: &PublicKey) -> SealedSecret {
+        let mut s = Secret::default();
+        s.metadata.name = Some("n".into());
+        s.metadata.namespace = Some("ns".into());
+        s.metadata.annotations = Some(BTreeMap::from([
+            (NAMESPACE_WIDE_ANNOTATION.into(), "true".into()),
+            (LAST_APPLIED_ANNOTATIONS[0].into(), "{}".into()),
+        ]));
+        s.string_data = Some(BTreeMap::from([
+            ("a".into(), "1".into()),
+            ("b".into(), "2".into()),
+        ]));
+        seal_secret(&mut seeded_rng(3), key, &s).unwrap()
+    }
+
+    fn plaintext(ss: &SealedSecret, key: &PrivateKey, item: &str) -> Vec<u8> {
+        let opts = UnsealOptions::default();
+        let u = unseal(ss, &[key], &opts, &mut UnsealStats::default()).unwrap();
+        u.secret().data.as_ref().unwrap()[item].0.clone()
+    }
+
+    #[test]
+    fn offline_reseal_changes_only_the_values_and_keeps_a_current_object() {
+        let (old, new) = (fixture_key(), generated_key());
+        let ss = sealed_for(old.public_key());
+        let mut rng = seeded_rng(5);
+        let r = reseal(&mut rng, &ss, &[&old], new.public_key(), &OFFLINE).unwrap();
+        assert!(r.changed);
+        assert_eq!(r.sealed.metadata, ss.metadata);
+        assert_eq!(r.sealed.spec.template, ss.spec.template);
+        assert_eq!(plaintext(&r.sealed, new, "b"), b"2");
+        let keys = [&old, new];
+        let again = reseal(&mut rng, &r.sealed, &keys, new.public_key(), &OFFLINE).unwrap();
+        assert!(!again.changed);
+        assert_eq!(
+            serde_json::to_value(&again.sealed).unwrap(),
+            serde_json::to_value(&r.sealed).unwrap()
+        );
+        // /v1/rotate always re-seals, and normalises the annotations.
+        let rotated = reseal(&mut rng, &r.sealed, &keys, new.public_key(), &ROTATE).unwrap();
+        assert!(rotated.changed);
+        assert_ne!(
+            rotated.sealed.spec.encrypted_data,
+            r.sealed.spec.encrypted_data
+        );
+        let annotations = rotated.sealed.spec.template.metadata.annotations.unwrap();
+        assert_eq!(annotations[NAMESPACE_WIDE_ANNOTATION], "true");
+        assert!(!annotations.contains_key(LAST_APPLIED_ANNOTATIONS[0]));
+    }
+
+    #[test]
+    fn offline_reseal_names_every_value_no_key_opens() {
+        let (old, new) = (fixture_key(), generated_key());
+        let mut ss = sealed_for(old.public_key());
+        let foreign = sealed_for(new.public_key());
+        ss.spec.encrypted_data.insert("0bad".into(), "%%%".into());
+        ss.spec
+            .encrypted_data
+            .insert("c".into(), foreign.spec.encrypted_data["a"].clone());
+        let mut rng = seeded_rng(5);
+        let err = reseal(&mut rng, &ss, &[&old], new.public_key(), &OFFLINE).unwrap_err();
+        assert_eq!(err.to_string(), "no key could decrypt secret (0bad, c)");
+        let err = reseal(&mut rng, &ss, &[&old], new.public_key(), &ROTATE).unwrap_err();
+        assert!(
+            matches!(err, ResealError::Unseal(UnsealError::Items(_))),
+            "{err}"
+        );
+        // The v1 blob is refused offline.
+        let mut v1 = sealed_for(old.public_key());
+        v1.spec.data = Some(ByteString(vec![1, 2, 3]));
+        let err = reseal(&mut rng, &v1, &[&old], new.public_key(), &OFFLINE).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot re-encrypt the deprecated 'data' field; use 'encryptedData'"
+        );
     }
 }

@@ -18,16 +18,14 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::annotations::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION};
+use common::crd::SealedSecret;
 use common::crypto::{DecryptionError, hybrid_decrypt, hybrid_encrypt, single_decrypt};
 use common::keys::PrivateKey;
-use common::scope::{
-    CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, SealingScope, encryption_label,
-};
+use common::scope::{SealingScope, encryption_label};
 use common::sealing::{
-    ItemError, UnsealError, UnsealOptions, UnsealStats, seal_secret, unseal, unseal_with_stats,
-    validate_encrypted_data, validate_encrypted_data_with_stats,
+    ItemError, UnsealError, UnsealOptions, UnsealStats, seal_secret, unseal, verify,
 };
-use common::types::SealedSecret;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 
@@ -114,8 +112,14 @@ fn invalid_base64_names_each_item_and_costs_no_rsa() {
         .encrypted_data
         .insert("bad-padding".into(), "QUJD=x".into());
     for err in [
-        unseal(&ss, &[key], &UnsealOptions::default()).unwrap_err(),
-        validate_encrypted_data(&ss, &[key]).unwrap_err(),
+        unseal(
+            &ss,
+            &[key],
+            &UnsealOptions::default(),
+            &mut Default::default(),
+        )
+        .unwrap_err(),
+        verify(&ss, &[key], &mut Default::default()).unwrap_err(),
     ] {
         let items = items_of(&err);
         let named: Vec<&str> = items
@@ -142,8 +146,7 @@ fn invalid_base64_names_each_item_and_costs_no_rsa() {
         .collect();
     let t = Instant::now();
     let mut stats = UnsealStats::default();
-    let err =
-        validate_encrypted_data_with_stats(&many, &[key, other_key()], &mut stats).unwrap_err();
+    let err = verify(&many, &[key, other_key()], &mut stats).unwrap_err();
     let took = t.elapsed();
     assert_eq!(stats.rsa_operations, 0);
     let items = items_of(&err);
@@ -200,7 +203,7 @@ fn truncated_empty_and_impossible_ciphertexts_are_one_opaque_error_without_rsa()
             "{what}"
         );
         assert_eq!(
-            hybrid_decrypt([key, other_key()], ct, &label).map(|_| ()),
+            hybrid_decrypt([key, other_key()], ct, &label, &mut 0).map(|_| ()),
             Err(DecryptionError),
             "{what}"
         );
@@ -211,7 +214,7 @@ fn truncated_empty_and_impossible_ciphertexts_are_one_opaque_error_without_rsa()
     let t = Instant::now();
     for _ in 0..1_000 {
         for (_, ct) in &cases {
-            assert!(hybrid_decrypt([key, other_key()], ct, &label).is_err());
+            assert!(hybrid_decrypt([key, other_key()], ct, &label, &mut 0).is_err());
         }
     }
     let took = t.elapsed();
@@ -231,7 +234,7 @@ fn truncated_empty_and_impossible_ciphertexts_are_one_opaque_error_without_rsa()
             .insert(format!("bad{i:02}"), B64.encode(ct));
     }
     let mut stats = UnsealStats::default();
-    let err = unseal_with_stats(&ss, &[key], &UnsealOptions::default(), &mut stats).unwrap_err();
+    let err = unseal(&ss, &[key], &UnsealOptions::default(), &mut stats).unwrap_err();
     let items = items_of(&err);
     assert_eq!(items.len(), 1, "{err}");
     assert_eq!(items[0].0, ItemError::Decryption);
@@ -260,7 +263,7 @@ fn a_ten_mib_ciphertext_costs_one_rsa_op_per_key_and_fails_opaquely() {
     // Wrong key: one RSA op for it, then the right key opens the session key and GCM refuses.
     let t = Instant::now();
     assert_eq!(
-        hybrid_decrypt([other_key(), key], &tampered, &label).map(|_| ()),
+        hybrid_decrypt([other_key(), key], &tampered, &label, &mut 0).map(|_| ()),
         Err(DecryptionError)
     );
     let tampered_time = t.elapsed();
@@ -299,7 +302,7 @@ fn a_ten_mib_ciphertext_costs_one_rsa_op_per_key_and_fails_opaquely() {
     ss.spec
         .encrypted_data
         .insert("huge".into(), B64.encode(&tampered));
-    let err = validate_encrypted_data(&ss, &[key]).unwrap_err();
+    let err = verify(&ss, &[key], &mut Default::default()).unwrap_err();
     assert_eq!(err.to_string(), "no key could decrypt secret (huge)");
 }
 
@@ -315,7 +318,7 @@ fn ten_thousand_items_cost_is_linear() {
         .collect();
     let t = Instant::now();
     let mut stats = UnsealStats::default();
-    let err = unseal_with_stats(
+    let err = unseal(
         &garbage,
         &[key, fixture_key()],
         &UnsealOptions::default(),
@@ -361,7 +364,7 @@ fn ten_thousand_items_cost_is_linear() {
             .collect();
         let t = Instant::now();
         let mut stats = UnsealStats::default();
-        let err = validate_encrypted_data_with_stats(&ss, &[key], &mut stats).unwrap_err();
+        let err = verify(&ss, &[key], &mut stats).unwrap_err();
         let took = t.elapsed();
         assert!(err.is_decryption());
         assert_eq!(stats.rsa_operations, n as u64, "one op per item");
@@ -380,7 +383,7 @@ fn ten_thousand_items_cost_is_linear() {
         .map(|i| (format!("item-{i:05}"), B64.encode(&wrong)))
         .collect();
     let mut stats = UnsealStats::default();
-    assert!(validate_encrypted_data_with_stats(&two, &[key, fixture_key()], &mut stats).is_err());
+    assert!(verify(&two, &[key, fixture_key()], &mut stats).is_err());
     assert_eq!(stats.rsa_operations, 2 + 19, "keys + items - 1");
     // The exact count above is the bound; the time only shows each op is a real one.
     eprintln!("per item: {per_item:?}");
@@ -454,7 +457,12 @@ fn hostile_templates_fail_per_key_without_values() {
         let mut ss = base.clone();
         ss.spec.template.data = Some(BTreeMap::from([(name.to_string(), src.clone())]));
         let t = Instant::now();
-        let res = unseal(&ss, &[key], &UnsealOptions::default());
+        let res = unseal(
+            &ss,
+            &[key],
+            &UnsealOptions::default(),
+            &mut Default::default(),
+        );
         let took = t.elapsed();
         assert!(
             took < Duration::from_secs(20),
@@ -488,8 +496,14 @@ fn hostile_templates_fail_per_key_without_values() {
             render_templates: false,
             ..UnsealOptions::default()
         };
-        assert!(unseal(&ss, &[key], &no_render).is_ok(), "{name}");
-        assert!(validate_encrypted_data(&ss, &[key]).is_ok(), "{name}");
+        assert!(
+            unseal(&ss, &[key], &no_render, &mut Default::default()).is_ok(),
+            "{name}"
+        );
+        assert!(
+            verify(&ss, &[key], &mut Default::default()).is_ok(),
+            "{name}"
+        );
     }
 }
 
@@ -517,7 +531,7 @@ fn wrong_key_and_wrong_scope_are_indistinguishable() {
         CLUSTER_WIDE_ANNOTATION.into(),
         "true".into(),
     )]));
-    assert!(validate_encrypted_data(&claim, &[key]).is_ok());
+    assert!(verify(&claim, &[key], &mut Default::default()).is_ok());
     claim.metadata.namespace = Some("elsewhere".into());
     variants.push(("template claims cluster-wide", claim, vec![key]));
     let mut truncated = base.clone();
@@ -529,7 +543,7 @@ fn wrong_key_and_wrong_scope_are_indistinguishable() {
     variants.push(("no keys", base.clone(), vec![]));
 
     for (what, ss, keys) in &variants {
-        let err = unseal(ss, keys, &UnsealOptions::default()).unwrap_err();
+        let err = unseal(ss, keys, &UnsealOptions::default(), &mut Default::default()).unwrap_err();
         assert_eq!(
             err,
             UnsealError::Items(vec![(ItemError::Decryption, vec!["a".into()])]),
@@ -537,7 +551,7 @@ fn wrong_key_and_wrong_scope_are_indistinguishable() {
         );
         assert_eq!(err.to_string(), "no key could decrypt secret (a)", "{what}");
         assert_eq!(
-            validate_encrypted_data(ss, keys).unwrap_err(),
+            verify(ss, keys, &mut Default::default()).unwrap_err(),
             err,
             "{what}"
         );
@@ -553,7 +567,13 @@ fn template_metadata_cannot_retarget_the_secret() {
     ss.metadata.uid = Some("uid-1".into());
     ss.spec.template.metadata.name = Some("Not_A/Valid..Name".into());
     ss.spec.template.metadata.namespace = Some("kube-system".into());
-    let u = unseal(&ss, &[key], &UnsealOptions::default()).unwrap();
+    let u = unseal(
+        &ss,
+        &[key],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
     let m = &u.secret().metadata;
     assert_eq!(m.name.as_deref(), Some("name"));
     assert_eq!(m.namespace.as_deref(), Some("ns"));

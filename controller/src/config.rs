@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use clap::{ArgAction, Parser};
+use common::go::{parse_bool as parse_go_bool, parse_rfc1123z};
 
 /// Upstream's flags (§5.1 of the reference), plus leader election and `--kubeconfig`.
 #[derive(Debug, Parser)]
@@ -350,110 +351,10 @@ fn parse_log_level(s: &str) -> tracing::Level {
     }
 }
 
-/// Go's `strconv.ParseBool`.
-fn parse_go_bool(s: &str) -> Result<bool, String> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(format!("invalid boolean {s:?}")),
-    }
-}
-
-/// Go's `time.ParseDuration` for non-negative values: `720h0m0s`, `30m`, `1.5h`, `100ms`, `0`.
+/// Go's `time.ParseDuration` ([`common::go::parse_duration`]) for non-negative values:
+/// `720h0m0s`, `30m`, `1.5h`, `100ms`, `0`; surrounding blanks are ignored.
 pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("invalid duration {s:?}");
-    let s = s.trim();
-    let s = s.strip_prefix('+').unwrap_or(s);
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() || s.starts_with('-') {
-        return Err(err());
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        let (num, tail) = rest.split_at_checked(num_end).ok_or_else(err)?;
-        let value: f64 = num.parse().map_err(|_| err())?;
-        let unit_end = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at_checked(unit_end).ok_or_else(err)?;
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(err()),
-        };
-        total += value * scale;
-        rest = tail;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| err())
-}
-
-/// Go's `time.RFC1123Z`: `Mon, 02 Jan 2006 15:04:05 -0700`.
-pub fn parse_rfc1123z(s: &str) -> Option<SystemTime> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (_, rest) = s.split_once(", ")?;
-    let parts: Vec<&str> = rest.split_whitespace().collect();
-    let [day, month, year, time, zone] = parts.as_slice() else {
-        return None;
-    };
-    let day: i64 = day.parse().ok()?;
-    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
-    let year: i64 = year.parse().ok()?;
-    let hms: Vec<i64> = time
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    let [h, mi, se] = hms.as_slice() else {
-        return None;
-    };
-    // Go's time.Parse rejects out-of-range fields; the bounds also keep the arithmetic below far
-    // from overflowing, whatever digits the flag holds.
-    let in_range = (0..=9999).contains(&year)
-        && (1..=31).contains(&day)
-        && (0..=23).contains(h)
-        && (0..=59).contains(mi)
-        && (0..=59).contains(se);
-    if !in_range || zone.len() != 5 {
-        return None;
-    }
-    let sign = match zone.as_bytes().first()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let digits = |r: std::ops::Range<usize>| {
-        zone.get(r)
-            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| d.parse::<i64>().ok())
-    };
-    let zh = digits(1..3)?;
-    let zm = digits(3..5)?;
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se - sign * (zh * 3600 + zm * 60);
-    let secs = u64::try_from(secs).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    common::go::parse_duration(s.trim()).map_err(|_| format!("invalid duration {s:?}"))
 }
 
 #[cfg(test)]

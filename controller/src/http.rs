@@ -8,7 +8,6 @@
 //! RSA work on the blocking pool. `/v1/rotate` seals for the scope in the object's own metadata,
 //! never the template's (CVE-2026-22728).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,15 +18,11 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use common::crd::{API_VERSION, KIND, SealedSecret};
 use common::documents::{
     Format, parse_documents, sealed_secret_from_value, sealed_secret_to_string,
 };
-use common::scope::SealingScope;
-use common::sealing::{
-    LAST_APPLIED_ANNOTATIONS, UnsealOptions, seal_raw, unseal, validate_encrypted_data,
-};
-use common::types::{API_VERSION, KIND, SealedSecret, SealedSecretSpec, SecretTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use common::sealing::{ResealError, ResealOptions, UnsealOptions, UnsealStats, reseal, unseal};
 
 use crate::config::Config;
 use crate::context::Readiness;
@@ -310,9 +305,15 @@ fn no_render(accept_v1: bool) -> UnsealOptions {
 fn verify_object(ss: &SealedSecret, ring: &KeyRing, accept_v1: bool) -> Response {
     let keys = ring.decryption_order(&[]);
     let ok = if ss.spec.data.is_some() {
-        unseal(ss, &keys, &no_render(accept_v1)).is_ok()
+        unseal(
+            ss,
+            &keys,
+            &no_render(accept_v1),
+            &mut UnsealStats::default(),
+        )
+        .is_ok()
     } else {
-        validate_encrypted_data(ss, &keys).is_ok()
+        common::sealing::verify(ss, &keys, &mut UnsealStats::default()).is_ok()
     };
     if ok {
         StatusCode::OK.into_response()
@@ -321,83 +322,42 @@ fn verify_object(ss: &SealedSecret, ring: &KeyRing, accept_v1: bool) -> Response
     }
 }
 
-/// Re-seal every value for the newest key, for the scope of the object's own metadata.
+/// Re-seal every value for the newest key, for the scope of the object's own metadata, with the
+/// scope annotations normalised ([`common::sealing::reseal`]).
 fn rotate_object(ss: &SealedSecret, ring: &KeyRing, accept_v1: bool) -> Response {
     let keys = ring.decryption_order(&[]);
-    let unsealed = match unseal(ss, &keys, &no_render(accept_v1)) {
-        Ok(u) => u,
-        Err(_) => return StatusCode::CONFLICT.into_response(),
-    };
     let Some(newest) = ring.newest() else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot get certificate\n",
-        )
-            .into_response();
+        // No key at all: only an object with nothing to open gets as far as the certificate.
+        return match unseal(
+            ss,
+            &keys,
+            &no_render(accept_v1),
+            &mut UnsealStats::default(),
+        ) {
+            Ok(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot get certificate\n",
+            )
+                .into_response(),
+            Err(_) => StatusCode::CONFLICT.into_response(),
+        };
     };
-    let namespace = ss.metadata.namespace.clone().unwrap_or_default();
-    let name = ss.metadata.name.clone().unwrap_or_default();
-    let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
-    let public = newest.cert.public_key();
-    let secret = unsealed.secret();
-    let mut rng = rand::rng();
-    let mut encrypted = BTreeMap::new();
-    let values = secret
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k, v.0.as_slice()))
-        .chain(
-            secret
-                .string_data
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k, v.as_bytes())),
-        );
-    for (k, v) in values {
-        match seal_raw(&mut rng, public, &namespace, &name, scope, v) {
-            Ok(ct) => {
-                encrypted.insert(k.clone(), ct);
-            }
-            Err(_) => {
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "cannot seal the values\n",
-                )
-                    .into_response();
-            }
-        }
-    }
-
-    let mut template = if ss.spec.data.is_some() {
-        // A v1 object: its Secret's metadata and type were inside the blob.
-        let mut metadata = secret.metadata.clone();
-        metadata.owner_references = None;
-        SecretTemplateSpec {
-            metadata,
-            type_: secret.type_.clone(),
-            immutable: secret.immutable,
-            data: None,
-        }
-    } else {
-        ss.spec.template.clone()
+    let opts = ResealOptions {
+        accept_deprecated_v1_data: accept_v1,
+        normalise: true,
+        keep_current: false,
+        exhaustive: false,
     };
-    // The template's scope annotations are made to agree with the object's (CVE-2026-22728).
-    template.metadata.annotations = with_scope(template.metadata.annotations.take(), scope);
-    let out = SealedSecret {
-        metadata: ObjectMeta {
-            name: ss.metadata.name.clone(),
-            namespace: ss.metadata.namespace.clone(),
-            labels: ss.metadata.labels.clone(),
-            annotations: with_scope(ss.metadata.annotations.clone(), scope),
-            ..ObjectMeta::default()
-        },
-        spec: SealedSecretSpec {
-            template,
-            data: None,
-            encrypted_data: encrypted,
-        },
-        status: None,
+    let out = match reseal(&mut rand::rng(), ss, &keys, newest.cert.public_key(), &opts) {
+        Ok(r) => r.sealed,
+        Err(ResealError::Encrypt(_)) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot seal the values\n",
+            )
+                .into_response();
+        }
+        Err(_) => return StatusCode::CONFLICT.into_response(),
     };
     match sealed_secret_to_string(&out, Format::Json) {
         Ok(json) => (
@@ -412,20 +372,6 @@ fn rotate_object(ss: &SealedSecret, ring: &KeyRing, accept_v1: bool) -> Response
         )
             .into_response(),
     }
-}
-
-/// `annotations` with exactly `scope`'s annotation and no last-applied configuration (it would
-/// carry the old ciphertexts).
-fn with_scope(
-    annotations: Option<BTreeMap<String, String>>,
-    scope: SealingScope,
-) -> Option<BTreeMap<String, String>> {
-    let mut a = annotations.unwrap_or_default();
-    scope.apply_to(&mut a);
-    for k in LAST_APPLIED_ANNOTATIONS {
-        a.remove(k);
-    }
-    (!a.is_empty()).then_some(a)
 }
 
 /// The rate-limit key: the client address and the path. The address is the last

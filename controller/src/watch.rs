@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::types::SealedSecret;
+use common::crd::SealedSecret;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, PartialObjectMeta};
@@ -106,7 +106,7 @@ async fn one_controller(
             // tree per field manager) and kubectl's copy of the whole object.
             ss.metadata.managed_fields = None;
             if let Some(a) = ss.metadata.annotations.as_mut() {
-                for k in common::sealing::LAST_APPLIED_ANNOTATIONS {
+                for k in common::annotations::LAST_APPLIED_ANNOTATIONS {
                     a.remove(k);
                 }
             }
@@ -185,7 +185,7 @@ fn trim_secret_metadata(m: &mut PartialObjectMeta<Secret>) {
     meta.finalizers = None;
     meta.self_link = None;
     if let Some(a) = meta.annotations.as_mut() {
-        a.retain(|k, _| k.starts_with(common::scope::PREFIX));
+        a.retain(|k, _| k.starts_with(common::annotations::PREFIX));
     }
     if meta.annotations.as_ref().is_some_and(|a| a.is_empty()) {
         meta.annotations = None;
@@ -281,9 +281,9 @@ fn secret_owner(secret: PartialObjectMeta<Secret>) -> Option<ObjectRef<SealedSec
     {
         return Some(ObjectRef::new(&owner.name).within(ns));
     }
-    if common::scope::annotation_is_true(
+    if common::annotations::annotation_is_true(
         secret.metadata.annotations.as_ref(),
-        common::scope::MANAGED_ANNOTATION,
+        common::annotations::MANAGED_ANNOTATION,
     ) {
         return Some(ObjectRef::new(secret.metadata.name.as_deref()?).within(ns));
     }

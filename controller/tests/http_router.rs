@@ -16,13 +16,14 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
+use common::annotations::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION};
+use common::crd::SealedSecret;
 use common::documents::{Format, parse_sealed_secrets, sealed_secret_to_string};
 use common::keys::{
     Certificate, CertificateParams, PrivateKey, PublicKey, self_signed_certificate,
 };
-use common::scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, SealingScope};
-use common::sealing::{UnsealOptions, seal_raw, unseal, validate_encrypted_data};
-use common::types::SealedSecret;
+use common::scope::SealingScope;
+use common::sealing::{UnsealOptions, seal_raw, unseal, verify};
 use controller::Readiness;
 use controller::http::{AppState, HttpOptions, router};
 use controller::keys::{KeyEntry, Registry};
@@ -339,7 +340,7 @@ fn rotated(r: &Reply) -> SealedSecret {
 }
 
 fn plaintexts(ss: &SealedSecret, key: &PrivateKey) -> BTreeMap<String, Vec<u8>> {
-    let u = unseal(ss, &[key], &no_render()).unwrap();
+    let u = unseal(ss, &[key], &no_render(), &mut Default::default()).unwrap();
     u.secret()
         .data
         .iter()
@@ -374,8 +375,8 @@ async fn rotate_reseals_for_the_newest_key_only() {
     );
     assert_eq!(out.spec.template.type_.as_deref(), Some("Opaque"));
 
-    validate_encrypted_data(&out, &[&new_entry().key]).unwrap();
-    assert!(validate_encrypted_data(&out, &[&interop_entry().key]).is_err());
+    verify(&out, &[&new_entry().key], &mut Default::default()).unwrap();
+    assert!(verify(&out, &[&interop_entry().key], &mut Default::default()).is_err());
     assert_eq!(
         plaintexts(&out, &new_entry().key),
         plaintexts(&input, &interop_entry().key)
@@ -399,7 +400,7 @@ async fn rotate_reseals_for_the_newest_key_only() {
     );
     let mut renamed = out.clone();
     renamed.metadata.name = Some("other".into());
-    validate_encrypted_data(&renamed, &[&new_entry().key]).unwrap();
+    verify(&renamed, &[&new_entry().key], &mut Default::default()).unwrap();
 }
 
 /// CVE-2026-22728: a template claiming cluster-wide must not widen the scope of the output.
@@ -428,17 +429,17 @@ async fn rotate_takes_the_scope_from_metadata_never_the_template() {
         assert!(!a.contains_key(NAMESPACE_WIDE_ANNOTATION));
     }
     // Still strict: opens under its own name, not under another name or namespace.
-    validate_encrypted_data(&out, &[&new_entry().key]).unwrap();
+    verify(&out, &[&new_entry().key], &mut Default::default()).unwrap();
     let mut moved = out.clone();
     moved.metadata.name = Some("stolen".into());
-    assert!(validate_encrypted_data(&moved, &[&new_entry().key]).is_err());
+    assert!(verify(&moved, &[&new_entry().key], &mut Default::default()).is_err());
     let mut moved = out.clone();
     moved.metadata.namespace = Some("attacker".into());
     moved.metadata.annotations = Some(BTreeMap::from([(
         CLUSTER_WIDE_ANNOTATION.into(),
         "true".into(),
     )]));
-    assert!(validate_encrypted_data(&moved, &[&new_entry().key]).is_err());
+    assert!(verify(&moved, &[&new_entry().key], &mut Default::default()).is_err());
 }
 
 #[tokio::test]

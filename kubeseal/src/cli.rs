@@ -1,5 +1,7 @@
-//! The only module that knows clap: arguments and `SEALED_SECRETS_<FLAG>` variables → [`Config`].
+//! The only module that knows clap: arguments and `SEALED_SECRETS_<FLAG>` variables → [`Config`],
+//! with the [`Mode`] decided here and flag combinations that make no sense refused as usage errors.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,7 +9,8 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use common::documents::Format;
 use common::scope::SealingScope;
 
-use crate::config::{Config, KeysCommand, KubeFlags};
+use crate::config::{CertSource, Config, KeysCommand, KubeFlags, Mode, Output};
+use crate::io::is_yaml_path;
 
 /// The action word of `kubeseal keys`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -248,10 +251,21 @@ where
         KeysAction::List => KeysCommand::List,
     };
     Ok(Config {
+        mode: Mode::Keys(cmd),
+        cert: CertSource::new(None, "", &k.controller_namespace),
+        controller_name: String::new(),
         controller_namespace: k.controller_namespace,
-        keys: Some(cmd),
+        input_file: None,
+        output: Output {
+            file: None,
+            in_place: false,
+            format: Format::Json,
+            explicit_format: None,
+        },
+        allow_empty_data: false,
+        scope: SealingScope::Strict,
+        recovery_private_keys: Vec::new(),
         kube: k.kube.into_flags(),
-        ..Config::default()
     })
 }
 
@@ -318,35 +332,94 @@ where
     };
     let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
     let nonempty_path = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+    let usage = |msg: &str| {
+        eprintln!("error: {msg}");
+        Err(ExitCode::FAILURE)
+    };
+    let from_file: Vec<String> = cli
+        .from_file
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !from_file.is_empty() && !cli.raw {
+        return usage("--from-file requires --raw");
+    }
+    let recovery_private_keys: Vec<String> = cli
+        .recovery_private_key
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    let re_encrypt = cli.re_encrypt || cli.rotate || cli.re_encrypt_dir.is_some();
+    let re_encrypt_dir = nonempty_path(cli.re_encrypt_dir);
+    let input_file = nonempty_path(cli.secret_file);
+
+    // `-w file.yaml` forces YAML, as upstream; `--re-encrypt -f FILE` without `-w` rewrites FILE
+    // in place (#405).
+    let written = nonempty_path(cli.sealed_secret_file);
+    let yaml_file = written.as_deref().is_some_and(is_yaml_path);
+    let format = if yaml_file { Format::Yaml } else { format };
+    let (file, in_place) = match (written, &input_file) {
+        (Some(w), _) => (Some(w), false),
+        (None, Some(f)) if re_encrypt && re_encrypt_dir.is_none() => (Some(f.clone()), true),
+        _ => (None, false),
+    };
+    let output = Output {
+        file,
+        in_place,
+        format,
+        explicit_format: (format_explicit || yaml_file).then_some(format),
+    };
+
+    // Upstream's order (`runCLI`).
+    let mode = if cli.recovery_unseal {
+        Mode::RecoveryUnseal
+    } else {
+        if !recovery_private_keys.is_empty() && !re_encrypt && std::io::stderr().is_terminal() {
+            eprintln!(
+                "warning: ignoring --recovery-private-key because unseal command not chosen with --recovery-unseal"
+            );
+        }
+        if cli.validate {
+            Mode::Validate
+        } else if re_encrypt && recovery_private_keys.is_empty() {
+            if re_encrypt_dir.is_some() {
+                return usage(
+                    "--re-encrypt-dir works offline only: pass --recovery-private-key (and --cert, or let kubeseal fetch the certificate from the controller)",
+                );
+            }
+            Mode::Rotate
+        } else if re_encrypt {
+            Mode::ReEncrypt {
+                dir: re_encrypt_dir,
+            }
+        } else if cli.fetch_cert {
+            Mode::FetchCert
+        } else if let Some(target) = nonempty_path(cli.merge_into) {
+            Mode::MergeInto(target)
+        } else if cli.raw {
+            Mode::Raw {
+                name: nonempty(cli.name),
+                from_file,
+            }
+        } else {
+            Mode::Seal
+        }
+    };
+    let cert = nonempty(cli.cert);
     Ok(Config {
-        cert: nonempty(cli.cert),
+        mode,
+        cert: CertSource::new(
+            cert.as_deref(),
+            &cli.controller_name,
+            &cli.controller_namespace,
+        ),
         controller_name: cli.controller_name,
         controller_namespace: cli.controller_namespace,
-        format,
-        format_explicit,
-        output_file: nonempty_path(cli.sealed_secret_file),
-        input_file: nonempty_path(cli.secret_file),
-        fetch_cert: cli.fetch_cert,
+        input_file,
+        output,
         allow_empty_data: cli.allow_empty_data,
-        validate: cli.validate,
-        merge_into: nonempty_path(cli.merge_into),
-        raw: cli.raw,
-        name: nonempty(cli.name),
-        from_file: cli
-            .from_file
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect(),
         scope: cli.scope,
-        re_encrypt: cli.re_encrypt || cli.rotate || cli.re_encrypt_dir.is_some(),
-        re_encrypt_dir: nonempty_path(cli.re_encrypt_dir),
-        recovery_unseal: cli.recovery_unseal,
-        recovery_private_keys: cli
-            .recovery_private_key
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect(),
-        keys: None,
+        recovery_private_keys,
         kube: cli.kube.into_flags(),
     })
 }
@@ -370,9 +443,10 @@ mod tests {
         let c = parse_from(["kubeseal"]).unwrap();
         assert_eq!(c.controller_name, "sealed-secrets-controller");
         assert_eq!(c.controller_namespace, "kube-system");
-        assert_eq!(c.format, Format::Json);
-        assert!(!c.format_explicit);
+        assert_eq!(c.output.format, Format::Json);
+        assert_eq!(c.output.explicit_format, None);
         assert_eq!(c.scope, SealingScope::Strict);
+        assert_eq!(c.mode, Mode::Seal);
     }
 
     #[test]
@@ -388,7 +462,62 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.recovery_private_keys, ["a", "b", "c"]);
-        assert_eq!(c.format, Format::Yaml);
-        assert!(c.format_explicit);
+        assert_eq!(c.output.format, Format::Yaml);
+        assert_eq!(c.output.explicit_format, Some(Format::Yaml));
+    }
+
+    #[test]
+    fn mode_is_decided_in_upstreams_order() {
+        let mode = |args: &[&str]| {
+            let mut a = vec!["kubeseal"];
+            a.extend_from_slice(args);
+            parse_from(a).unwrap().mode
+        };
+        assert_eq!(
+            mode(&["--raw", "--name", "n"]),
+            Mode::Raw {
+                name: Some("n".into()),
+                from_file: vec![],
+            }
+        );
+        assert_eq!(mode(&["--raw", "--fetch-cert"]), Mode::FetchCert);
+        assert_eq!(
+            mode(&["--merge-into", "f", "--raw"]),
+            Mode::MergeInto("f".into())
+        );
+        assert_eq!(mode(&["--rotate", "--fetch-cert"]), Mode::Rotate);
+        assert_eq!(
+            mode(&["--re-encrypt", "--recovery-private-key", "k"]),
+            Mode::ReEncrypt { dir: None }
+        );
+        assert_eq!(
+            mode(&["--re-encrypt-dir", "d", "--recovery-private-key", "k"]),
+            Mode::ReEncrypt {
+                dir: Some("d".into())
+            }
+        );
+        assert_eq!(mode(&["--validate", "--re-encrypt"]), Mode::Validate);
+        assert_eq!(
+            mode(&["--recovery-unseal", "--validate"]),
+            Mode::RecoveryUnseal
+        );
+        assert_eq!(mode(&["keys", "list"]), Mode::Keys(KeysCommand::List));
+        // Refused while parsing (the messages are checked on the binary, tests/cli.rs).
+        assert!(parse_from(["kubeseal", "--from-file", "x"]).is_err());
+        assert!(parse_from(["kubeseal", "--re-encrypt-dir", "d"]).is_err());
+        assert!(parse_from(["kubeseal", "--validate", "--re-encrypt-dir", "d"]).is_ok());
+    }
+
+    #[test]
+    fn in_place_output_only_for_re_encrypt_of_a_file() {
+        let c = parse_from(["kubeseal", "--re-encrypt", "-f", "ss.json"]).unwrap();
+        assert_eq!(c.output.file, Some("ss.json".into()));
+        assert!(c.output.in_place);
+        let c = parse_from(["kubeseal", "--re-encrypt", "-f", "ss.json", "-w", "o.yml"]).unwrap();
+        assert_eq!(c.output.file, Some("o.yml".into()));
+        assert!(!c.output.in_place);
+        assert_eq!(c.output.explicit_format, Some(Format::Yaml));
+        let c = parse_from(["kubeseal", "-f", "s.json"]).unwrap();
+        assert_eq!(c.output.file, None);
     }
 }

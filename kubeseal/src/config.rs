@@ -1,4 +1,5 @@
-//! The plain configuration the CLI layer produces. Nothing here knows about clap.
+//! The plain configuration the CLI layer produces: what to do ([`Mode`], decided once from the
+//! flags) and with what. Nothing here knows about clap.
 
 use std::path::PathBuf;
 
@@ -39,52 +40,115 @@ pub struct KubeFlags {
     pub namespace: Option<String>,
 }
 
+/// What a run does, decided once from the flags in upstream's order (`runCLI`): `kubeseal keys`,
+/// `--recovery-unseal`, `--validate`, `--re-encrypt`, `--fetch-cert`, `--merge-into`, `--raw`,
+/// else seal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Default: Secrets → SealedSecrets.
+    Seal,
+    /// `--raw`: one value → bare base64.
+    Raw {
+        /// `--name`.
+        name: Option<String>,
+        /// `--from-file`.
+        from_file: Vec<String>,
+    },
+    /// `--merge-into FILE`: seal into an existing SealedSecret file, in place.
+    MergeInto(PathBuf),
+    /// `--fetch-cert`: print the certificate.
+    FetchCert,
+    /// `--validate`: ask the controller's `/v1/verify`.
+    Validate,
+    /// `--re-encrypt` without `--recovery-private-key`: the controller's `/v1/rotate`.
+    Rotate,
+    /// `--re-encrypt` with `--recovery-private-key`: offline, for `--cert`.
+    ReEncrypt {
+        /// `--re-encrypt-dir` (ours): every SealedSecret file under it, instead of the input.
+        dir: Option<PathBuf>,
+    },
+    /// `--recovery-unseal`: SealedSecrets → Secrets with `--recovery-private-key`.
+    RecoveryUnseal,
+    /// `kubeseal keys …` (ours): key backup/restore/list.
+    Keys(KeysCommand),
+}
+
+/// Where the sealing certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertSource {
+    /// A local file.
+    Path(PathBuf),
+    /// `http://`, `https://` or `file://` URL.
+    Url(String),
+    /// The controller, through the API server's service proxy.
+    Controller {
+        /// Service name.
+        name: String,
+        /// Namespace.
+        namespace: String,
+    },
+}
+
+impl CertSource {
+    /// `--cert` wins over `--controller-*`. Upstream treats `--cert` as a filename when
+    /// `url.Parse` finds no scheme or a one-letter scheme (a Windows drive); otherwise as a URL.
+    pub fn new(cert: Option<&str>, name: &str, namespace: &str) -> Self {
+        let Some(cert) = cert else {
+            return CertSource::Controller {
+                name: name.to_owned(),
+                namespace: namespace.to_owned(),
+            };
+        };
+        let scheme = cert.split_once(':').map(|(s, _)| s).filter(|s| {
+            let mut c = s.chars();
+            c.next().is_some_and(|f| f.is_ascii_alphabetic())
+                && c.all(|ch| ch.is_ascii_alphanumeric() || "+-.".contains(ch))
+        });
+        match scheme {
+            Some(s) if s.len() > 1 => CertSource::Url(cert.to_string()),
+            _ => CertSource::Path(PathBuf::from(cert)),
+        }
+    }
+}
+
+/// Where the result goes, and in which format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// `-w`, or the `-f` file itself when it is rewritten in place (`--re-encrypt -f FILE`
+    /// without `-w`, #405); `None` is stdout.
+    pub file: Option<PathBuf>,
+    /// `file` is the input, rewritten in place.
+    pub in_place: bool,
+    /// `-o`, forced to YAML by `-w *.yaml`/`*.yml`, as upstream.
+    pub format: Format,
+    /// The format when one was chosen (`-o` or its variable, or `-w *.yaml`); `None` keeps the
+    /// format of the file rewritten (`--merge-into`, in-place re-encryption).
+    pub explicit_format: Option<Format>,
+}
+
 /// Everything a run needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    /// `--cert`: path, `http(s)://` or `file://` URL.
-    pub cert: Option<String>,
+    /// What to do.
+    pub mode: Mode,
+    /// `--cert`, or the controller.
+    pub cert: CertSource,
     /// `--controller-name`.
     pub controller_name: String,
     /// `--controller-namespace`.
     pub controller_namespace: String,
-    /// `-o/--format`.
-    pub format: Format,
-    /// Whether `-o` was given (or set by env); `--merge-into` and in-place rewrites keep the file's
-    /// format otherwise.
-    pub format_explicit: bool,
-    /// `-w/--sealed-secret-file`.
-    pub output_file: Option<PathBuf>,
-    /// `-f/--secret-file`.
+    /// `-f/--secret-file`; `None` is stdin.
     pub input_file: Option<PathBuf>,
-    /// `--fetch-cert`.
-    pub fetch_cert: bool,
+    /// `-w`, `-o` and in-place rewrites.
+    pub output: Output,
     /// `--allow-empty-data`.
     pub allow_empty_data: bool,
-    /// `--validate`.
-    pub validate: bool,
-    /// `--merge-into`.
-    pub merge_into: Option<PathBuf>,
-    /// `--raw`.
-    pub raw: bool,
-    /// `--name`.
-    pub name: Option<String>,
-    /// `--from-file`.
-    pub from_file: Vec<String>,
     /// `--scope`.
     pub scope: SealingScope,
-    /// `--re-encrypt` / `--rotate`.
-    pub re_encrypt: bool,
-    /// `--re-encrypt-dir` (ours).
-    pub re_encrypt_dir: Option<PathBuf>,
-    /// `--recovery-unseal`.
-    pub recovery_unseal: bool,
-    /// `--recovery-private-key`, already split on commas.
+    /// `--recovery-private-key`, already split on commas (`--recovery-unseal`, `--re-encrypt`).
     pub recovery_private_keys: Vec<String>,
     /// Connection flags.
     pub kube: KubeFlags,
-    /// `kubeseal keys …` (ours): key backup/restore/list instead of the sealing modes.
-    pub keys: Option<KeysCommand>,
 }
 
 /// `kubeseal keys …`.
@@ -102,4 +166,25 @@ pub enum KeysCommand {
     },
     /// `keys list`.
     List,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_like_url_parse() {
+        let classify = |c: &str| CertSource::new(Some(c), "n", "ns");
+        assert_eq!(
+            classify("/tmp/c.pem"),
+            CertSource::Path("/tmp/c.pem".into())
+        );
+        assert_eq!(classify("c.pem"), CertSource::Path("c.pem".into()));
+        assert_eq!(
+            classify("C:\\x\\c.pem"),
+            CertSource::Path("C:\\x\\c.pem".into())
+        );
+        assert_eq!(classify("http://h/c"), CertSource::Url("http://h/c".into()));
+        assert_eq!(classify("file:///c"), CertSource::Url("file:///c".into()));
+    }
 }

@@ -1,57 +1,43 @@
-//! The kubeseal CLI as a library: [`cli`] turns arguments into a [`config::Config`], [`run`]
-//! dispatches to the modes, which are plain functions over bytes.
+//! The kubeseal CLI as a library: [`cli`] turns arguments into a [`config::Config`] whose
+//! [`Mode`] says what to do; [`run`] hands it to the module of that mode.
+//!
+//! | mode | module |
+//! |---|---|
+//! | seal (default), `--raw`, `--merge-into` | `modes/seal.rs` |
+//! | `--recovery-unseal` | `modes/recovery.rs` |
+//! | `--re-encrypt --recovery-private-key …` (offline), `--re-encrypt-dir` | `modes/reencrypt.rs` |
+//! | `--validate`, `--re-encrypt` (online) | `modes/controller.rs` |
+//! | `kubeseal keys …` | `modes/keys.rs` |
+//! | `--fetch-cert` | `cert.rs` |
+//!
+//! Around them: `cert.rs` (where the certificate comes from), `cluster/` (API server access and
+//! the kubeconfig), `io.rs` (input, output, Go-style I/O errors) and `rng.rs`.
 
-pub mod certs;
 pub mod cli;
 pub mod config;
-pub mod http;
-pub mod input;
-pub mod keycmd;
-pub mod kubeconfig;
-pub mod online;
-pub mod output;
-pub mod privkeys;
-pub mod reencrypt;
-pub mod remote;
-pub mod rng;
-pub mod run;
-pub mod seal;
-pub mod unseal;
 
-/// Go-style text for an I/O error: lower case, without Rust's `(os error N)` suffix, so that
-/// upstream's messages (`open x: no such file or directory`) are reproduced.
-pub fn io_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    let s = match s.split_once(" (os error") {
-        Some((text, _)) => text.to_string(),
-        None => s,
-    };
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => s,
-    }
-}
+mod cert;
+mod cluster;
+mod io;
+mod modes;
+mod rng;
 
-/// Error for failing to open `path`, as Go's `os.Open`.
-pub fn open_error(path: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
-    anyhow::anyhow!("open {}: {}", path.display(), io_text(e))
-}
+pub use cert::parse_cert;
+pub use io::is_broken_pipe;
 
-/// Read a file with Go-style errors.
-pub fn read_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| open_error(path, &e))
-}
+use config::{Config, Mode};
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn io_text_is_go_style() {
-        let e = std::io::Error::from(std::io::ErrorKind::NotFound);
-        let os = std::io::Error::from_raw_os_error(2);
-        assert_eq!(super::io_text(&os), "no such file or directory");
-        assert_eq!(super::io_text(&e), "entity not found");
-        let custom = std::io::Error::other("Ünïcode (os error 7) tail");
-        assert_eq!(super::io_text(&custom), "ünïcode");
+/// Run kubeseal with `config`.
+pub fn run(config: &Config) -> anyhow::Result<()> {
+    match &config.mode {
+        Mode::Keys(cmd) => modes::keys::run(cmd, config),
+        Mode::RecoveryUnseal => modes::recovery::run(config),
+        Mode::Validate => modes::controller::validate(config),
+        Mode::Rotate => modes::controller::rotate(config),
+        Mode::ReEncrypt { dir } => modes::reencrypt::run(config, dir.as_deref()),
+        Mode::FetchCert => io::emit(&config.output, &cert::open(config)?),
+        Mode::MergeInto(target) => modes::seal::run_merge_into(config, target),
+        Mode::Raw { name, from_file } => modes::seal::run_raw(config, name.as_deref(), from_file),
+        Mode::Seal => modes::seal::run(config),
     }
 }

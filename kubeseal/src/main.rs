@@ -7,9 +7,9 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match kubeseal::run::run(&config) {
+    match kubeseal::run(&config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) if kubeseal::output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if kubeseal::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

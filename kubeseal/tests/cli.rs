@@ -10,19 +10,24 @@
 mod support;
 
 use base64::Engine as _;
+use common::annotations::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION};
+use common::crd::SealedSecret;
 use common::documents::{parse_sealed_secrets, parse_secrets};
-use common::scope::{
-    CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, SealingScope, encryption_label,
-};
+use common::scope::{SealingScope, encryption_label};
 use common::sealing::{UnsealOptions, unseal};
-use common::types::SealedSecret;
 use support::*;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 fn unseal_data(ss: &SealedSecret, field: &str) -> Vec<u8> {
     let k = key();
-    let s = unseal(ss, &[&k], &UnsealOptions::default()).unwrap();
+    let s = unseal(
+        ss,
+        &[&k],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
     s.secret().data.as_ref().unwrap()[field].0.clone()
 }
 
@@ -435,8 +440,8 @@ fn expired_cert_is_refused() {
     // message through the library.
     let cert = cert();
     let far = cert.not_after() + std::time::Duration::from_secs(1);
-    let err = kubeseal::certs::parse_cert(&std::fs::read(fixture("cert-4096.pem")).unwrap(), far)
-        .unwrap_err();
+    let err =
+        kubeseal::parse_cert(&std::fs::read(fixture("cert-4096.pem")).unwrap(), far).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("failed to encrypt using an expired certificate on "),
@@ -884,7 +889,13 @@ fn our_output_unseals_with_the_fixture_key() {
     for scope in ["strict", "namespace-wide", "cluster-wide"] {
         let ss = seal(&d, &["-f", &f, "--scope", scope], "");
         let k = key();
-        let s = unseal(&ss[0], &[&k], &UnsealOptions::default()).unwrap();
+        let s = unseal(
+            &ss[0],
+            &[&k],
+            &UnsealOptions::default(),
+            &mut Default::default(),
+        )
+        .unwrap();
         let got: std::collections::BTreeMap<String, Vec<u8>> = s
             .secret()
             .data

@@ -13,9 +13,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::crd::SealedSecret;
 use common::documents::{Format, parse_sealed_secrets, sealed_secret_to_string};
 use common::keys::{CertificateParams, PrivateKey, self_signed_certificate};
-use common::types::SealedSecret;
 use support::*;
 
 const NEEDLE: &str = "Kubeseal-Needle-Value-61f0";

@@ -77,9 +77,23 @@ fn single_file_in_place_keeps_scope_metadata_and_templates() {
         assert_ne!(before[k], re.spec.encrypted_data[k]);
     }
     // Opens with the new key only.
-    let s = unseal(&re, &[&newk], &UnsealOptions::default()).unwrap();
+    let s = unseal(
+        &re,
+        &[&newk],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
     assert_eq!(s.secret().data.as_ref().unwrap()["dsn"].0, b"user=admin");
-    assert!(unseal(&re, &[&key()], &UnsealOptions::default()).is_err());
+    assert!(
+        unseal(
+            &re,
+            &[&key()],
+            &UnsealOptions::default(),
+            &mut Default::default()
+        )
+        .is_err()
+    );
 
     // Running again with the new key among the recovery keys leaves the file untouched.
     let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
@@ -121,7 +135,13 @@ fn stdin_to_stdout_and_wrong_key() {
     );
     let re = parse_sealed_secrets(&out.ok().stdout).unwrap().remove(0);
     assert!(out.stdout.starts_with(b"{"), "-o default json on stdout");
-    let s = unseal(&re, &[&newk], &UnsealOptions::default()).unwrap();
+    let s = unseal(
+        &re,
+        &[&newk],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
     assert_eq!(
         s.secret().data.as_ref().unwrap()["password"].0,
         b"MyStr0ngP@ss!"
@@ -198,7 +218,13 @@ fn directory_recursive_only_changed_files_rewritten() {
     for f in [&a, &b, &c] {
         let bytes = std::fs::read(f).unwrap();
         let re = parse_sealed_secrets(&bytes).unwrap().remove(0);
-        let s = unseal(&re, &[&newk], &UnsealOptions::default()).unwrap();
+        let s = unseal(
+            &re,
+            &[&newk],
+            &UnsealOptions::default(),
+            &mut Default::default(),
+        )
+        .unwrap();
         assert_eq!(
             s.secret().data.as_ref().unwrap()["username"].0,
             b"admin",

@@ -28,7 +28,7 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 /// apiserver serves it.
 pub async fn ensure_crd(client: &kube::Client) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = common::types::crd();
+    let crd = common::crd::crd();
     api.patch(
         "sealedsecrets.bitnami.com",
         &PatchParams::apply("sealed-secrets-tests").force(),

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use common::keys::{PrivateKey, PublicKey};
-use common::scope::{
+use common::annotations::{
     CLUSTER_WIDE_ANNOTATION, MANAGED_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, PATCH_ANNOTATION,
     SEALED_SECRETS_KEY_LABEL,
 };
-use common::types::SealedSecret;
+use common::crd::SealedSecret;
+use common::keys::{PrivateKey, PublicKey};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};

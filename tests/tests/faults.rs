@@ -23,9 +23,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
+use common::annotations::SEALED_SECRETS_KEY_LABEL;
+use common::crd::{CONDITION_SYNCED, SealedSecret};
 use common::keys::{Certificate, PrivateKey, PublicKey};
-use common::scope::SEALED_SECRETS_KEY_LABEL;
-use common::types::{CONDITION_SYNCED, SealedSecret};
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Event, Secret};

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
+use common::annotations::{CLUSTER_WIDE_ANNOTATION, SEALED_SECRETS_KEY_LABEL};
+use common::crd::SealedSecret;
 use common::keys::{CertificateParams, PrivateKey, PublicKey, self_signed_certificate};
-use common::scope::{CLUSTER_WIDE_ANNOTATION, SEALED_SECRETS_KEY_LABEL};
-use common::types::SealedSecret;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, ListParams, PostParams};

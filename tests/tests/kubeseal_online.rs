@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use common::annotations::SEALED_SECRETS_KEY_LABEL;
+use common::crd::SealedSecret;
 use common::documents::parse_sealed_secrets;
 use common::keys::PrivateKey;
-use common::scope::SEALED_SECRETS_KEY_LABEL;
 use common::sealing::{UnsealOptions, unseal};
-use common::types::SealedSecret;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use sealed_secrets_tests::{
@@ -244,13 +244,26 @@ async fn seal_fetch_cert_validate_reencrypt_through_the_proxy() -> Result<()> {
         async move {
             let out = e.kubeseal(&["--re-encrypt", "-o", "yaml"], sealed).ok();
             let ss = parse_sealed_secrets(&out.stdout)?.remove(0);
-            Ok(unseal(&ss, &[new], &UnsealOptions::default())
-                .is_ok()
-                .then_some(ss))
+            Ok(unseal(
+                &ss,
+                &[new],
+                &UnsealOptions::default(),
+                &mut Default::default(),
+            )
+            .is_ok()
+            .then_some(ss))
         }
     })
     .await?;
-    assert!(unseal(&re, &[&old], &UnsealOptions::default()).is_err());
+    assert!(
+        unseal(
+            &re,
+            &[&old],
+            &UnsealOptions::default(),
+            &mut Default::default()
+        )
+        .is_err()
+    );
     assert_eq!(re.metadata.name.as_deref(), Some("s1"));
     assert!(re.metadata.creation_timestamp.is_none());
 
@@ -267,7 +280,12 @@ async fn seal_fetch_cert_validate_reencrypt_through_the_proxy() -> Result<()> {
         String::from_utf8_lossy(&rewritten)
     );
     let ss = parse_sealed_secrets(&rewritten)?.remove(0);
-    unseal(&ss, &[&new], &UnsealOptions::default())?;
+    unseal(
+        &ss,
+        &[&new],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )?;
 
     // Service missing → upstream's hint.
     let out = env.kubeseal(&["--fetch-cert", "--controller-name", "nope"], b"");

@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use common::annotations::SEALED_SECRETS_KEY_LABEL;
 use common::keys::{
     Certificate, CertificateParams, Fingerprint, PrivateKey, self_signed_certificate,
 };
-use common::scope::SEALED_SECRETS_KEY_LABEL;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

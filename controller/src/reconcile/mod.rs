@@ -18,8 +18,8 @@ mod unseal;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::crd::{CONDITION_SYNCED, SealedSecret};
 use common::sealing::UnsealOptions;
-use common::types::{CONDITION_SYNCED, SealedSecret};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 

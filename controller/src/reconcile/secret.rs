@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use common::scope::{MANAGED_ANNOTATION, PATCH_ANNOTATION, annotation_is_true};
-use common::types::SealedSecret;
+use common::annotations::{MANAGED_ANNOTATION, PATCH_ANNOTATION, annotation_is_true};
+use common::crd::SealedSecret;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Api, ObjectMeta, PartialObjectMeta, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};

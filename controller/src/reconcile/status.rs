@@ -1,7 +1,7 @@
 //! The SealedSecret's status: the pure rules (when it proves the Secret in sync, what to write
 //! after a reconcile, whether to write at all) and the one status write.
 
-use common::types::{CONDITION_SYNCED, SealedSecret, SealedSecretCondition, SealedSecretStatus};
+use common::crd::{CONDITION_SYNCED, SealedSecret, SealedSecretCondition, SealedSecretStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::sync::atomic::{AtomicBool, Ordering};
 

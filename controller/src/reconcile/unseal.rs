@@ -4,9 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use common::crd::SealedSecret;
 use common::keys::Fingerprint;
-use common::sealing::{UnsealError, UnsealOptions, UnsealStats, UnsealedSecret, unseal_with_stats};
-use common::types::SealedSecret;
+use common::sealing::{UnsealError, UnsealOptions, UnsealStats, UnsealedSecret, unseal};
 
 use super::Error;
 use crate::keys::KeyRing;
@@ -47,7 +47,7 @@ impl Unsealer {
         let (unsealed, stats) = tokio::task::spawn_blocking(move || {
             let keys = job_ring.decryption_order(&preferred);
             let mut stats = UnsealStats::default();
-            let unsealed = unseal_with_stats(&job_ss, &keys, &opts, &mut stats);
+            let unsealed = unseal(&job_ss, &keys, &opts, &mut stats);
             (unsealed, stats)
         })
         .await

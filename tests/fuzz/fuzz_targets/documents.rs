@@ -88,7 +88,8 @@ fn convert(secret: &Secret, unseal_too: bool) {
         render_templates: false,
         ..UnsealOptions::default()
     };
-    let unsealed = unseal(ss, &[key()], &opts).expect("what we sealed unseals");
+    let unsealed =
+        unseal(ss, &[key()], &opts, &mut Default::default()).expect("what we sealed unseals");
     let mut want: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for (k, v) in secret.data.iter().flatten() {
         want.insert(k.clone(), v.0.clone());

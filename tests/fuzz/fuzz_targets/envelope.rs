@@ -6,15 +6,15 @@
 //!   `crypto::hybrid_decrypt`;
 //! * mode bit 0 set: the payload is the base64 text of `encryptedData[k]` of a SealedSecret whose
 //!   scope and name/namespace give that label, opened by `sealing::unseal` and
-//!   `sealing::validate_encrypted_data` (the controller's and `/v1/verify`'s paths).
+//!   `sealing::verify` (the controller's and `/v1/verify`'s paths).
 #![no_main]
 
 use std::collections::BTreeMap;
 
+use common::annotations::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION};
+use common::crd::SealedSecret;
 use common::crypto::{hybrid_decrypt, single_decrypt};
-use common::scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION};
-use common::sealing::{UnsealError, UnsealOptions, unseal, validate_encrypted_data};
-use common::types::SealedSecret;
+use common::sealing::{UnsealError, UnsealOptions, unseal, verify};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use libfuzzer_sys::fuzz_target;
 use sealed_secrets_fuzz::{contains, key};
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
 
 fn raw(label: &[u8], ct: &[u8]) {
     let one = single_decrypt(key(), ct, label);
-    let many = hybrid_decrypt([key(), key()], ct, label);
+    let many = hybrid_decrypt([key(), key()], ct, label, &mut 0);
     assert_eq!(one.is_ok(), many.is_ok(), "one key and a ring disagree");
     if let Ok(pt) = one {
         // u16 length, the RSA part (at most the modulus), then AES-GCM output = plaintext || tag.
@@ -80,8 +80,13 @@ fn item(label: &[u8], text: &str) {
     };
     ss.spec.encrypted_data.insert("k".into(), text.to_owned());
     let keys = [key()];
-    let unsealed = unseal(&ss, &keys, &UnsealOptions::default());
-    let validated = validate_encrypted_data(&ss, &keys);
+    let unsealed = unseal(
+        &ss,
+        &keys,
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    );
+    let validated = verify(&ss, &keys, &mut Default::default());
     assert_eq!(
         unsealed.is_ok(),
         validated.is_ok(),

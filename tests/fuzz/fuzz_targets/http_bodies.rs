@@ -12,7 +12,7 @@
 use axum::http::StatusCode;
 use common::documents::parse_sealed_secrets;
 use common::scope::SealingScope;
-use common::sealing::validate_encrypted_data;
+use common::sealing::verify;
 use controller::http::{Endpoint, answer};
 use libfuzzer_sys::fuzz_target;
 use sealed_secrets_fuzz::{contains, key, ring};
@@ -74,5 +74,5 @@ fn rotated(request: &[u8], reply: &[u8]) {
         "the template's scope must agree with the object's (CVE-2026-22728)"
     );
     assert!(after.spec.data.is_none());
-    validate_encrypted_data(after, &[key()]).expect("rotated values open with the key");
+    verify(after, &[key()], &mut Default::default()).expect("rotated values open with the key");
 }

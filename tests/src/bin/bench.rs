@@ -15,9 +15,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
+use common::annotations::SEALED_SECRETS_KEY_LABEL;
+use common::crd::SealedSecret;
 use common::keys::{CertificateParams, PrivateKey, self_signed_certificate};
-use common::scope::SEALED_SECRETS_KEY_LABEL;
-use common::types::SealedSecret;
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -174,7 +174,7 @@ async fn ensure_crd(client: &kube::Client) -> Result<()> {
     api.patch(
         "sealedsecrets.bitnami.com",
         &PatchParams::apply("sealed-secrets-bench").force(),
-        &Patch::Apply(&common::types::crd()),
+        &Patch::Apply(&common::crd::crd()),
     )
     .await?;
     sealed_secrets_tests::wait_for("CRD established", Duration::from_secs(30), || {

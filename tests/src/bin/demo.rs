@@ -189,12 +189,11 @@ async fn main() -> Result<()> {
     eprintln!("    kubeseal -o yaml < secret.yaml →\n{}", indent(&sealed));
 
     step("apply the SealedSecret; the controller unseals it");
-    let ss: common::types::SealedSecret =
-        common::documents::parse_sealed_secrets(sealed.as_bytes())?
-            .into_iter()
-            .next()
-            .context("kubeseal printed no SealedSecret")?;
-    Api::<common::types::SealedSecret>::namespaced(client.clone(), app_ns)
+    let ss: common::crd::SealedSecret = common::documents::parse_sealed_secrets(sealed.as_bytes())?
+        .into_iter()
+        .next()
+        .context("kubeseal printed no SealedSecret")?;
+    Api::<common::crd::SealedSecret>::namespaced(client.clone(), app_ns)
         .create(&PostParams::default(), &ss)
         .await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), app_ns);
@@ -223,7 +222,7 @@ async fn main() -> Result<()> {
     for (k, v) in secret.data.unwrap_or_default() {
         eprintln!("      {k}: {}", String::from_utf8_lossy(&v.0));
     }
-    let ss_api = Api::<common::types::SealedSecret>::namespaced(client.clone(), app_ns);
+    let ss_api = Api::<common::crd::SealedSecret>::namespaced(client.clone(), app_ns);
     let status = wait_for_value("status Synced", WAIT, || {
         let ss_api = ss_api.clone();
         async move {

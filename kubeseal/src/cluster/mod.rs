@@ -1,18 +1,16 @@
 //! Cluster access (kubectl-like) and the controller's HTTP API through the API server's service
-//! proxy. Nothing here runs on the offline path: the tokio runtime, the TLS configuration and the
-//! kubeconfig loading happen only in [`Online::connect`].
+//! proxy. Nothing here runs on the offline path but the namespace lookup of [`kubeconfig`]: the
+//! tokio runtime, the TLS configuration and the client happen only in [`Online::connect`].
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
-use kube::config::{
-    AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
-    NamedContext,
-};
+use kube::config::Kubeconfig;
 
 use crate::config::KubeFlags;
+
+pub mod kubeconfig;
 
 /// Timeout of every request when `--request-timeout` is `0` (upstream: no timeout; we never hang).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,8 +20,8 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Upstream's hint when the controller Service cannot be read.
 pub const SERVICE_HINT: &str = "Please, use the flag --controller-name and --controller-namespace to set up the name and namespace of the sealed secrets controller";
 
-/// Parse a Go-style duration as kubectl's `--request-timeout`: a bare integer is seconds, else a
-/// sequence of `<number><unit>` with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`. `0` → `None`.
+/// Parse `--request-timeout` as client-go does: a bare integer is seconds, else a Go duration
+/// ([`common::go::parse_duration`]: `1m30s`, `500ms`, `2µs`, …). Zero → `None`.
 pub fn parse_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
     let s = s.trim();
     let bad = || {
@@ -37,40 +35,8 @@ pub fn parse_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok((n > 0).then(|| Duration::from_secs(n)));
     }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        if num_end == 0 {
-            return Err(bad());
-        }
-        let (num, tail) = rest.split_at_checked(num_end).ok_or_else(bad)?;
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        let unit_end = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at_checked(unit_end).ok_or_else(bad)?;
-        let mult = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += n * mult;
-        rest = tail;
-    }
-    if total <= 0.0 {
-        return Ok(None);
-    }
-    // Too large for a Duration (or infinite, from hundreds of digits) is invalid, as in Go.
-    Duration::try_from_secs_f64(total)
-        .map(Some)
-        .map_err(|_| bad())
+    let d = common::go::parse_duration(s).map_err(|_| bad())?;
+    Ok((!d.is_zero()).then_some(d))
 }
 
 /// `/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy` (an empty port name is allowed:
@@ -98,175 +64,6 @@ pub fn first_port_name(service_json: &[u8]) -> anyhow::Result<String> {
         .and_then(|n| n.as_str())
         .unwrap_or_default()
         .to_string())
-}
-
-/// The kubeconfig files client-go would load, with the env var read by the caller.
-fn load_kubeconfig(flags: &KubeFlags) -> anyhow::Result<Option<Kubeconfig>> {
-    if let Some(p) = &flags.kubeconfig {
-        return Kubeconfig::read_from(p)
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("cannot load kubeconfig {}: {e}", p.display()));
-    }
-    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        let mut merged: Option<Kubeconfig> = None;
-        for p in std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()) {
-            if !p.exists() {
-                continue;
-            }
-            let kc = Kubeconfig::read_from(&p)
-                .map_err(|e| anyhow::anyhow!("cannot load kubeconfig {}: {e}", p.display()))?;
-            merged = Some(match merged {
-                None => kc,
-                Some(m) => m.merge(kc)?,
-            });
-        }
-        return Ok(merged);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    if let Some(p) = home.map(|h| h.join(".kube").join("config"))
-        && p.exists()
-    {
-        return Kubeconfig::read_from(&p)
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("cannot load kubeconfig {}: {e}", p.display()));
-    }
-    Ok(None)
-}
-
-const FLAGS_ENTRY: &str = "kubeseal-flags";
-
-fn path_str(p: &std::path::Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-/// Apply the kubectl override flags to the entries `kc` will resolve, as client-go's
-/// `ConfigOverrides`. Returns the options to load with.
-pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOptions {
-    let mut ctx_name = flags.context.clone().or_else(|| kc.current_context.clone());
-    let ctx_exists = ctx_name
-        .as_ref()
-        .is_some_and(|n| kc.contexts.iter().any(|c| &c.name == n));
-    if !ctx_exists && (flags.server.is_some() || flags.cluster.is_some()) {
-        // No usable context: build one from the flags.
-        kc.contexts.push(NamedContext {
-            name: FLAGS_ENTRY.into(),
-            context: Some(Context {
-                cluster: flags.cluster.clone().unwrap_or_else(|| FLAGS_ENTRY.into()),
-                user: Some(flags.user.clone().unwrap_or_else(|| FLAGS_ENTRY.into())),
-                ..Context::default()
-            }),
-            other: Default::default(),
-        });
-        ctx_name = Some(FLAGS_ENTRY.into());
-    }
-    let ctx = ctx_name
-        .as_ref()
-        .and_then(|n| kc.contexts.iter().find(|c| &c.name == n))
-        .and_then(|c| c.context.clone());
-    let cluster_name = flags
-        .cluster
-        .clone()
-        .or_else(|| ctx.as_ref().map(|c| c.cluster.clone()))
-        .unwrap_or_else(|| FLAGS_ENTRY.into());
-    let user_name = flags
-        .user
-        .clone()
-        .or_else(|| ctx.as_ref().and_then(|c| c.user.clone()))
-        .unwrap_or_else(|| FLAGS_ENTRY.into());
-
-    let cluster_override = flags.server.is_some()
-        || flags.certificate_authority.is_some()
-        || flags.insecure_skip_tls_verify;
-    if cluster_override {
-        upsert(
-            &mut kc.clusters,
-            |c| c.name == cluster_name,
-            || NamedCluster {
-                name: cluster_name.clone(),
-                cluster: Some(Cluster::default()),
-                other: Default::default(),
-            },
-            |entry| {
-                let c = entry.cluster.get_or_insert_with(Cluster::default);
-                if let Some(s) = &flags.server {
-                    c.server = Some(s.clone());
-                }
-                if let Some(ca) = &flags.certificate_authority {
-                    c.certificate_authority = Some(path_str(ca));
-                    c.certificate_authority_data = None;
-                }
-                if flags.insecure_skip_tls_verify {
-                    c.insecure_skip_tls_verify = Some(true);
-                    c.certificate_authority = None;
-                    c.certificate_authority_data = None;
-                }
-            },
-        );
-    }
-    let user_override = flags.token.is_some()
-        || flags.client_certificate.is_some()
-        || flags.client_key.is_some()
-        || flags.as_user.is_some()
-        || !flags.as_group.is_empty();
-    if user_override {
-        upsert(
-            &mut kc.auth_infos,
-            |u| u.name == user_name,
-            || NamedAuthInfo {
-                name: user_name.clone(),
-                auth_info: Some(AuthInfo::default()),
-                other: Default::default(),
-            },
-            |entry| {
-                let u = entry.auth_info.get_or_insert_with(AuthInfo::default);
-                if let Some(t) = &flags.token {
-                    u.token = Some(t.clone().into());
-                    u.token_file = None;
-                    u.exec = None;
-                    u.auth_provider = None;
-                    u.username = None;
-                    u.password = None;
-                }
-                if let Some(p) = &flags.client_certificate {
-                    u.client_certificate = Some(path_str(p));
-                    u.client_certificate_data = None;
-                }
-                if let Some(p) = &flags.client_key {
-                    u.client_key = Some(path_str(p));
-                    u.client_key_data = None;
-                }
-                if let Some(a) = &flags.as_user {
-                    u.impersonate = Some(a.clone());
-                }
-                if !flags.as_group.is_empty() {
-                    u.impersonate_groups = Some(flags.as_group.clone());
-                }
-            },
-        );
-    }
-    KubeConfigOptions {
-        context: ctx_name,
-        cluster: flags.cluster.clone(),
-        user: flags.user.clone(),
-    }
-}
-
-/// Apply `update` to the first entry of `items` that `is` selects, or to `new()` appended at the
-/// end when none does.
-fn upsert<T>(
-    items: &mut Vec<T>,
-    is: impl Fn(&T) -> bool,
-    new: impl FnOnce() -> T,
-    update: impl FnOnce(&mut T),
-) {
-    match items.iter_mut().find(|x| is(x)) {
-        Some(x) => update(x),
-        None => {
-            let mut x = new();
-            update(&mut x);
-            items.push(x);
-        }
-    }
 }
 
 /// A connection to the API server.
@@ -314,19 +111,19 @@ impl Online {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let kc = load_kubeconfig(flags)?;
+        let kc = kubeconfig::load(flags)?;
         let mut config = rt.block_on(async {
             let overrides = flags.server.is_some() || flags.cluster.is_some();
             match kc {
                 Some(mut kc) => {
-                    let opts = apply_overrides(&mut kc, flags);
+                    let opts = kubeconfig::apply_overrides(&mut kc, flags);
                     kube::Config::from_custom_kubeconfig(kc, &opts)
                         .await
                         .map_err(|e| anyhow::anyhow!("invalid kubeconfig: {e}"))
                 }
                 None if overrides => {
                     let mut kc = Kubeconfig::default();
-                    let opts = apply_overrides(&mut kc, flags);
+                    let opts = kubeconfig::apply_overrides(&mut kc, flags);
                     kube::Config::from_custom_kubeconfig(kc, &opts)
                         .await
                         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
@@ -373,11 +170,6 @@ impl Online {
             server,
             timeout,
         })
-    }
-
-    /// The API server URL.
-    pub fn server(&self) -> &str {
-        &self.server
     }
 
     /// The client and a runtime to use it on (for `kube::Api` calls).
@@ -626,49 +418,5 @@ mod tests {
         // Regression: a value too large for a Duration panicked in Duration::from_secs_f64.
         assert!(parse_timeout("99999999999999999999999h").is_err());
         assert!(parse_timeout(&format!("{}s", "9".repeat(400))).is_err());
-    }
-
-    #[test]
-    fn overrides_build_a_context_from_flags() {
-        let mut kc = Kubeconfig::default();
-        let flags = KubeFlags {
-            server: Some("https://1.2.3.4:6443".into()),
-            token: Some("t".into()),
-            insecure_skip_tls_verify: true,
-            as_user: Some("alice".into()),
-            ..KubeFlags::default()
-        };
-        let opts = apply_overrides(&mut kc, &flags);
-        assert_eq!(opts.context.as_deref(), Some(FLAGS_ENTRY));
-        let c = kc.clusters[0].cluster.as_ref().unwrap();
-        assert_eq!(c.server.as_deref(), Some("https://1.2.3.4:6443"));
-        assert_eq!(c.insecure_skip_tls_verify, Some(true));
-        let u = kc.auth_infos[0].auth_info.as_ref().unwrap();
-        assert!(u.token.is_some());
-        assert_eq!(u.impersonate.as_deref(), Some("alice"));
-    }
-
-    #[test]
-    fn overrides_patch_the_selected_context() {
-        let mut kc = Kubeconfig::from_yaml(
-            "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: ca, user: ua}\n- name: b\n  context: {cluster: cb, user: ub}\nclusters:\n- name: ca\n  cluster: {server: 'https://a'}\n- name: cb\n  cluster: {server: 'https://b'}\nusers:\n- name: ua\n  user: {token: x}\n- name: ub\n  user: {token: y}\n",
-        )
-        .unwrap();
-        let flags = KubeFlags {
-            context: Some("b".into()),
-            server: Some("https://override".into()),
-            ..KubeFlags::default()
-        };
-        let opts = apply_overrides(&mut kc, &flags);
-        assert_eq!(opts.context.as_deref(), Some("b"));
-        let server = |n: &str| {
-            kc.clusters
-                .iter()
-                .find(|c| c.name == n)
-                .and_then(|c| c.cluster.as_ref())
-                .and_then(|c| c.server.clone())
-        };
-        assert_eq!(server("ca").as_deref(), Some("https://a"));
-        assert_eq!(server("cb").as_deref(), Some("https://override"));
     }
 }

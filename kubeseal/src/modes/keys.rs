@@ -6,21 +6,21 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::SystemTime;
 
+use common::annotations::{
+    BACKUP_CREATED_ANNOTATION, KUBECTL_LAST_APPLIED_ANNOTATION, SEALED_SECRETS_KEY_LABEL,
+};
 use common::documents::{parse_documents, secret_from_value, unwrap_lists};
 use common::keys::{Certificate, PrivateKey};
-use common::scope::SEALED_SECRETS_KEY_LABEL;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, PostParams};
 
+use crate::cluster::Online;
 use crate::config::{Config, KeysCommand};
-use crate::online::Online;
+use crate::io::{read_file, write_private, write_stdout};
 
 /// The legacy key Secret name (and the controller's default `--key-prefix`).
 pub const LEGACY_KEY_NAME: &str = "sealed-secrets-key";
-/// Annotation keeping the original `creationTimestamp` in a backup.
-pub const BACKUP_CREATED_ANNOTATION: &str = "sealedsecrets.bitnami.com/backup-creation-timestamp";
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Run a `kubeseal keys …` command.
 pub fn run(cmd: &KeysCommand, config: &Config) -> anyhow::Result<()> {
@@ -98,7 +98,7 @@ pub fn fingerprint(s: &Secret) -> anyhow::Result<String> {
 /// A key Secret without server-set fields, ready to be created again.
 pub fn strip_for_backup(s: &Secret) -> Secret {
     let mut annotations = s.metadata.annotations.clone().unwrap_or_default();
-    annotations.remove(LAST_APPLIED);
+    annotations.remove(KUBECTL_LAST_APPLIED_ANNOTATION);
     if let Some(t) = &s.metadata.creation_timestamp {
         annotations
             .entry(BACKUP_CREATED_ANNOTATION.into())
@@ -137,14 +137,14 @@ fn backup(online: &Online, ns: &str, output: &Path) -> anyhow::Result<()> {
     }
     let yaml = zeroize::Zeroizing::new(backup_yaml(&secrets)?);
     if output.as_os_str() == "-" {
-        crate::output::write_stdout(yaml.as_bytes())?;
+        write_stdout(yaml.as_bytes())?;
         eprintln!(
             "warning: the output holds the controller's PRIVATE sealing keys ({} key(s)): anyone who has it can decrypt every SealedSecret sealed with them. Store it encrypted and offline (e.g. a password manager or vault), never in git.",
             secrets.len()
         );
         return Ok(());
     }
-    crate::output::write_private(output, yaml.as_bytes())?;
+    write_private(output, yaml.as_bytes())?;
     eprintln!(
         "wrote {} key(s) from namespace {ns:?} to {} (mode 0600)",
         secrets.len(),
@@ -184,7 +184,7 @@ pub fn read_backup(bytes: &[u8]) -> anyhow::Result<Vec<Secret>> {
 }
 
 fn restore(online: &Online, ns: &str, file: &Path) -> anyhow::Result<()> {
-    let bytes = zeroize::Zeroizing::new(crate::read_file(file)?);
+    let bytes = zeroize::Zeroizing::new(read_file(file)?);
     let wanted = read_backup(&bytes)?;
     let existing = key_secrets(online, ns)?;
     let mut present: BTreeMap<String, String> = BTreeMap::new();
@@ -206,7 +206,7 @@ fn restore(online: &Online, ns: &str, file: &Path) -> anyhow::Result<()> {
         let mut labels = s.metadata.labels.clone().unwrap_or_default();
         labels.insert(SEALED_SECRETS_KEY_LABEL.into(), "active".into());
         let mut annotations = s.metadata.annotations.clone().unwrap_or_default();
-        annotations.remove(LAST_APPLIED);
+        annotations.remove(KUBECTL_LAST_APPLIED_ANNOTATION);
         let mut new = Secret {
             metadata: ObjectMeta {
                 namespace: Some(ns.into()),
@@ -373,7 +373,7 @@ fn list(online: &Online, ns: &str) -> anyhow::Result<()> {
         eprintln!("no sealing key secrets in namespace {ns:?}");
         return Ok(());
     }
-    crate::output::write_stdout(table(&rows(&secrets)).as_bytes())
+    write_stdout(table(&rows(&secrets)).as_bytes())
 }
 
 #[cfg(test)]
@@ -426,7 +426,7 @@ mod tests {
         assert_eq!(back.len(), 1);
         assert_eq!(fingerprint(&back[0]).unwrap(), fingerprint(&a).unwrap());
         // Usable by --recovery-private-key.
-        let keys = crate::privkeys::parse_private_keys(yaml.as_bytes()).unwrap();
+        let keys = crate::modes::recovery::parse_private_keys(yaml.as_bytes()).unwrap();
         assert_eq!(keys[0].fingerprint().to_string(), fingerprint(&a).unwrap());
     }
 
@@ -448,20 +448,5 @@ mod tests {
         for l in &lines[1..] {
             assert!(l.get(at..).unwrap().starts_with("SHA256:"), "{t}");
         }
-    }
-
-    #[test]
-    fn write_private_is_0600() {
-        let dir = std::env::temp_dir().join(format!("kubeseal-wp-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("keys.yaml");
-        crate::output::write_private(&p, b"x").unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600);
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,59 +5,77 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use common::crypto::{hybrid_decrypt, hybrid_encrypt};
+use common::crd::{KIND, SealedSecret};
 use common::documents::{
     Format, looks_like_json, parse_documents, sealed_secret_from_value, sealed_secret_to_string,
 };
 use common::keys::{PrivateKey, PublicKey};
-use common::scope::{SealingScope, encryption_label};
-use common::types::{KIND, SealedSecret};
+use common::sealing::{ResealOptions, reseal};
 use rand::CryptoRng;
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+use crate::cert;
+use crate::config::Config;
+use crate::io::{TTY_HINT_RESOURCE, emit, io_text, open_error, read_input, write_atomic};
+use crate::modes::recovery::read_private_keys;
+use crate::rng::AppRng;
 
-/// Re-seal `ss` for `target` in place. Returns `true` when it changed.
+/// `--re-encrypt --recovery-private-key …`: the input (or, with `dir`, every SealedSecret file
+/// under it) sealed again for `--cert`.
+pub fn run(config: &Config, dir: Option<&Path>) -> anyhow::Result<()> {
+    let keys = read_private_keys(&config.recovery_private_keys)?;
+    let cert = cert::load(config)?;
+    let refs: Vec<_> = keys.iter().collect();
+    let mut rng = AppRng::from_env()?;
+    if let Some(dir) = dir {
+        let s = reencrypt_dir(&mut rng, dir, &refs, cert.public_key())?;
+        for (p, e) in &s.failed {
+            eprintln!("error: {}: {e}", p.display());
+        }
+        eprintln!(
+            "re-encrypted {} file(s), {} already up to date, {} skipped, {} failed",
+            s.rewritten.len(),
+            s.unchanged.len(),
+            s.skipped.len(),
+            s.failed.len()
+        );
+        if !s.failed.is_empty() {
+            anyhow::bail!("{} file(s) could not be re-encrypted", s.failed.len());
+        }
+        return Ok(());
+    }
+    let input = read_input(config.input_file.as_deref(), TTY_HINT_RESOURCE)?;
+    // Keep the input's format when rewriting in place and -o was not given; else -o.
+    let out = &config.output;
+    let format = if out.in_place {
+        out.explicit_format
+    } else {
+        Some(out.format)
+    };
+    let r = reencrypt_documents(&mut rng, &input, &refs, cert.public_key(), format)?;
+    if out.in_place && !r.changed {
+        // Already sealed for this certificate: leave the file untouched.
+        return Ok(());
+    }
+    emit(out, &r.bytes)
+}
+
+/// Re-seal `ss` for `target` in place ([`reseal`]: metadata, scope and templates kept as they
+/// are, v1 objects refused, every value that no key opens named). Returns `true` when it changed.
 pub fn reencrypt_one<R: CryptoRng + ?Sized>(
     rng: &mut R,
     ss: &mut SealedSecret,
     keys: &[&PrivateKey],
     target: &PublicKey,
 ) -> anyhow::Result<bool> {
-    if ss.spec.data.is_some() {
-        anyhow::bail!("cannot re-encrypt the deprecated 'data' field; use 'encryptedData'");
-    }
-    let namespace = ss.metadata.namespace.clone().unwrap_or_default();
-    let name = ss.metadata.name.clone().unwrap_or_default();
-    let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
-    let label = encryption_label(&namespace, &name, scope);
-    let mut plain = Vec::with_capacity(ss.spec.encrypted_data.len());
-    let mut failed = Vec::new();
-    let mut all_target = true;
-    for (k, v) in &ss.spec.encrypted_data {
-        let opened = B64
-            .decode(v)
-            .ok()
-            .and_then(|ct| hybrid_decrypt(keys.iter().copied(), &ct, &label).ok());
-        match opened {
-            Some((pt, key)) => {
-                all_target &= key.public_key() == target;
-                plain.push((k.clone(), pt));
-            }
-            None => failed.push(k.clone()),
-        }
-    }
-    if !failed.is_empty() {
-        anyhow::bail!("no key could decrypt secret ({})", failed.join(", "));
-    }
-    if all_target {
-        return Ok(false);
-    }
-    for (k, pt) in plain {
-        let ct = hybrid_encrypt(rng, target, &pt, &label)?;
-        ss.spec.encrypted_data.insert(k, B64.encode(ct));
-    }
-    Ok(true)
+    let opts = ResealOptions {
+        accept_deprecated_v1_data: false,
+        normalise: false,
+        keep_current: true,
+        exhaustive: true,
+    };
+    let r = reseal(rng, ss, keys, target, &opts)?;
+    *ss = r.sealed;
+    Ok(r.changed)
 }
 
 /// Outcome of re-encrypting one document set.
@@ -115,7 +133,7 @@ pub struct DirSummary {
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| crate::open_error(dir, &e))?
+        .map_err(|e| open_error(dir, &e))?
         .filter_map(Result::ok)
         .collect();
     entries.sort_by_key(|e| e.file_name());
@@ -151,7 +169,7 @@ pub fn reencrypt_dir<R: CryptoRng + ?Sized>(
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
-                summary.failed.push((path.clone(), crate::io_text(&e)));
+                summary.failed.push((path.clone(), io_text(&e)));
                 continue;
             }
         };
@@ -176,7 +194,7 @@ pub fn reencrypt_dir<R: CryptoRng + ?Sized>(
                         .map(<[u8]>::to_vec)
                         .unwrap_or(out);
                 }
-                match crate::output::write_atomic(&path, &out) {
+                match write_atomic(&path, &out) {
                     Ok(()) => summary.rewritten.push(path),
                     Err(e) => summary.failed.push((path, format!("{e:#}"))),
                 }

@@ -1,7 +1,8 @@
 //! Seal mode (default), `--raw` and `--merge-into`.
 
-use std::time::SystemTime;
+use std::path::Path;
 
+use common::crd::SealedSecret;
 use common::documents::{
     Format, looks_like_json, parse_documents, parse_secrets, sealed_secret_from_value,
     sealed_secret_to_string,
@@ -9,11 +10,83 @@ use common::documents::{
 use common::keys::PublicKey;
 use common::scope::SealingScope;
 use common::sealing::{seal_raw, seal_secret};
-use common::types::SealedSecret;
 use k8s_openapi::api::core::v1::Secret;
 use rand::CryptoRng;
 
+use crate::cert;
+use crate::cluster::kubeconfig;
 use crate::config::Config;
+use crate::io::{
+    TTY_HINT_RAW, TTY_HINT_RESOURCE, emit, read_file, read_input, read_stdin, write_atomic,
+};
+use crate::rng::AppRng;
+
+/// Default mode: the Secrets of the input → SealedSecrets.
+pub fn run(config: &Config) -> anyhow::Result<()> {
+    let cert = cert::load(config)?;
+    let mut rng = AppRng::from_env()?;
+    let (ns, explicit) = kubeconfig::namespace(&config.kube)?;
+    let input = read_input(config.input_file.as_deref(), TTY_HINT_RESOURCE)?;
+    let params = SealParams {
+        scope: config.scope,
+        namespace: (&ns, explicit),
+        allow_empty_data: config.allow_empty_data,
+        overrides: None,
+    };
+    let out = seal_documents(
+        &mut rng,
+        cert.public_key(),
+        &input,
+        &params,
+        config.output.format,
+    )?;
+    emit(&config.output, &out)
+}
+
+/// `--raw`: one value (`--from-file`, else stdin) → bare base64.
+pub fn run_raw(config: &Config, name: Option<&str>, from_file: &[String]) -> anyhow::Result<()> {
+    let cert = cert::load(config)?;
+    let mut rng = AppRng::from_env()?;
+    let ns = if config.scope < SealingScope::ClusterWide {
+        kubeconfig::namespace(&config.kube)?.0
+    } else {
+        String::new()
+    };
+    let value = RawValue {
+        scope: config.scope,
+        name: name.unwrap_or_default(),
+        namespace: &ns,
+        from_file,
+    };
+    let out = raw(&mut rng, cert.public_key(), &value, || {
+        read_stdin(TTY_HINT_RAW)
+    })?;
+    emit(&config.output, &out)
+}
+
+/// `--merge-into FILE`: FILE rewritten in place.
+pub fn run_merge_into(config: &Config, target: &Path) -> anyhow::Result<()> {
+    let cert = cert::load(config)?;
+    let mut rng = AppRng::from_env()?;
+    let (ns, explicit) = kubeconfig::namespace(&config.kube)?;
+    let input = read_input(config.input_file.as_deref(), TTY_HINT_RESOURCE)?;
+    let file = read_file(target)?;
+    let params = SealParams {
+        scope: config.scope,
+        namespace: (&ns, explicit),
+        allow_empty_data: config.allow_empty_data,
+        overrides: None,
+    };
+    let out = merge_into(
+        &mut rng,
+        cert.public_key(),
+        &input,
+        &file,
+        &params,
+        config.output.explicit_format,
+    )?;
+    write_atomic(target, &out)
+}
 
 /// What seal needs besides the key.
 pub struct SealParams<'a> {
@@ -134,16 +207,26 @@ fn seal_all<R: CryptoRng + ?Sized>(
         .collect()
 }
 
+/// What `--raw` seals besides the value.
+pub struct RawValue<'a> {
+    /// `--scope`.
+    pub scope: SealingScope,
+    /// `--name`, empty when not given.
+    pub name: &'a str,
+    /// The namespace (empty for cluster-wide).
+    pub namespace: &'a str,
+    /// `--from-file`.
+    pub from_file: &'a [String],
+}
+
 /// `--raw`: one value → bare base64, no newline.
 pub fn raw<R: CryptoRng + ?Sized>(
     rng: &mut R,
     key: &PublicKey,
-    config: &Config,
-    namespace: &str,
+    v: &RawValue<'_>,
     read_value: impl FnOnce() -> anyhow::Result<Vec<u8>>,
 ) -> anyhow::Result<Vec<u8>> {
-    let scope = config.scope;
-    let name = config.name.as_deref().unwrap_or_default();
+    let (scope, name, namespace) = (v.scope, v.name, v.namespace);
     if scope < SealingScope::ClusterWide {
         if namespace.is_empty() {
             anyhow::bail!("must provide the --namespace flag with --raw and --scope {scope}");
@@ -152,11 +235,11 @@ pub fn raw<R: CryptoRng + ?Sized>(
             anyhow::bail!("must provide the --name flag with --raw and --scope strict");
         }
     }
-    let value = zeroize::Zeroizing::new(match config.from_file.as_slice() {
+    let value = zeroize::Zeroizing::new(match v.from_file {
         [] => read_value()?,
         [one] => {
             let path = one.split_once('=').map(|(_, p)| p).unwrap_or(one);
-            crate::read_file(std::path::Path::new(path))?
+            read_file(Path::new(path))?
         }
         _ => anyhow::bail!(
             "must provide only one --from-file when encrypting a single item with --raw"
@@ -225,9 +308,4 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
         out = out.trim_start_matches("---\n").to_string();
     }
     Ok(out.into_bytes())
-}
-
-/// The time used for the expiry check.
-pub fn now() -> SystemTime {
-    SystemTime::now()
 }

@@ -1,0 +1,7 @@
+//! One module per [`Mode`](crate::config::Mode) family.
+
+pub mod controller;
+pub mod keys;
+pub mod recovery;
+pub mod reencrypt;
+pub mod seal;
