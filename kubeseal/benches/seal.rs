@@ -17,10 +17,7 @@ const RUNS: usize = 50;
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fixtures = std::env::var_os("SSRS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../../shared/fixtures/interop"));
-    let cert = fixtures.join("cert-4096.pem");
+    let cert = fixtures::path(fixtures::CERT);
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-p", "kubeseal", "--bin", "kubeseal"])
         .current_dir(&root)

@@ -2,25 +2,12 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::keys::{Certificate, PrivateKey};
 
-pub fn fixtures() -> PathBuf {
-    std::env::var_os("SSRS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/fixtures/interop"
-            ))
-        })
-}
-
-pub fn fixture(name: &str) -> PathBuf {
-    fixtures().join(name)
-}
+pub use fixtures::{TempDir, path as fixture};
 
 pub fn key() -> PrivateKey {
     PrivateKey::from_pem(&std::fs::read(fixture("key-4096.pem")).unwrap()).unwrap()
@@ -28,41 +15,6 @@ pub fn key() -> PrivateKey {
 
 pub fn cert() -> Certificate {
     Certificate::from_pem(&std::fs::read(fixture("cert-4096.pem")).unwrap()).unwrap()
-}
-
-/// A temp dir removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "kubeseal-test-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.0.join(name);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        std::fs::write(&p, contents).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 pub struct Out {
