@@ -56,9 +56,13 @@ fn open_cert(source: &CertSource, kube: &KubeFlags) -> anyhow::Result<Vec<u8>> {
                 anyhow::bail!("cannot fetch {u:?}: unsupported protocol scheme {scheme:?}")
             }
         }
-        CertSource::Controller { name, namespace } => {
+        CertSource::Controller {
+            name,
+            namespace,
+            explicit,
+        } => {
             let online = Online::connect(kube)?;
-            let ctl = online.controller(namespace, name)?;
+            let ctl = online.controller(namespace, name, !explicit)?;
             online.fetch_cert(&ctl)
         }
     }

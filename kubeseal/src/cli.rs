@@ -252,8 +252,9 @@ where
     };
     Ok(Config {
         mode: Mode::Keys(cmd),
-        cert: CertSource::new(None, "", &k.controller_namespace),
+        cert: CertSource::new(None, "", &k.controller_namespace, true),
         controller_name: String::new(),
+        controller_name_explicit: true,
         controller_namespace: k.controller_namespace,
         input_file: None,
         output: Output {
@@ -308,10 +309,14 @@ where
             return Err(ExitCode::from(u8::try_from(code).unwrap_or(2)));
         }
     };
-    let format_explicit = matches!(
-        matches.value_source("format"),
-        Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
-    );
+    let explicit = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        )
+    };
+    let format_explicit = explicit("format");
+    let controller_name_explicit = explicit("controller_name");
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => {
@@ -412,8 +417,10 @@ where
             cert.as_deref(),
             &cli.controller_name,
             &cli.controller_namespace,
+            controller_name_explicit,
         ),
         controller_name: cli.controller_name,
+        controller_name_explicit,
         controller_namespace: cli.controller_namespace,
         input_file,
         output,

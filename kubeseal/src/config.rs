@@ -86,15 +86,18 @@ pub enum CertSource {
         name: String,
         /// Namespace.
         namespace: String,
+        /// The name came from `--controller-name` or its env var: never look for another.
+        explicit: bool,
     },
 }
 
 impl CertSource {
     /// `--cert` wins over `--controller-*`. Upstream treats `--cert` as a filename when
     /// `url.Parse` finds no scheme or a one-letter scheme (a Windows drive); otherwise as a URL.
-    pub fn new(cert: Option<&str>, name: &str, namespace: &str) -> Self {
+    pub fn new(cert: Option<&str>, name: &str, namespace: &str, explicit: bool) -> Self {
         let Some(cert) = cert else {
             return CertSource::Controller {
+                explicit,
                 name: name.to_owned(),
                 namespace: namespace.to_owned(),
             };
@@ -135,6 +138,8 @@ pub struct Config {
     pub cert: CertSource,
     /// `--controller-name`.
     pub controller_name: String,
+    /// `--controller-name` (or `SEALED_SECRETS_CONTROLLER_NAME`) was given: no discovery.
+    pub controller_name_explicit: bool,
     /// `--controller-namespace`.
     pub controller_namespace: String,
     /// `-f/--secret-file`; `None` is stdin.
@@ -174,7 +179,7 @@ mod tests {
 
     #[test]
     fn classify_like_url_parse() {
-        let classify = |c: &str| CertSource::new(Some(c), "n", "ns");
+        let classify = |c: &str| CertSource::new(Some(c), "n", "ns", false);
         assert_eq!(
             classify("/tmp/c.pem"),
             CertSource::Path("/tmp/c.pem".into())

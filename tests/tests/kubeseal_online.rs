@@ -395,3 +395,163 @@ async fn keys_backup_restore_list() -> Result<()> {
     env.ns.delete().await?;
     Ok(())
 }
+
+/// A selector-less Service `name` with `labels` in `ns` whose Endpoints are those of Service
+/// `like` (the controller registered by [`Env::start`]); `port_name` names its one port.
+async fn service_like(
+    client: &kube::Client,
+    ns: &str,
+    like: &str,
+    name: &str,
+    port_name: &str,
+    labels: serde_json::Value,
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::{Endpoints, Service};
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), ns);
+    let port = services
+        .get(like)
+        .await?
+        .spec
+        .and_then(|s| s.ports)
+        .and_then(|p| p.into_iter().next())
+        .map(|p| p.port)
+        .context("the controller Service has no port")?;
+    let svc: Service = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": name, "labels": labels },
+        "spec": { "ports": [{ "name": port_name, "port": port, "targetPort": port, "protocol": "TCP" }] }
+    }))?;
+    services.create(&PostParams::default(), &svc).await?;
+    let mut eps = endpoints.get(like).await?;
+    eps.metadata = kube::api::ObjectMeta {
+        name: Some(name.to_owned()),
+        ..Default::default()
+    };
+    for subset in eps.subsets.iter_mut().flatten() {
+        for p in subset.ports.iter_mut().flatten() {
+            p.name = Some(port_name.to_owned());
+        }
+    }
+    endpoints.create(&PostParams::default(), &eps).await?;
+    Ok(())
+}
+
+/// `helm install sealed-secrets …` names the Service `sealed-secrets`, and kubeseal's default
+/// `--controller-name` is `sealed-secrets-controller`: kubeseal then uses the one controller
+/// Service of `--controller-namespace` (either chart's labels; metrics Services are not
+/// candidates), says so on stderr, fails listing them when there are several, never looks in
+/// another namespace, and never overrides an explicit `--controller-name`.
+#[tokio::test(flavor = "multi_thread")]
+async fn finds_the_chart_named_controller_service_in_its_namespace_only() -> Result<()> {
+    let env = Env::start("ks-discover").await?;
+    let labels = serde_json::json!({
+        "app.kubernetes.io/name": "sealed-secrets",
+        "app.kubernetes.io/instance": "sealed-secrets",
+        "app.kubernetes.io/part-of": "sealed-secrets",
+    });
+    service_like(
+        &env.client,
+        env.ns(),
+        SERVICE,
+        "sealed-secrets",
+        "http",
+        labels.clone(),
+    )
+    .await?;
+    service_like(
+        &env.client,
+        env.ns(),
+        SERVICE,
+        "sealed-secrets-metrics",
+        "http-metrics",
+        labels.clone(),
+    )
+    .await?;
+    let services: Api<k8s_openapi::api::core::v1::Service> = env.ns.api();
+    services.delete(SERVICE, &DeleteParams::default()).await?;
+
+    let expected_cert = {
+        let key = env.wait_keys(1).await?;
+        String::from_utf8(key[0].data.clone().unwrap_or_default()["tls.crt"].0.clone())?
+    };
+    let e = &env;
+    let fetched = wait_for_value(
+        "the cert through the discovered Service",
+        WAIT,
+        || async move {
+            let out = e.kubeseal(&["--fetch-cert"], b"");
+            Ok((out.code == 0).then_some(out))
+        },
+    )
+    .await?;
+    assert_eq!(fetched.text(), expected_cert);
+    assert!(
+        fetched
+            .stderr
+            .contains("service \"sealed-secrets-controller\" not found")
+            && fetched.stderr.contains("\"sealed-secrets\""),
+        "stderr says which Service was used: {}",
+        fetched.stderr
+    );
+    // Seal without --cert and validate through the discovered Service.
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: found\n  namespace: {}\ndata:\n  foo: YmFy\n",
+        env.ns()
+    );
+    let sealed = env.kubeseal(&[], secret.as_bytes()).ok();
+    env.kubeseal(&["--validate"], &sealed.stdout).ok();
+
+    // An explicit name always wins: no discovery.
+    let explicit = env.kubeseal(&["--fetch-cert", "--controller-name", SERVICE], b"");
+    assert_ne!(explicit.code, 0);
+    assert!(
+        explicit.stderr.contains("not found") && !explicit.stderr.contains("using the"),
+        "{}",
+        explicit.stderr
+    );
+
+    // Another namespace's controller is never used.
+    let other = TestNamespace::new("ks-discover-empty").await?;
+    let out = run_kubeseal(
+        &[
+            "--fetch-cert".into(),
+            "--kubeconfig".into(),
+            cluster().kubeconfig.display().to_string(),
+            "--controller-namespace".into(),
+            other.name().into(),
+        ],
+        b"",
+        env.dir.path(),
+    );
+    assert_ne!(
+        out.code,
+        0,
+        "must not use the controller of namespace {}",
+        env.ns()
+    );
+    assert!(
+        out.stderr.contains("cannot get sealed secret service"),
+        "{}",
+        out.stderr
+    );
+
+    // Two controller Services: an error that names both.
+    service_like(
+        &env.client,
+        env.ns(),
+        "sealed-secrets",
+        "second-sealed-secrets",
+        "http",
+        labels,
+    )
+    .await?;
+    let two = env.kubeseal(&["--fetch-cert"], b"");
+    assert_ne!(two.code, 0);
+    assert!(
+        two.stderr.contains("sealed-secrets, second-sealed-secrets")
+            && two.stderr.contains("--controller-name"),
+        "{}",
+        two.stderr
+    );
+    Ok(())
+}

@@ -227,7 +227,17 @@ impl Online {
     }
 
     /// Look the controller Service up (for its first port's name). Errors carry upstream's hint.
-    pub fn controller(&self, namespace: &str, name: &str) -> anyhow::Result<Controller> {
+    ///
+    /// With `discover` (the name is kubeseal's default, not a flag) and no Service of that name,
+    /// the one Service of a sealed-secrets controller in `namespace` is used instead (either
+    /// chart's labels; never another namespace, where someone else could offer a key they hold),
+    /// and stderr says which; several are an error that lists them.
+    pub fn controller(
+        &self,
+        namespace: &str,
+        name: &str,
+        discover: bool,
+    ) -> anyhow::Result<Controller> {
         let r = self
             .send(
                 Method::GET,
@@ -238,6 +248,22 @@ impl Online {
             .map_err(|e| {
                 anyhow::anyhow!("cannot get sealed secret service: {e}.\n{SERVICE_HINT}")
             })?;
+        if r.status == StatusCode::NOT_FOUND
+            && discover
+            && let Some((found, body)) = self.discover(namespace, name)?
+        {
+            eprintln!(
+                "kubeseal: service \"{name}\" not found in namespace \"{namespace}\"; using the sealed-secrets controller service \"{found}\""
+            );
+            let port = first_port_name(&body).map_err(|e| {
+                anyhow::anyhow!("cannot get sealed secret service: {e}.\n{SERVICE_HINT}")
+            })?;
+            return Ok(Controller {
+                namespace: namespace.into(),
+                base: proxy_base(namespace, &found, &port),
+                name: found,
+            });
+        }
         if !r.status.is_success() {
             let msg = r.message();
             let msg = if msg.is_empty() {
@@ -255,6 +281,39 @@ impl Online {
             name: name.into(),
             base: proxy_base(namespace, name, &port),
         })
+    }
+
+    /// The one sealed-secrets controller Service of `namespace` (name and JSON), `None` when there
+    /// is none or the Services cannot be listed; several are an error naming them.
+    fn discover(
+        &self,
+        namespace: &str,
+        missing: &str,
+    ) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+        let Ok(r) = self.send(
+            Method::GET,
+            &format!("/api/v1/namespaces/{namespace}/services"),
+            "application/json",
+            None,
+        ) else {
+            return Ok(None);
+        };
+        if !r.status.is_success() {
+            return Ok(None);
+        }
+        let found = controller_services(&r.body);
+        match found.as_slice() {
+            [] => Ok(None),
+            [(name, body)] => Ok(Some((name.clone(), body.clone()))),
+            several => {
+                let names: Vec<&str> = several.iter().map(|(n, _)| n.as_str()).collect();
+                anyhow::bail!(
+                    "cannot get sealed secret service: service \"{missing}\" not found, and namespace \"{namespace}\" has {} sealed-secrets controller services: {}; choose one with --controller-name.\n{SERVICE_HINT}",
+                    names.len(),
+                    names.join(", ")
+                )
+            }
+        }
     }
 
     /// `GET …/proxy/v1/cert.pem`: the PEM bytes as fetched.
@@ -285,6 +344,45 @@ impl Online {
             Some(body),
         )
     }
+}
+
+/// The Services of a `ServiceList` (JSON) that front a sealed-secrets controller: labelled by
+/// either chart (`app.kubernetes.io/part-of` or `app.kubernetes.io/name` `sealed-secrets`) or named
+/// as upstream's `controller.yaml` names it, less the metrics Services (a name ending in
+/// `-metrics`, or every port named `*metrics`). Sorted by name; each with its own JSON.
+pub fn controller_services(list_json: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let Ok(list) = serde_json::from_slice::<serde_json::Value>(list_json) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Vec<u8>)> = list
+        .get("items")
+        .and_then(|i| i.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|svc| {
+            let name = svc.pointer("/metadata/name")?.as_str()?.to_owned();
+            let label = |k: &str| {
+                svc.pointer("/metadata/labels")
+                    .and_then(|l| l.get(k))
+                    .and_then(|v| v.as_str())
+            };
+            let ours = label("app.kubernetes.io/part-of") == Some("sealed-secrets")
+                || label("app.kubernetes.io/name") == Some("sealed-secrets")
+                || name == "sealed-secrets-controller";
+            let ports: Vec<&str> = svc
+                .pointer("/spec/ports")
+                .and_then(|p| p.as_array())
+                .into_iter()
+                .flatten()
+                .map(|p| p.get("name").and_then(|n| n.as_str()).unwrap_or_default())
+                .collect();
+            let metrics = name.ends_with("-metrics")
+                || (!ports.is_empty() && ports.iter().all(|p| p.ends_with("metrics")));
+            (ours && !metrics).then(|| (name, serde_json::to_vec(svc).unwrap_or_default()))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 /// A specific message for a failed proxied request (`verb` is the RBAC verb of the request on
@@ -335,6 +433,25 @@ mod tests {
             service_path("ns", "ctl"),
             "/api/v1/namespaces/ns/services/ctl"
         );
+    }
+
+    #[test]
+    fn controller_services_are_either_charts_less_metrics() {
+        let list = serde_json::json!({ "items": [
+            { "metadata": { "name": "sealed-secrets", "labels": { "app.kubernetes.io/name": "sealed-secrets" } },
+              "spec": { "ports": [{ "name": "http", "port": 8080 }] } },
+            { "metadata": { "name": "sealed-secrets-metrics", "labels": { "app.kubernetes.io/name": "sealed-secrets" } },
+              "spec": { "ports": [{ "name": "http-metrics", "port": 8081 }] } },
+            { "metadata": { "name": "renamed", "labels": { "app.kubernetes.io/part-of": "sealed-secrets" } },
+              "spec": { "ports": [{ "name": "metrics", "port": 8081 }] } },
+            { "metadata": { "name": "web", "labels": { "app.kubernetes.io/name": "web" } },
+              "spec": { "ports": [{ "name": "http", "port": 80 }] } },
+            { "metadata": { "name": "sealed-secrets-controller" }, "spec": { "ports": [{ "port": 8080 }] } },
+        ]});
+        let found = controller_services(&serde_json::to_vec(&list).unwrap());
+        let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["sealed-secrets", "sealed-secrets-controller"]);
+        assert!(controller_services(b"not json").is_empty());
     }
 
     #[test]

@@ -100,7 +100,11 @@ fn post_each<F: Fn(&str) -> String>(
     mut on_ok: impl FnMut(Response) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let online = Online::connect(&config.kube)?;
-    let ctl = online.controller(&config.controller_namespace, &config.controller_name)?;
+    let ctl = online.controller(
+        &config.controller_namespace,
+        &config.controller_name,
+        !config.controller_name_explicit,
+    )?;
     for ss in sealed {
         let name = ss.metadata.name.clone().unwrap_or_default();
         let body = serde_json::to_vec(ss)?;
