@@ -35,7 +35,7 @@ CHART_DIR = Path(os.environ.get("SSRS_CHART_DIR") or ROOT / "charts" / "sealed-s
 CRD_FILE = CHART_DIR / "crds" / "bitnami.com_sealedsecrets.yaml"
 RELEASE = "sealed-secrets"
 NAMESPACE = "kube-system"
-FULLNAME = "sealed-secrets-controller"
+FULLNAME = "sealed-secrets"  # upstream's naming for release "sealed-secrets"
 
 # name -> values. Every case is rendered and linted (strict).
 MATRIX: dict[str, dict[str, Any]] = {
@@ -97,7 +97,7 @@ MATRIX: dict[str, dict[str, Any]] = {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [{"key": "k", "operator": "Exists"}],
     },
-    "upstream-naming": {"fullnameOverride": ""},
+    "kubeseal-default-naming": {"fullnameOverride": "sealed-secrets-controller"},
     "leader-election-off": {"leaderElection": {"enabled": False}},
     "old-kubernetes": {
         "kubeVersion": "1.20.2",
@@ -246,10 +246,14 @@ def test_chart_metadata(chart: Chart) -> None:
     assert md["kubeVersion"] == ">=1.16.0-0"
 
 
-def test_default_names_match_kubeseal_defaults(chart: Chart) -> None:
+def test_default_names_are_upstreams(chart: Chart) -> None:
+    """Release sealed-secrets gives objects named sealed-secrets, as upstream's chart: an upgrade
+    from it renames nothing. kubeseal proxies to the port named by spec.ports[0].name."""
     docs = render(chart)
     svc = one(docs, "Service", FULLNAME, NAMESPACE)
-    # kubeseal: --controller-name sealed-secrets-controller, port name from spec.ports[0].name
+    # Labels kubeseal recognises a controller Service by, when --controller-name is its default.
+    assert svc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "sealed-secrets"
+    assert svc["metadata"]["labels"]["app.kubernetes.io/name"] == "sealed-secrets"
     assert svc["spec"]["ports"][0]["name"] == "http"
     assert svc["spec"]["ports"][0]["port"] == 8080
     assert svc["spec"]["ports"][0]["targetPort"] == "http"
@@ -271,17 +275,21 @@ def test_default_names_match_kubeseal_defaults(chart: Chart) -> None:
     assert "kubeseal --format yaml" in notes(chart)
 
 
-def test_default_name_independent_of_release_name(chart: Chart) -> None:
+def test_default_name_follows_the_release_name_as_upstream(chart: Chart) -> None:
     docs = render(chart, name="whatever", namespace="security")
-    one(docs, "Service", FULLNAME, "security")
-
-
-def test_upstream_naming_with_empty_fullname_override(chart: Chart) -> None:
-    docs = render(chart, {"fullnameOverride": ""})
-    one(docs, "Service", "sealed-secrets", NAMESPACE)
-    docs = render(chart, {"fullnameOverride": ""}, name="prod")
+    one(docs, "Service", "whatever-sealed-secrets", "security")
+    docs = render(chart, name="prod")
     one(docs, "Service", "prod-sealed-secrets", NAMESPACE)
-    assert "--controller-name prod-sealed-secrets" in notes(chart, {"fullnameOverride": ""}, name="prod")
+    assert "kubeseal --format yaml" in notes(chart, name="prod")
+    assert "--controller-name whatever-sealed-secrets --controller-namespace security" in notes(
+        chart, name="whatever", namespace="security")
+
+
+def test_fullname_override_names_everything(chart: Chart) -> None:
+    values = {"fullnameOverride": "sealed-secrets-controller"}
+    docs = render(chart, values, name="prod")
+    one(docs, "Service", "sealed-secrets-controller", NAMESPACE)
+    one(docs, "Deployment", "sealed-secrets-controller", NAMESPACE)
 
 
 def test_namespace_override(chart: Chart) -> None:

@@ -4,9 +4,8 @@
 {{- end -}}
 
 {{/*
-Fully qualified name of every namespaced object. values.yaml defaults fullnameOverride to
-"sealed-secrets-controller" (kubeseal's default --controller-name). With fullnameOverride="" this is
-upstream's rule: <release>-<chart>, or <release> when the release name already contains the chart name.
+Fully qualified name of every namespaced object: fullnameOverride, else upstream's rule:
+<release>-<chart>, or <release> when the release name already contains the chart name.
 */}}
 {{- define "sealed-secrets.fullname" -}}
 {{- if .Values.fullnameOverride -}}

@@ -16,7 +16,8 @@ use sealed_secrets_tests::{
 };
 
 const NS: &str = "kube-system";
-const NAME: &str = "sealed-secrets-controller";
+/// The chart's object names for release `sealed-secrets` (upstream's naming).
+const NAME: &str = "sealed-secrets";
 const WAIT: Duration = Duration::from_secs(60);
 
 fn step(msg: &str) {
@@ -119,7 +120,7 @@ async fn main() -> Result<()> {
         eprintln!("    {}", apply(&client, &doc).await?);
     }
     step(
-        "start the controller as ServiceAccount kube-system/sealed-secrets-controller, inside the pod network",
+        "start the controller as ServiceAccount kube-system/sealed-secrets, inside the pod network",
     );
     let dir = TempDir::new("ssrs-demo");
     let sa_kubeconfig = service_account_kubeconfig(&client, NS, NAME, dir.path()).await?;
@@ -136,6 +137,19 @@ async fn main() -> Result<()> {
         .in_pod_network()
         .start("controller")?;
     let proxy = register_pod_service(&client, NS, NAME, port).await?;
+    // The chart's Service carries these labels; kubeseal finds the controller by them (its default
+    // --controller-name is upstream's sealed-secrets-controller).
+    Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), NS)
+        .patch(
+            NAME,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({ "metadata": { "labels": {
+                "app.kubernetes.io/name": "sealed-secrets",
+                "app.kubernetes.io/instance": "sealed-secrets",
+                "app.kubernetes.io/part-of": "sealed-secrets",
+            } } })),
+        )
+        .await?;
     let cert = wait_for_value(
         "the controller's certificate through the service proxy",
         WAIT,
