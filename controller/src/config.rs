@@ -11,7 +11,9 @@ use common::go::{parse_bool as parse_go_bool, parse_rfc1123z};
 #[command(
     name = "controller",
     about = "Sealed Secrets controller",
-    disable_version_flag = true
+    disable_version_flag = true,
+    // pflag: a repeated flag is not an error, the last one wins (chart args plus extra args).
+    args_override_self = true
 )]
 struct Cli {
     /// Prefix used to name keys (generateName of key Secrets, and the legacy key's name).
@@ -383,6 +385,23 @@ mod tests {
         assert_eq!(c.read_timeout, Duration::from_secs(120));
         assert_eq!(c.key_order_priority, KeyOrderPriority::CertNotBefore);
         assert_eq!(c.watched_namespaces("kube-system"), None);
+    }
+
+    #[test]
+    fn repeated_flags_take_the_last_value_like_pflag() {
+        let c = Config::from_args([
+            "controller",
+            "--key-prefix=a",
+            "--key-prefix=b",
+            "--update-status=false",
+            "--update-status=T",
+            "--leader-elect",
+            "--leader-elect=F",
+        ])
+        .unwrap();
+        assert_eq!(c.key_prefix, "b");
+        assert!(c.update_status);
+        assert!(!c.leader_elect);
     }
 
     #[test]

@@ -23,6 +23,12 @@ enum KeysAction {
     List,
 }
 
+/// Go's `strconv.ParseBool`, as pflag parses `--flag=<bool>` and kubeseal its `SEALED_SECRETS_*`
+/// booleans (`1`, `t`, `T`, `TRUE`, `true`, `True` and the `0`/`f`/`false` forms).
+fn go_bool(s: &str) -> Result<bool, common::go::BoolError> {
+    common::go::parse_bool(s)
+}
+
 /// Upstream's `VERSION`, printed by `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -32,7 +38,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[command(
     name = "kubeseal",
     about = "Seal Kubernetes Secrets into SealedSecrets (drop-in for bitnami-labs/sealed-secrets kubeseal)",
-    disable_version_flag = true
+    disable_version_flag = true,
+    // pflag: a repeated flag is not an error, the last one wins (chart args plus extra args).
+    args_override_self = true
 )]
 pub struct Cli {
     /// Certificate / public key file/URL to use for encryption. Overrides --controller-*
@@ -67,19 +75,19 @@ pub struct Cli {
     #[arg(short = 'f', long, env = "SEALED_SECRETS_SECRET_FILE")]
     secret_file: Option<PathBuf>,
     /// Write certificate to stdout. Useful for later use with --cert
-    #[arg(long, env = "SEALED_SECRETS_FETCH_CERT", action = ArgAction::SetTrue)]
+    #[arg(long, env = "SEALED_SECRETS_FETCH_CERT", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     fetch_cert: bool,
     /// Allow empty data in the secret object
-    #[arg(long, env = "SEALED_SECRETS_ALLOW_EMPTY_DATA", action = ArgAction::SetTrue)]
+    #[arg(long, env = "SEALED_SECRETS_ALLOW_EMPTY_DATA", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     allow_empty_data: bool,
     /// Validate a sealed secret with the controller
-    #[arg(long, env = "SEALED_SECRETS_VALIDATE", action = ArgAction::SetTrue)]
+    #[arg(long, env = "SEALED_SECRETS_VALIDATE", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     validate: bool,
     /// Merge items from secret into an existing sealed secret file, updating the file in-place instead of writing to stdout.
     #[arg(long, env = "SEALED_SECRETS_MERGE_INTO")]
     merge_into: Option<PathBuf>,
     /// Encrypt a raw value passed via the --from-file flag or stdin
-    #[arg(long, env = "SEALED_SECRETS_RAW", action = ArgAction::SetTrue)]
+    #[arg(long, env = "SEALED_SECRETS_RAW", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     raw: bool,
     /// Name of the sealed secret (required with --raw and default (strict) scope)
     #[arg(long, env = "SEALED_SECRETS_NAME")]
@@ -91,16 +99,16 @@ pub struct Cli {
     #[arg(long, env = "SEALED_SECRETS_SCOPE", default_value = "strict", value_parser = parse_scope)]
     scope: SealingScope,
     /// Re-encrypt the given sealed secret to use the latest cluster key (offline with --recovery-private-key and --cert).
-    #[arg(long, env = "SEALED_SECRETS_RE_ENCRYPT", action = ArgAction::SetTrue)]
+    #[arg(long, env = "SEALED_SECRETS_RE_ENCRYPT", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     re_encrypt: bool,
     /// [DEPRECATED - use --re-encrypt instead] Re-encrypt the given sealed secret to use the latest cluster key.
-    #[arg(long, env = "SEALED_SECRETS_ROTATE", action = ArgAction::SetTrue)]
+    #[arg(long, env = "SEALED_SECRETS_ROTATE", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     rotate: bool,
     /// Re-encrypt every SealedSecret file (.yaml, .yml, .json) under DIR, recursively, in place (offline; needs --recovery-private-key and --cert).
     #[arg(long, env = "SEALED_SECRETS_RE_ENCRYPT_DIR", value_name = "DIR")]
     re_encrypt_dir: Option<PathBuf>,
     /// Decrypt a sealed secrets file obtained from stdin, using the private key mode used to seal it
-    #[arg(long, env = "SEALED_SECRETS_RECOVERY_UNSEAL", action = ArgAction::SetTrue)]
+    #[arg(long, env = "SEALED_SECRETS_RECOVERY_UNSEAL", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     recovery_unseal: bool,
     /// Private key filename used by the --recovery-unseal command. Multiple files accepted either via comma separated list or by repetition of the flag. Either PEM encoded private keys or a backup of a json/yaml encoded k8s sealed-secret controller secret (and v1.List) are accepted.
     #[arg(
@@ -110,7 +118,7 @@ pub struct Cli {
     )]
     recovery_private_key: Vec<String>,
     /// Print version information and exit
-    #[arg(long, action = ArgAction::SetTrue)]
+    #[arg(long, default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     version: bool,
 
     #[command(flatten)]
@@ -145,7 +153,7 @@ struct KubeArgs {
     #[arg(long, env = "SEALED_SECRETS_CONTEXT")]
     context: Option<String>,
     /// If true, the server's certificate will not be checked for validity. This will make your HTTPS connections insecure
-    #[arg(long, env = "SEALED_SECRETS_INSECURE_SKIP_TLS_VERIFY", action = ArgAction::SetTrue)]
+    #[arg(long, env = "SEALED_SECRETS_INSECURE_SKIP_TLS_VERIFY", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     insecure_skip_tls_verify: bool,
     /// If present, the namespace scope for this CLI request
     #[arg(short = 'n', long, env = "SEALED_SECRETS_NAMESPACE")]
@@ -196,7 +204,8 @@ impl KubeArgs {
 #[derive(Parser, Debug)]
 #[command(
     name = "kubeseal keys",
-    about = "Back up, restore and list the sealing keys of the sealed-secrets controller (needs secrets get/list/create in the controller namespace)"
+    about = "Back up, restore and list the sealing keys of the sealed-secrets controller (needs secrets get/list/create in the controller namespace)",
+    args_override_self = true
 )]
 struct KeysCli {
     /// What to do: backup (all key Secrets to one v1.List file), restore FILE (create the keys that are missing), list
@@ -325,7 +334,7 @@ where
         }
     };
     if cli.version {
-        println!("kubeseal version: {VERSION}");
+        println!("kubeseal version: v{VERSION}");
         return Err(ExitCode::SUCCESS);
     }
     let format = match parse_format(&cli.format) {

@@ -48,6 +48,87 @@ fn test_version() {
     let s = out.stdout_str();
     assert!(s.starts_with("kubeseal version: "), "{s}");
     assert!(s.ends_with('\n'));
+    // Upstream's format, as the controller's: `kubeseal version: v0.36.6`.
+    let v = s.trim_end().strip_prefix("kubeseal version: v").unwrap();
+    assert!(
+        v.split('.').count() == 3 && v.split('.').all(|n| n.parse::<u32>().is_ok()),
+        "{s}"
+    );
+}
+
+/// pflag semantics: every bool takes `--flag=<Go bool>`, `SEALED_SECRETS_*` booleans use Go's
+/// `ParseBool` spellings, and a repeated flag is not an error: the last one wins.
+#[test]
+fn flags_parse_like_pflag() {
+    let d = TempDir::new("pflag");
+    let empty = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: e\n  namespace: ns\n";
+    // --allow-empty-data=false keeps refusing an empty Secret; =true and =T accept it.
+    let refused = run(
+        d.path(),
+        &["--cert", &cert_arg(), "--allow-empty-data=false"],
+        empty.as_bytes(),
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    for v in [
+        "--allow-empty-data=true",
+        "--allow-empty-data=T",
+        "--allow-empty-data",
+    ] {
+        run(d.path(), &["--cert", &cert_arg(), v], empty.as_bytes()).ok();
+    }
+    let env = run_env(
+        d.path(),
+        &["--cert", &cert_arg()],
+        empty.as_bytes(),
+        &[("SEALED_SECRETS_ALLOW_EMPTY_DATA", "TRUE")],
+    );
+    env.ok();
+    let bad = run_env(
+        d.path(),
+        &["--cert", &cert_arg()],
+        empty.as_bytes(),
+        &[("SEALED_SECRETS_ALLOW_EMPTY_DATA", "yes")],
+    );
+    assert_eq!(bad.code, 2, "`yes` is not a Go bool: {}", bad.stderr);
+    // A repeated flag: the last one wins.
+    let secret = secret_yaml("s", Some("ns"), "");
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert_arg(),
+            "--scope",
+            "strict",
+            "--scope",
+            "cluster-wide",
+            "-o",
+            "yaml",
+        ],
+        secret.as_bytes(),
+    );
+    out.ok();
+    assert!(
+        out.stdout_str()
+            .contains("sealedsecrets.bitnami.com/cluster-wide: \"true\""),
+        "{}",
+        out.stdout_str()
+    );
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert_arg(),
+            "--raw=false",
+            "--raw=true",
+            "--name",
+            "s",
+            "--namespace",
+            "ns",
+        ],
+        b"v",
+    );
+    out.ok();
+    assert!(!out.stdout.is_empty());
 }
 
 #[test]
