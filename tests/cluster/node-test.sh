@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Checks the node of tests/cluster/cluster.sh for real (see docs/testing.md, "The node"):
+#  1. on the cluster in $SSRS_CLUSTER_DIR: a Deployment rolls out (scheduler, ReplicaSet controller,
+#     kubelet, containerd, CNI), a Service selecting it gets the Pod's IP as its endpoint, a Pod
+#     reaches the apiserver through the `kubernetes` ClusterIP with its ServiceAccount token (CA
+#     verified; RBAC allows it only because of a RoleBinding made here, so a 200 proves the token),
+#     its log is read through the apiserver (-> kubelet); with --images, the controller and kubeseal
+#     images (tests/image/build.sh images --import) run as the chart runs them: UID 1001, read-only
+#     root filesystem, no pull;
+#  2. a second cluster started meanwhile gets other addresses and runs its own node beside the first;
+#     it is then crashed (every process SIGKILLed) and `down` must leave nothing behind;
+#  3. a third `up` is SIGKILLed itself while it starts the node; `down` must leave nothing behind;
+#  4. the first cluster is still healthy.
+#
+# Usage: eval "$(tests/cluster/cluster.sh up)"; tests/cluster/node-test.sh [--images]
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CLUSTER="$HERE/cluster.sh"
+CURRENT_STEP="start"
+IMAGES=0
+[[ "${1:-}" == --images ]] && IMAGES=1
+NS="node-test-$(date +%s)-$$"
+T0=$SECONDS
+
+step() {
+  CURRENT_STEP="$*"
+  printf '==> [%3ss] %s\n' "$((SECONDS - T0))" "$*" >&2
+}
+die() {
+  printf 'node-test.sh: FAILED in step "%s": %s\n' "$CURRENT_STEP" "$*" >&2
+  exit 1
+}
+for v in SSRS_CLUSTER_DIR SSRS_APISERVER SSRS_ADMIN_TOKEN SSRS_NODE_NAME SSRS_POD_CIDR SSRS_NODE_IP; do
+  [[ -n "${!v:-}" ]] || die "$v is not set: eval \"\$(tests/cluster/cluster.sh up)\" first (with the node)"
+done
+A_DIR="$SSRS_CLUSTER_DIR"
+EXTRA=()
+cleanup() {
+  local d
+  api DELETE "/api/v1/namespaces/$NS" >/dev/null 2>&1 || true
+  for d in "${EXTRA[@]}"; do
+    SSRS_CLUSTER_DIR="$d" bash "$CLUSTER" down >/dev/null 2>&1 || true
+  done
+}
+trap cleanup EXIT
+
+api() { # method path [json] — admin request against cluster A; body on stdout, fails on non-2xx
+  local method="$1" path="$2" body="${3:-}" out code
+  out="$(mktemp)"
+  code="$(curl -sS --max-time 20 --cacert "$A_DIR/certs/apiserver.crt" -H "Authorization: Bearer $SSRS_ADMIN_TOKEN" \
+    -H "Content-Type: application/json" -X "$method" ${body:+--data-binary "$body"} -o "$out" -w '%{http_code}' \
+    "$SSRS_APISERVER$path")" || {
+    rm -f "$out"
+    return 1
+  }
+  cat "$out"
+  rm -f "$out"
+  [[ "$code" == 2* ]]
+}
+
+jq_py() { python3 -c "import json, sys; d = json.load(sys.stdin); $1"; }
+
+wait_for() { # description timeout command...
+  local what="$1" timeout="$2"
+  shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "$what: not after ${timeout}s"
+    sleep 0.5
+  done
+}
+
+pod_phase() { api GET "/api/v1/namespaces/$NS/pods/$1" | jq_py 'print(d["status"].get("phase", ""))'; }
+pod_done() { [[ "$(pod_phase "$1")" == "$2" ]]; }
+
+# --- 1. real Pods on the node of cluster A ------------------------------------------------------------
+step "namespace $NS"
+api POST /api/v1/namespaces "{\"metadata\":{\"name\":\"$NS\"}}" >/dev/null || die "cannot create namespace"
+wait_for "ServiceAccount $NS/default" 30 api GET "/api/v1/namespaces/$NS/serviceaccounts/default"
+
+step "Deployment probe (image localhost/ssrs-pause:1, never pulled) + Service selecting it"
+t=$SECONDS
+api POST "/apis/apps/v1/namespaces/$NS/deployments" '{"metadata":{"name":"probe"},"spec":{"replicas":1,
+  "selector":{"matchLabels":{"app":"probe"}},"template":{"metadata":{"labels":{"app":"probe"}},
+  "spec":{"containers":[{"name":"pause","image":"localhost/ssrs-pause:1","imagePullPolicy":"Never"}]}}}}' >/dev/null ||
+  die "cannot create the Deployment"
+api POST "/api/v1/namespaces/$NS/services" '{"metadata":{"name":"probe"},"spec":{"selector":{"app":"probe"},
+  "ports":[{"name":"x","port":80,"targetPort":8080}]}}' >/dev/null || die "cannot create the Service"
+available() {
+  api GET "/apis/apps/v1/namespaces/$NS/deployments/probe" | jq_py 'sys.exit(0 if d["status"].get("availableReplicas") == 1 else 1)'
+}
+wait_for "Deployment probe available" 120 available
+printf '    rolled out in %ss\n' "$((SECONDS - t))" >&2
+pod_ip="$(api GET "/api/v1/namespaces/$NS/pods?labelSelector=app%3Dprobe" |
+  jq_py 'print(d["items"][0]["status"]["podIP"], d["items"][0]["spec"]["nodeName"])')"
+read -r pod_ip node <<<"$pod_ip"
+[[ "$node" == "$SSRS_NODE_NAME" ]] || die "the Pod ran on node '$node', not $SSRS_NODE_NAME"
+python3 -c "import ipaddress, sys; sys.exit(0 if ipaddress.ip_address('$pod_ip') in ipaddress.ip_network('$SSRS_POD_CIDR') else 1)" ||
+  die "Pod IP $pod_ip not in the pod CIDR $SSRS_POD_CIDR"
+endpoints() {
+  api GET "/api/v1/namespaces/$NS/endpoints/probe" | jq_py "sys.exit(0 if '$pod_ip' in [a['ip'] for s in d.get('subsets') or [] for a in s.get('addresses', [])] else 1)"
+}
+wait_for "Endpoints probe -> $pod_ip" 30 endpoints
+printf '    Pod %s on %s, Service endpoint %s\n' "$pod_ip" "$node" "$pod_ip" >&2
+
+step "Pod -> kubernetes ClusterIP -> apiserver, with the ServiceAccount token"
+api POST "/apis/rbac.authorization.k8s.io/v1/namespaces/$NS/rolebindings" "{\"metadata\":{\"name\":\"default-view\"},
+  \"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\",\"name\":\"view\"},
+  \"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"default\",\"namespace\":\"$NS\"}]}" >/dev/null ||
+  die "cannot create the RoleBinding"
+sa_has_token() { api GET "/api/v1/namespaces/$NS/serviceaccounts/default" | jq_py 'sys.exit(0 if d.get("secrets") else 1)'; }
+wait_for "token Secret of $NS/default" 30 sa_has_token
+api POST "/api/v1/namespaces/$NS/pods" "{\"metadata\":{\"name\":\"kcall\"},\"spec\":{\"restartPolicy\":\"Never\",
+  \"containers\":[{\"name\":\"kcall\",\"image\":\"localhost/ssrs-pause:1\",\"imagePullPolicy\":\"Never\",
+  \"command\":[\"/pause\",\"kcall\",\"/api/v1/namespaces/$NS/pods\"]}]}}" >/dev/null || die "cannot create Pod kcall"
+pod_finished() { local p; p="$(pod_phase "$1")"; [[ "$p" == Succeeded || "$p" == Failed ]]; }
+wait_for "Pod kcall finished" 60 pod_finished kcall
+phase="$(pod_phase kcall)"
+log="$(api GET "/api/v1/namespaces/$NS/pods/kcall/log")" || die "cannot read the log of Pod kcall (apiserver -> kubelet)"
+printf '%s\n' "$log" | head -n 1 | sed 's/^/    /' >&2
+[[ "$phase" == Succeeded ]] || die "Pod kcall ended $phase: $log"
+[[ "$log" == *"GET https://10.0.0.1:443/api/v1/namespaces/$NS/pods -> 200"* ]] || die "unexpected output: $log"
+
+if [[ "$IMAGES" == 1 ]]; then
+  step "the controller and kubeseal images run as the chart runs them (no pull, UID 1001, read-only root)"
+  refs="$(bash "$HERE/../image/build.sh" refs)"
+  read -r -d '' ctl_ref ks_ref <<<"$refs" || true
+  sc='"securityContext":{"readOnlyRootFilesystem":true,"runAsNonRoot":true,"runAsUser":1001,"runAsGroup":1001,"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}'
+  for spec in "ctl $ctl_ref" "ks $ks_ref"; do
+    read -r name ref <<<"$spec"
+    api POST "/api/v1/namespaces/$NS/pods" "{\"metadata\":{\"name\":\"$name\"},\"spec\":{\"restartPolicy\":\"Never\",
+      \"containers\":[{\"name\":\"main\",\"image\":\"$ref\",\"imagePullPolicy\":\"IfNotPresent\",\"args\":[\"--version\"],$sc}]}}" \
+      >/dev/null || die "cannot create Pod $name ($ref)"
+  done
+  for name in ctl ks; do
+    wait_for "Pod $name Succeeded" 60 pod_done "$name" Succeeded
+    log="$(api GET "/api/v1/namespaces/$NS/pods/$name/log")" || die "no log of Pod $name"
+    printf '    %s: %s\n' "$name" "$log" >&2
+    [[ "$log" == *version* ]] || die "Pod $name printed no version: $log"
+  done
+fi
+api DELETE "/api/v1/namespaces/$NS" >/dev/null || true
+
+# --- 2. a second cluster beside the first, then crashed -----------------------------------------------
+B="$(mktemp -d /tmp/ssrs-cluster.nodetest-b.XXXXXX)"
+EXTRA+=("$B")
+step "second cluster in $B while the first runs"
+t=$SECONDS
+# (without the first cluster's exported SSRS_HOST_IP/SSRS_POD_IP, which would ask for its /30)
+b_env="$(env -u SSRS_HOST_IP -u SSRS_POD_IP SSRS_CLUSTER_DIR="$B" bash "$CLUSTER" up 2>"$B.up.log")" || {
+  tail -n 30 "$B.up.log" >&2
+  die "second up failed"
+}
+rm -f "$B.up.log"
+printf '    up (with node Ready) in %ss\n' "$((SECONDS - t))" >&2
+b_node_ip="$(env -i bash -c "$b_env"$'\n''echo "$SSRS_NODE_IP $SSRS_POD_CIDR $SSRS_NODE_NETNS $SSRS_HOST_IP"')"
+read -r b_ip b_cidr b_netns b_host <<<"$b_node_ip"
+[[ "$b_ip" != "$SSRS_NODE_IP" && "$b_cidr" != "$SSRS_POD_CIDR" && "$b_netns" != "$SSRS_NODE_NETNS" &&
+  "$b_host" != "$SSRS_HOST_IP" ]] || die "second cluster shares addresses with the first: $b_node_ip"
+printf '    second node %s pods %s netns %s (first: %s %s %s)\n' "$b_ip" "$b_cidr" "$b_netns" \
+  "$SSRS_NODE_IP" "$SSRS_POD_CIDR" "$SSRS_NODE_NETNS" >&2
+SSRS_CLUSTER_DIR="$A_DIR" bash "$CLUSTER" status 2>/dev/null || die "first cluster unhealthy while the second runs"
+SSRS_CLUSTER_DIR="$B" bash "$CLUSTER" status 2>/dev/null || die "second cluster unhealthy"
+
+step "crash the second cluster (SIGKILL every process), then down"
+for f in "$B"/*.pid; do kill -KILL "$(cat "$f")" 2>/dev/null || true; done
+SSRS_CLUSTER_DIR="$B" bash "$CLUSTER" down || die "down after a crash left something behind"
+
+# --- 3. `up` itself SIGKILLed half-way ----------------------------------------------------------------
+C="$(mktemp -d /tmp/ssrs-cluster.nodetest-c.XXXXXX)"
+EXTRA+=("$C")
+step "third up in $C, SIGKILLed once its kubelet runs"
+env -u SSRS_HOST_IP -u SSRS_POD_IP SSRS_CLUSTER_DIR="$C" setsid bash "$CLUSTER" up >/dev/null 2>"$C.up.log" &
+up_pid=$!
+wait_for "third up started kubelet" 120 test -s "$C/kubelet.pid"
+kill -KILL "$up_pid"
+wait "$up_pid" 2>/dev/null || true
+rm -f "$C.up.log"
+SSRS_CLUSTER_DIR="$C" bash "$CLUSTER" down || die "down after a killed up left something behind"
+
+# --- 4. the first cluster is unaffected ---------------------------------------------------------------
+step "first cluster still healthy"
+SSRS_CLUSTER_DIR="$A_DIR" bash "$CLUSTER" status || die "first cluster unhealthy after the others went"
+EXTRA=()
+step "node test passed"
