@@ -45,12 +45,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-api() { # method path [json] — admin request against cluster A; body on stdout, fails on non-2xx
+# Cluster the api function talks to (the first one, unless a step points it at another).
+API_DIR="$A_DIR" API_SERVER="$SSRS_APISERVER" API_TOKEN="$SSRS_ADMIN_TOKEN"
+api() { # method path [json] — admin request; body on stdout, fails on non-2xx
   local method="$1" path="$2" body="${3:-}" out code
   out="$(mktemp)"
-  code="$(curl -sS --max-time 20 --cacert "$A_DIR/certs/apiserver.crt" -H "Authorization: Bearer $SSRS_ADMIN_TOKEN" \
+  code="$(curl -sS --max-time 20 --cacert "$API_DIR/certs/apiserver.crt" -H "Authorization: Bearer $API_TOKEN" \
     -H "Content-Type: application/json" -X "$method" ${body:+--data-binary "$body"} -o "$out" -w '%{http_code}' \
-    "$SSRS_APISERVER$path")" || {
+    "$API_SERVER$path")" || {
     rm -f "$out"
     return 1
   }
@@ -73,6 +75,25 @@ wait_for() { # description timeout command...
 
 pod_phase() { api GET "/api/v1/namespaces/$NS/pods/$1" | jq_py 'print(d["status"].get("phase", ""))'; }
 pod_done() { [[ "$(pod_phase "$1")" == "$2" ]]; }
+pod_done_ns() { [[ "$(NS="$1" pod_phase "$2")" == "$3" ]]; }
+
+# Independent of cluster.sh's own check after `down`: nothing of that cluster may be left.
+check_gone() { # state-dir node-netns cgroup pod-cidr
+  local dir="$1" netns="$2" cg="$3" cidr="$4" p left=()
+  for p in /proc/[0-9]*; do
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$dir"; then left+=("process ${p#/proc/}"); fi
+  done
+  ip netns list | awk '{print $1}' | grep -qx -- "$netns" && left+=("netns $netns")
+  ip netns list | awk '{print $1}' | grep -qx -- "ssrs-${netns#ssrsn-}" && left+=("netns ssrs-${netns#ssrsn-}")
+  ip -o link show | grep -q "ssrs${netns#ssrsn-}" && left+=("veth ssrs${netns#ssrsn-}*")
+  compgen -G "/sys/fs/cgroup/*/$cg" >/dev/null && left+=("cgroup $cg")
+  grep -qF -e "$dir" -e "$netns" /proc/self/mountinfo && left+=("mount")
+  [[ -n "$cidr" ]] && ip route show | grep -q "^$cidr " && left+=("route $cidr")
+  iptables-save 2>/dev/null | grep -qE '^:(KUBE-|CNI-)' && left+=("KUBE-/CNI- chain in the host's iptables")
+  [[ -e "$dir" ]] && left+=("directory $dir")
+  ((${#left[@]} == 0)) || die "left behind after down: ${left[*]}"
+  printf '    nothing left of %s (processes, netns, veths, cgroups, mounts, routes, iptables, files)\n' "$dir" >&2
+}
 
 # --- 1. real Pods on the node of cluster A ------------------------------------------------------------
 step "namespace $NS"
@@ -163,9 +184,23 @@ printf '    second node %s pods %s netns %s (first: %s %s %s)\n' "$b_ip" "$b_cid
 SSRS_CLUSTER_DIR="$A_DIR" bash "$CLUSTER" status 2>/dev/null || die "first cluster unhealthy while the second runs"
 SSRS_CLUSTER_DIR="$B" bash "$CLUSTER" status 2>/dev/null || die "second cluster unhealthy"
 
-step "crash the second cluster (SIGKILL every process), then down"
+step "a Pod on the second node"
+b_vars="$(env -i bash -c "$b_env"$'\n''echo "$SSRS_APISERVER $SSRS_ADMIN_TOKEN"')"
+read -r API_SERVER API_TOKEN <<<"$b_vars"
+API_DIR="$B"
+wait_for "ServiceAccount default/default on the second cluster" 30 api GET /api/v1/namespaces/default/serviceaccounts/default
+api POST /api/v1/namespaces/default/pods '{"metadata":{"name":"crash"},"spec":{"containers":[{"name":"pause",
+  "image":"localhost/ssrs-pause:1","imagePullPolicy":"Never"}]}}' >/dev/null || die "cannot create a Pod on the second cluster"
+wait_for "Pod crash Running on the second node" 60 pod_done_ns default crash Running
+b_cgroup="ssrs-${b_netns#ssrsn-}"
+[[ -n "$(find /sys/fs/cgroup/memory/"$b_cgroup"/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null)" ]] ||
+  die "no process of the Pod in the cgroup /$b_cgroup/kubepods"
+API_DIR="$A_DIR" API_SERVER="$SSRS_APISERVER" API_TOKEN="$SSRS_ADMIN_TOKEN"
+
+step "crash the second cluster (SIGKILL every process it started; the Pod's stay), then down"
 for f in "$B"/*.pid; do kill -KILL "$(cat "$f")" 2>/dev/null || true; done
 SSRS_CLUSTER_DIR="$B" bash "$CLUSTER" down || die "down after a crash left something behind"
+check_gone "$B" "$b_netns" "$b_cgroup" "$b_cidr"
 
 # --- 3. `up` itself SIGKILLed half-way ----------------------------------------------------------------
 C="$(mktemp -d /tmp/ssrs-cluster.nodetest-c.XXXXXX)"
@@ -177,7 +212,10 @@ wait_for "third up started kubelet" 120 test -s "$C/kubelet.pid"
 kill -KILL "$up_pid"
 wait "$up_pid" 2>/dev/null || true
 rm -f "$C.up.log"
+c_netns="$(sed -n 's/^NODE_NETNS=//p' "$C/state")"
+c_cidr="$(sed -n 's/^POD_CIDR=//p' "$C/state")"
 SSRS_CLUSTER_DIR="$C" bash "$CLUSTER" down || die "down after a killed up left something behind"
+check_gone "$C" "$c_netns" "ssrs-${c_netns#ssrsn-}" "$c_cidr"
 
 # --- 4. the first cluster is unaffected ---------------------------------------------------------------
 step "first cluster still healthy"
