@@ -549,11 +549,13 @@ start_node() {
   step "import the pause image $PAUSE_IMAGE"
   import_images "$PAUSE_TAR"
   ALIVE_NAMES="$ALIVE_NAMES kubelet"
+  local t=$SECONDS
   start_kubelet
   ALIVE_NAMES="$ALIVE_NAMES kube-proxy"
   start_proxy
   step "wait for node $NODE_NAME to be Ready"
   wait_until "node $NODE_NAME Ready" node_ready
+  printf '    node Ready %ss after kubelet started\n' "$((SECONDS - t))" >&2
 }
 
 on_up_exit() {
@@ -572,6 +574,7 @@ host_kube_chains() { # KUBE-/CNI- chains in the host's iptables (the node never 
 }
 
 cmd_up() {
+  UP_START=$SECONDS
   DIR="$(existing_dir || true)"
   if [[ -n "$DIR" ]] && load_state 2>/dev/null; then
     if all_running && readyz; then
@@ -767,7 +770,7 @@ EOF
   if [[ "$NODE" == 1 ]]; then start_node; fi
 
   trap - EXIT
-  step "cluster up (state in $DIR)"
+  step "cluster up in $((SECONDS - UP_START))s (state in $DIR)"
   print_exports
 }
 
