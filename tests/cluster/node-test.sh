@@ -6,7 +6,9 @@
 #     verified; RBAC allows it only because of a RoleBinding made here, so a 200 proves the token),
 #     its log is read through the apiserver (-> kubelet); with --images, the controller and kubeseal
 #     images (tests/image/build.sh images --import) run as the chart runs them: UID 1001, read-only
-#     root filesystem, no pull;
+#     root filesystem, no pull; and the chart (default values, unique cluster-scoped names) installed
+#     in Helm's order runs the controller Pod: /healthz and /v1/cert.pem answer on the Pod IP, its
+#     process has uid 1001 and a read-only root (the Pod is not waited Ready: item 4 of issue 13);
 #  2. a second cluster started meanwhile gets other addresses and runs its own node beside the first;
 #     it is then crashed (every process SIGKILLed) and `down` must leave nothing behind;
 #  3. a third `up` is SIGKILLed itself while it starts the node; `down` must leave nothing behind;
@@ -36,9 +38,15 @@ for v in SSRS_CLUSTER_DIR SSRS_APISERVER SSRS_ADMIN_TOKEN SSRS_NODE_NAME SSRS_PO
 done
 A_DIR="$SSRS_CLUSTER_DIR"
 EXTRA=()
+CHART_NAME=""
 cleanup() {
   local d
+  API_DIR="$A_DIR" API_SERVER="$SSRS_APISERVER" API_TOKEN="$SSRS_ADMIN_TOKEN"
   api DELETE "/api/v1/namespaces/$NS" >/dev/null 2>&1 || true
+  if [[ -n "$CHART_NAME" ]]; then
+    api DELETE "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/$CHART_NAME" >/dev/null 2>&1 || true
+    api DELETE "/apis/rbac.authorization.k8s.io/v1/clusterroles/$CHART_NAME" >/dev/null 2>&1 || true
+  fi
   for d in "${EXTRA[@]}"; do
     SSRS_CLUSTER_DIR="$d" bash "$CLUSTER" down >/dev/null 2>&1 || true
   done
@@ -160,6 +168,31 @@ if [[ "$IMAGES" == 1 ]]; then
     printf '    %s: %s\n' "$name" "$log" >&2
     [[ "$log" == *version* ]] || die "Pod $name printed no version: $log"
   done
+
+  step "the chart installed for real (default values, unique cluster-scoped names): the controller Pod"
+  CHART_NAME="ssrs-nodetest-$$"
+  venv="$(bash "$HERE/../chart/venv.sh")" || die "tests/chart/venv.sh failed"
+  pods="$(KUBECONFIG="$A_DIR/admin.kubeconfig" "$venv/bin/python" "$HERE/../chart/node.py" install "$NS" \
+    --set-json "fullnameOverride=\"$CHART_NAME\"" --set-json "rbac.clusterRoleName=\"$CHART_NAME\"" \
+    --no-wait-ready --timeout 120)" || die "chart install / rollout failed"
+  read -r cpod cip cid <<<"$(printf '%s' "$pods" | jq_py 'p = d[0]; print(p["metadata"]["name"], p["status"]["podIP"], p["status"]["containerStatuses"][0]["containerID"].split("//")[1])')"
+  printf '    Pod %s (%s) Running from the chart, container %s\n' "$cpod" "$cip" "${cid:0:12}" >&2
+  # The Pod IP is routed to the node: the host reaches the controller's HTTP port directly.
+  healthz() { curl -sf --max-time 2 "http://$cip:8080/healthz"; }
+  wait_for "controller /healthz at $cip:8080" 120 healthz
+  cert="$(curl -sf --max-time 5 "http://$cip:8080/v1/cert.pem")" || die "no /v1/cert.pem from $cip:8080"
+  [[ "$cert" == *"BEGIN CERTIFICATE"* ]] || die "/v1/cert.pem is not a certificate: $cert"
+  # The securityContext as the runtime applied it: the container's process runs as 1001 on a
+  # read-only root filesystem.
+  cg="ssrs-${SSRS_NODE_NETNS#ssrsn-}"
+  cdir="$(find "/sys/fs/cgroup/memory/$cg/kubepods" -type d -name "$cid" | head -n 1)"
+  [[ -n "$cdir" ]] || die "no cgroup of container $cid under /$cg/kubepods"
+  cpid="$(head -n 1 "$cdir/cgroup.procs")"
+  uid="$(awk '/^Uid:/ {print $2}' "/proc/$cpid/status")"
+  rootopts="$(awk '$5 == "/" {print $6}' "/proc/$cpid/mountinfo" | tail -n 1)"
+  printf '    controller pid %s: uid %s, / mounted %s; /v1/cert.pem served\n' "$cpid" "$uid" "$rootopts" >&2
+  [[ "$uid" == 1001 ]] || die "controller runs as uid $uid, not 1001"
+  [[ ",$rootopts," == *",ro,"* ]] || die "controller's root filesystem is mounted $rootopts, not ro"
 fi
 api DELETE "/api/v1/namespaces/$NS" >/dev/null || true
 
