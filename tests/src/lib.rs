@@ -30,7 +30,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-pub use cluster::{Cluster, cluster, cluster_script};
+pub use cluster::{Cluster, Node, cluster, cluster_script};
 pub use process::{Spawn, TestProcess};
 pub use sealed::{ensure_crd, workspace_bin};
 
