@@ -13,16 +13,17 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
 step "supply chain: cargo deny (licences, duplicate versions, sources; advisories need the RustSec DB)"
 bash tests/deny.sh
 bash tests/deny.sh --self-test
-step "control plane: install packages, build or reuse cached kube-apiserver/kube-controller-manager"
+step "cluster: install packages, build or reuse the cached Kubernetes binaries and the pause image"
 bash tests/cluster/cluster.sh build
 if [[ -n "${SSRS_CLUSTER_DIR:-}" ]] && bash tests/cluster/cluster.sh status 2>/dev/null; then
-  step "control plane: reusing the running cluster in $SSRS_CLUSTER_DIR"
+  step "cluster: reusing the running cluster in $SSRS_CLUSTER_DIR"
   eval "$(bash tests/cluster/cluster.sh up)"
 else
-  step "control plane: start (stopped again when this script exits)"
+  step "cluster: start control plane + node (stopped again when this script exits)"
   SSRS_CLUSTER_DIR="$(mktemp -d /tmp/ssrs-cluster.XXXXXX)"
   export SSRS_CLUSTER_DIR
-  trap 'bash tests/cluster/cluster.sh down' EXIT
+  # `down` exits 1 when something of the cluster is left behind: that fails the run too.
+  trap 'rc=$?; bash tests/cluster/cluster.sh down || rc=1; exit $rc' EXIT
   trap 'exit 130' INT TERM HUP
   eval "$(bash tests/cluster/cluster.sh up)"
 fi
@@ -30,7 +31,12 @@ step "build the binaries the tests run (controller, kubeseal)"
 cargo build --workspace --bins --locked
 step "cargo test"
 cargo test --workspace --locked
-step "Helm chart: render + lint (Helm v4 engine), apply, controller as the chart's ServiceAccount"
+step "images: release build of controller + kubeseal (the second profile, built once), OCI archives"
+bash tests/image/build.sh images >/dev/null
+step "Helm chart: render + lint (Helm v4 engine), apply, controller as the chart's ServiceAccount, image contents"
 SSRS_REQUIRE_CLUSTER=1 bash tests/chart/run.sh
+step "node: import the images, real Pods, a second cluster beside this one, cleanup after crashes"
+bash tests/image/build.sh images --import >/dev/null
+bash tests/cluster/node-test.sh --images
 step "fuzzing: every cargo-fuzz target for a bounded time over its committed corpus"
 bash tests/fuzz/run.sh

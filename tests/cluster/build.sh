@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the test control plane needs and builds kube-apiserver + kube-controller-manager from
-# Debian bookworm's `kubernetes` source package (see docs/testing.md). Idempotent: the two binaries are
-# cached outside the repository, keyed by the source package version, and a later run with the cache
-# present only checks the packages and prints the cache directory.
+# Installs what the test cluster needs and builds kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubelet and kube-proxy from Debian bookworm's `kubernetes` source package (see
+# docs/testing.md). Idempotent: the binaries are cached outside the repository, keyed by the source
+# package version, and a later run with the cache present only checks the packages and prints the
+# cache directory. A cache directory that lacks some of the binaries (one made before the node
+# existed held only kube-apiserver + kube-controller-manager) gets just the missing ones built.
 #
 # Usage: tests/cluster/build.sh            # progress on stderr, binary directory on stdout
 # Env:   SSRS_K8S_CACHE    cache root (default /var/cache/sealed-secrets-rs)
@@ -11,7 +13,10 @@ set -euo pipefail
 
 CACHE_ROOT="${SSRS_K8S_CACHE:-/var/cache/sealed-secrets-rs}"
 PACKAGES=(etcd-server golang-go rsync make iproute2 golang-github-modern-go-reflect2-dev
-  openssl curl python3 dpkg-dev ca-certificates)
+  openssl curl python3 dpkg-dev ca-certificates
+  containerd runc containernetworking-plugins iptables conntrack)
+# Every binary the cluster runs; one `make WHAT=...` builds the missing ones (code generators run once).
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 REFLECT2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
 CURRENT_STEP="start"
 WORK=""
@@ -63,12 +68,21 @@ ensure_packages() {
   fi
 }
 
-# Newest complete cache directory, if any.
+# Binaries of BINARIES missing from directory $1 (space separated, empty if none).
+missing_binaries() {
+  local b out=()
+  for b in "${BINARIES[@]}"; do
+    [[ -x "$1/$b" ]] || out+=("$b")
+  done
+  printf '%s\n' "${out[*]}"
+}
+
+# Newest complete cache directory holding every binary, if any.
 find_cached() {
   local d best=""
   [[ -d "$CACHE_ROOT" ]] || return 1
   while IFS= read -r d; do
-    if [[ -x "$d/kube-apiserver" && -x "$d/kube-controller-manager" && -f "$d/COMPLETE" ]]; then
+    if [[ -f "$d/COMPLETE" && -z "$(missing_binaries "$d")" ]]; then
       best="$d"
     fi
   done < <(find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 -type d -name 'k8s-*' | sort -V)
@@ -195,11 +209,19 @@ main() {
   [[ -n "$version" ]] || die "no source package 'kubernetes' in the bookworm deb-src lists"
   printf '    kubernetes source version %s\n' "$version" >&2
   local dest="$CACHE_ROOT/k8s-$version"
+  # What to build: everything, or (a cache from before the node) only the binaries it lacks.
+  local want=("${BINARIES[@]}")
   if [[ "${SSRS_K8S_REBUILD:-0}" != 1 && -f "$dest/COMPLETE" ]]; then
-    step "cache already holds $version"
-    printf '%s\n' "$dest"
-    return 0
+    read -r -a want <<<"$(missing_binaries "$dest")"
+    if [[ ${#want[@]} -eq 0 ]]; then
+      step "cache already holds $version"
+      printf '%s\n' "$dest"
+      return 0
+    fi
+    printf '    %s holds an older set of binaries; building the missing: %s\n' "$dest" "${want[*]}" >&2
   fi
+  local what="" b
+  for b in "${want[@]}"; do what+="${what:+ }cmd/$b"; done
 
   step "download kubernetes=$version source package"
   (cd "$WORK/src" && apt-get "${APT_OPTS[@]}" source -q --download-only "kubernetes=$version" >&2) ||
@@ -219,7 +241,7 @@ main() {
   mkdir -p "$tree/vendor/github.com/modern-go/reflect2"
   rsync -a --exclude go.mod --exclude go.sum "$REFLECT2_SRC/" "$tree/vendor/github.com/modern-go/reflect2/"
 
-  step "build kube-apiserver and kube-controller-manager (GOPATH mode, CGO_ENABLED=0; several minutes)"
+  step "build ${want[*]} (GOPATH mode, CGO_ENABLED=0; several minutes)"
   mkdir -p "$tree/.go/src/k8s.io"
   ln -sfn "$tree" "$tree/.go/src/k8s.io/kubernetes"
   local upstream="${version#*really}"
@@ -232,22 +254,34 @@ main() {
     export KUBE_GIT_VERSION="v$upstream" KUBE_GIT_TREE_STATE=archive KUBE_GIT_COMMIT=debian-"$version"
     KUBE_GIT_MINOR="$(echo "$upstream" | cut -d. -f2)"
     export KUBE_GIT_MAJOR="${upstream%%.*}" KUBE_GIT_MINOR
-    make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >&2
-  ) || die "make WHAT=\"cmd/kube-apiserver cmd/kube-controller-manager\" failed"
+    make WHAT="$what" >&2
+  ) || die "make WHAT=\"$what\" failed"
   printf '    build took %ss\n' "$((SECONDS - start))" >&2
 
-  step "install binaries into $dest"
+  step "install ${want[*]} into $dest"
   local out="$tree/_output/local/bin/linux/amd64"
-  [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" ]] || die "binaries missing in $out"
-  local stage
-  stage="$(mktemp -d "$CACHE_ROOT/.stage.XXXXXX")"
-  cp "$out/kube-apiserver" "$out/kube-controller-manager" "$stage/"
-  printf '%s\n' "$version" >"$stage/VERSION"
-  touch "$stage/COMPLETE"
-  rm -rf -- "$dest"
-  mv "$stage" "$dest"
-  chmod 755 "$dest"
-  "$dest/kube-apiserver" --version >&2 || die "built kube-apiserver does not run"
+  for b in "${want[@]}"; do
+    [[ -x "$out/$b" ]] || die "$b missing in $out after make"
+  done
+  if [[ ${#want[@]} -lt ${#BINARIES[@]} ]]; then
+    # Add to the existing cache dir: each file copied beside its final name, then renamed (atomic).
+    for b in "${want[@]}"; do
+      cp "$out/$b" "$dest/.$b.new"
+      mv -f "$dest/.$b.new" "$dest/$b"
+    done
+  else
+    local stage
+    stage="$(mktemp -d "$CACHE_ROOT/.stage.XXXXXX")"
+    for b in "${want[@]}"; do cp "$out/$b" "$stage/"; done
+    printf '%s\n' "$version" >"$stage/VERSION"
+    touch "$stage/COMPLETE"
+    rm -rf -- "$dest"
+    mv "$stage" "$dest"
+    chmod 755 "$dest"
+  fi
+  for b in "${BINARIES[@]}"; do
+    "$dest/$b" --version >&2 || die "built $b does not run ($dest/$b --version)"
+  done
   printf '%s\n' "$dest"
 }
 

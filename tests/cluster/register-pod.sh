@@ -2,8 +2,10 @@
 # Makes a process listening on $SSRS_POD_IP:<port> inside the test netns reachable through the
 # apiserver's service proxy:
 #   /api/v1/namespaces/<namespace>/services/http:<service-name>:http/proxy/...
-# It creates a Pod object (never scheduled), sets its status.podIP(s) to $SSRS_POD_IP, and creates a
-# selector-less Service (port name `http`) plus Endpoints pointing at that Pod.
+# It creates a Pod object (never scheduled: its schedulerName names no scheduler, so the node's
+# kubelet never runs it; no ServiceAccount token, so admission needs no token Secret), sets its
+# status.podIP(s) to $SSRS_POD_IP, and creates a selector-less Service (port name `http`) plus
+# Endpoints pointing at that Pod.
 #
 # Usage: tests/cluster/register-pod.sh <namespace> <service-name> <port> [pod-name]
 # Needs the environment printed by `tests/cluster/cluster.sh up` (SSRS_APISERVER, SSRS_ADMIN_TOKEN,
@@ -52,7 +54,8 @@ step "create Pod $NS/$POD"
 api POST "/api/v1/namespaces/$NS/pods" application/json "$(
   cat <<EOF
 {"apiVersion":"v1","kind":"Pod","metadata":{"name":"$POD","labels":{"app":"$SVC"}},
- "spec":{"containers":[{"name":"main","image":"ssrs.invalid/placeholder:never-pulled"}]}}
+ "spec":{"schedulerName":"ssrs-never-scheduled","automountServiceAccountToken":false,
+         "containers":[{"name":"main","image":"ssrs.invalid/placeholder:never-pulled"}]}}
 EOF
 )"
 

@@ -47,7 +47,24 @@ pub struct Cluster {
     pub admin_token: String,
     /// Whether this process started the cluster (and its watchdog will stop it).
     pub owned: bool,
+    /// The node (kubelet, kube-proxy, containerd), unless the cluster was started with `SSRS_NODE=0`.
+    pub node: Option<Node>,
     watchdog: Mutex<Option<(Child, ChildStdin)>>,
+}
+
+/// The cluster's node (see docs/testing.md, "The node").
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The Node object's name (`ssrs-node-<id>`).
+    pub name: String,
+    /// The node's network namespace (kubelet, kube-proxy, containerd, the Pods' bridge).
+    pub netns: String,
+    /// The node's InternalIP.
+    pub ip: String,
+    /// The node's pod CIDR (Pod IPs, reachable from the host).
+    pub pod_cidr: String,
+    /// containerd's socket (`ctr -a <sock> -n k8s.io ...`).
+    pub containerd_sock: PathBuf,
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
@@ -142,6 +159,17 @@ impl Cluster {
             bail!("{} missing (cluster not fully up)", kubeconfig.display());
         }
         let host_ip = get("HOST_IP")?;
+        let node = if state.get("NODE").copied() == Some("1") {
+            Some(Node {
+                name: get("NODE_NAME")?,
+                netns: get("NODE_NETNS")?,
+                ip: get("NODE_IP")?,
+                pod_cidr: get("POD_CIDR")?,
+                containerd_sock: dir.join("node/containerd.sock"),
+            })
+        } else {
+            None
+        };
         Ok(Cluster {
             dir: dir.to_path_buf(),
             ca_file: dir.join("certs/apiserver.crt"),
@@ -152,8 +180,37 @@ impl Cluster {
             admin_token: get("ADMIN_TOKEN")?,
             kubeconfig,
             owned,
+            node,
             watchdog: Mutex::new(None),
         })
+    }
+
+    /// Imports image archives (OCI layout or docker-archive tars, e.g. `tests/image/build.sh
+    /// images`' `controller.tar`) into the node's containerd, where the kubelet finds them
+    /// (`cluster.sh image-import`). Errors if the cluster has no node.
+    pub fn import_images(&self, archives: &[&Path]) -> Result<()> {
+        if self.node.is_none() {
+            bail!(
+                "the cluster in {} has no node (SSRS_NODE=0)",
+                self.dir.display()
+            );
+        }
+        let out = Command::new("bash")
+            .arg(cluster_script())
+            .arg("image-import")
+            .args(archives)
+            .env("SSRS_CLUSTER_DIR", &self.dir)
+            .stdin(Stdio::null())
+            .output()
+            .context("running tests/cluster/cluster.sh image-import")?;
+        if !out.status.success() {
+            bail!(
+                "cluster.sh image-import failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
     }
 
     /// Stops a cluster this process started, now (otherwise that happens when the process exits).

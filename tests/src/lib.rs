@@ -29,7 +29,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-pub use cluster::{Cluster, cluster, cluster_script};
+pub use cluster::{Cluster, Node, cluster, cluster_script};
 pub use fixtures::TempDir;
 pub use process::{Spawn, TestProcess};
 pub use sealed::{controller_addr, ensure_crd, workspace_bin};
@@ -156,6 +156,18 @@ impl TestNamespace {
             .create(&PostParams::default(), &ns)
             .await
             .with_context(|| format!("creating namespace {name}"))?;
+        // The ServiceAccount admission plugin is on (the node runs real Pods): a Pod is refused
+        // until the serviceaccount controller has made the namespace's `default` ServiceAccount.
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
+        wait_for(
+            &format!("ServiceAccount {name}/default"),
+            Duration::from_secs(30),
+            || {
+                let sas = sas.clone();
+                async move { Ok(sas.get_opt("default").await?.is_some()) }
+            },
+        )
+        .await?;
         Ok(Self {
             name,
             client,
@@ -247,7 +259,13 @@ pub async fn register_pod_service(
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "metadata": { "name": pod_name, "labels": { "app": name } },
-        "spec": { "containers": [{ "name": "main", "image": "ssrs.invalid/placeholder:never-pulled" }] }
+        // Never scheduled (no scheduler has this name), so the node's kubelet never runs it; no
+        // ServiceAccount token, so admission does not wait for the token Secret.
+        "spec": {
+            "schedulerName": "ssrs-never-scheduled",
+            "automountServiceAccountToken": false,
+            "containers": [{ "name": "main", "image": "ssrs.invalid/placeholder:never-pulled" }]
+        }
     }))?;
     pods.create(&PostParams::default(), &pod)
         .await
