@@ -49,6 +49,7 @@ cleanup() {
   fi
   for d in "${EXTRA[@]}"; do
     SSRS_CLUSTER_DIR="$d" bash "$CLUSTER" down >/dev/null 2>&1 || true
+    rm -f -- "$d.up.log"
   done
 }
 trap cleanup EXIT
