@@ -38,5 +38,7 @@ SSRS_REQUIRE_CLUSTER=1 bash tests/chart/run.sh
 step "node: import the images, real Pods, a second cluster beside this one, cleanup after crashes"
 bash tests/image/build.sh images --import >/dev/null
 bash tests/cluster/node-test.sh --images
+step "the chart installed for real: release sealed-secrets in kube-system, the controller Pod Ready through its probes, kubeseal through the Service, a values change, two replicas failing over, the PDB, the securityContext"
+SSRS_CHART_NODE=1 "$(bash tests/chart/venv.sh)/bin/python" -m pytest -p no:cacheprovider -q tests/chart/test_chart_node.py
 step "fuzzing: every cargo-fuzz target for a bounded time over its committed corpus"
 bash tests/fuzz/run.sh

@@ -158,16 +158,30 @@ impl TestNamespace {
             .with_context(|| format!("creating namespace {name}"))?;
         // The ServiceAccount admission plugin is on (the node runs real Pods): a Pod is refused
         // until the serviceaccount controller has made the namespace's `default` ServiceAccount.
+        // A controller-manager still recovering from a fault test's apiserver restart can take
+        // longer than that (seen: > 30 s): after 10 s the test makes it, as the controller would.
         let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-        wait_for(
+        let made = wait_for(
             &format!("ServiceAccount {name}/default"),
-            Duration::from_secs(30),
+            Duration::from_secs(10),
             || {
                 let sas = sas.clone();
                 async move { Ok(sas.get_opt("default").await?.is_some()) }
             },
         )
-        .await?;
+        .await;
+        if made.is_err() {
+            let sa: ServiceAccount =
+                serde_json::from_value(serde_json::json!({ "metadata": { "name": "default" } }))?;
+            match sas.create(&PostParams::default(), &sa).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("creating ServiceAccount {name}/default"));
+                }
+            }
+        }
         Ok(Self {
             name,
             client,
