@@ -1,19 +1,15 @@
-//! The README's demo: a real control plane, the chart's CRD and RBAC, the controller running as
-//! the chart's ServiceAccount inside the pod network, kubeseal sealing through the apiserver's
-//! service proxy, and the Secret the controller unseals. Run it with `bash tests/demo.sh`.
+//! The README's demo: a real control plane and node, the chart installed with default values (the
+//! controller a real Pod from an image built without a registry, Ready through its own probe),
+//! kubeseal sealing through the chart's Service and the apiserver's service proxy, and the Secret
+//! the controller unseals. Run it with `bash tests/demo.sh`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
-use kube::discovery;
-use sealed_secrets_tests::{
-    Spawn, TempDir, admin_client, cluster, ensure_crd, get_text, register_pod_service,
-    service_account_kubeconfig, wait_for_value,
-};
+use kube::api::{Api, PostParams};
+use sealed_secrets_tests::{TempDir, admin_client, cluster, wait_for_value};
 
 const NS: &str = "kube-system";
 /// The chart's object names for release `sealed-secrets` (upstream's naming).
@@ -43,8 +39,9 @@ fn bin(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Render the chart (release `sealed-secrets` in `kube-system`) with Helm's engine.
-fn render_chart() -> Result<Vec<serde_json::Value>> {
+/// Install the chart with `tests/chart/node.py` (Helm's engine, Helm's install order) and wait
+/// until the Deployment's Pods are Ready; returns the Pods (JSON).
+fn install_chart() -> Result<serde_json::Value> {
     let venv = std::process::Command::new("bash")
         .arg(repo().join("tests/chart/venv.sh"))
         .output()
@@ -57,48 +54,24 @@ fn render_chart() -> Result<Vec<serde_json::Value>> {
     }
     let python = PathBuf::from(String::from_utf8(venv.stdout)?.trim()).join("bin/python");
     let out = std::process::Command::new(python)
-        .arg(repo().join("tests/chart/render.py"))
+        .arg(repo().join("tests/chart/node.py"))
+        .args(["install", NS, "--name", NAME])
+        .env("KUBECONFIG", &cluster().kubeconfig)
         .output()
-        .context("rendering the chart")?;
+        .context("installing the chart")?;
     if !out.status.success() {
-        bail!("render.py failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "tests/chart/node.py install failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-async fn apply(client: &kube::Client, doc: &serde_json::Value) -> Result<String> {
-    let obj: DynamicObject = serde_json::from_value(doc.clone())?;
-    let types = obj
-        .types
-        .clone()
-        .context("manifest without apiVersion/kind")?;
-    let gvk = GroupVersionKind::try_from(&types)?;
-    let (resource, caps) = discovery::pinned_kind(client, &gvk).await?;
-    let name = obj.metadata.name.clone().context("manifest without name")?;
-    let api: Api<DynamicObject> = if caps.scope == discovery::Scope::Namespaced {
-        Api::namespaced_with(
-            client.clone(),
-            obj.metadata.namespace.as_deref().unwrap_or(NS),
-            &resource,
-        )
-    } else {
-        Api::all_with(client.clone(), &resource)
-    };
-    api.patch(
-        &name,
-        &PatchParams::apply("sealed-secrets-demo").force(),
-        &Patch::Apply(&obj),
-    )
-    .await
-    .with_context(|| format!("applying {} {name}", gvk.kind))?;
-    Ok(format!("{}/{name}", gvk.kind))
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let kubeseal = bin("kubeseal")?;
-    let controller_bin = bin("controller")?;
-    step("control plane (kube-apiserver + etcd + kube-controller-manager 1.20)");
+    step("control plane (kube-apiserver + etcd + kube-controller-manager 1.20) and a kubelet node");
     let c = cluster();
     eprintln!(
         "    apiserver {}  (admin kubeconfig {})",
@@ -107,72 +80,46 @@ async fn main() -> Result<()> {
     );
     let client = admin_client().await?;
 
-    step("install the CRD and the chart's RBAC (rendered by Helm's engine)");
-    ensure_crd(&client).await?;
-    eprintln!("    CustomResourceDefinition/sealedsecrets.bitnami.com");
-    for doc in render_chart()? {
-        let kind = doc["kind"].as_str().unwrap_or_default();
-        // No kubelet here: the controller runs as a local process instead of the Deployment,
-        // registered behind a Service of the same name by `register_pod_service`.
-        if kind == "Deployment" || kind == "Service" {
-            continue;
-        }
-        eprintln!("    {}", apply(&client, &doc).await?);
-    }
     step(
-        "start the controller as ServiceAccount kube-system/sealed-secrets, inside the pod network",
+        "the controller image (built from the release binaries, no registry) into the node's containerd",
     );
+    let archives = std::env::var("SSRS_DEMO_IMAGES")
+        .context("SSRS_DEMO_IMAGES (the image archives) is not set: run bash tests/demo.sh")?;
+    let archives: Vec<PathBuf> = archives.split_whitespace().map(PathBuf::from).collect();
+    let refs: Vec<&Path> = archives.iter().map(PathBuf::as_path).collect();
+    c.import_images(&refs)?;
+    for a in &archives {
+        eprintln!("    imported {}", a.display());
+    }
+
+    step(
+        "install the chart: release sealed-secrets in kube-system, default values (Helm's engine, Helm's install order)",
+    );
+    let pods = install_chart()?;
+    for p in pods.as_array().into_iter().flatten() {
+        eprintln!(
+            "    Pod {}/{} on {}: {}, Ready through its /readyz probe",
+            p["metadata"]["namespace"].as_str().unwrap_or_default(),
+            p["metadata"]["name"].as_str().unwrap_or_default(),
+            p["spec"]["nodeName"].as_str().unwrap_or_default(),
+            p["status"]["phase"].as_str().unwrap_or_default(),
+        );
+    }
+
+    step("kubeseal --fetch-cert (no flags: it finds the chart's Service in kube-system)");
     let dir = TempDir::new("ssrs-demo");
-    let sa_kubeconfig = service_account_kubeconfig(&client, NS, NAME, dir.path()).await?;
-    let port = 8080;
-    let mut controller = Spawn::new(controller_bin)
-        .args([
-            format!("--listen-addr={}:{port}", c.pod_ip),
-            "--listen-metrics-addr=127.0.0.1:0".into(),
-            "--leader-elect".into(),
-            format!("--leader-election-name={NAME}"),
-        ])
-        .env("POD_NAMESPACE", NS)
-        .kubeconfig(&sa_kubeconfig)
-        .in_pod_network()
-        .start("controller")?;
-    let proxy = register_pod_service(&client, NS, NAME, port).await?;
-    // The chart's Service carries these labels; kubeseal finds the controller by them (its default
-    // --controller-name is upstream's sealed-secrets-controller).
-    Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), NS)
-        .patch(
-            NAME,
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(serde_json::json!({ "metadata": { "labels": {
-                "app.kubernetes.io/name": "sealed-secrets",
-                "app.kubernetes.io/instance": "sealed-secrets",
-                "app.kubernetes.io/part-of": "sealed-secrets",
-            } } })),
-        )
-        .await?;
-    let cert = wait_for_value(
-        "the controller's certificate through the service proxy",
-        WAIT,
-        || {
-            let client = client.clone();
-            let path = format!("{proxy}/v1/cert.pem");
-            async move {
-                Ok(get_text(&client, &path)
-                    .await
-                    .ok()
-                    .filter(|t| t.contains("BEGIN CERTIFICATE")))
-            }
-        },
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "controller logs:\n{}{}",
-            controller.stdout(),
-            controller.stderr()
-        )
-    })?;
-    eprintln!("    GET {proxy}/v1/cert.pem →\n{}", indent(&cert));
+    let out = std::process::Command::new(&kubeseal)
+        .arg("--fetch-cert")
+        .env("KUBECONFIG", &c.kubeconfig)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "kubeseal --fetch-cert failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    eprint!("    {}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("{}", indent(&String::from_utf8_lossy(&out.stdout)));
 
     step("seal a Secret with kubeseal (certificate fetched through the apiserver's service proxy)");
     let app_ns = "demo";
@@ -215,14 +162,7 @@ async fn main() -> Result<()> {
         let secrets = secrets.clone();
         async move { Ok(secrets.get_opt("db-credentials").await?) }
     })
-    .await
-    .with_context(|| {
-        format!(
-            "controller logs:\n{}{}",
-            controller.stdout(),
-            controller.stderr()
-        )
-    })?;
+    .await?;
     eprintln!(
         "    Secret {app_ns}/db-credentials (owner: {:?}):",
         secret
@@ -252,7 +192,6 @@ async fn main() -> Result<()> {
         "    SealedSecret status: {}",
         serde_json::to_string(&status)?
     );
-    controller.stop(Duration::from_secs(10))?;
     step("done: the control plane is stopped when this program exits");
     Ok(())
 }
