@@ -324,7 +324,7 @@ def test_default_container(chart: Chart) -> None:
     env = {e["name"]: e for e in c["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    assert dep["spec"]["strategy"] == {"type": "Recreate", "rollingUpdate": None}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert "startupProbe" not in c
