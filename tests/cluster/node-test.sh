@@ -181,6 +181,10 @@ if [[ "$IMAGES" == 1 ]]; then
   # The Pod IP is routed to the node: the host reaches the controller's HTTP port directly.
   healthz() { curl -sf --max-time 2 "http://$cip:8080/healthz"; }
   wait_for "controller /healthz at $cip:8080" 120 healthz
+  # /healthz answers at once; /v1/cert.pem only once the first key exists (RSA-4096 generation
+  # takes seconds on a loaded machine).
+  cert_pem() { curl -sf --max-time 5 "http://$cip:8080/v1/cert.pem" >/dev/null; }
+  wait_for "controller /v1/cert.pem at $cip:8080" 120 cert_pem
   cert="$(curl -sf --max-time 5 "http://$cip:8080/v1/cert.pem")" || die "no /v1/cert.pem from $cip:8080"
   [[ "$cert" == *"BEGIN CERTIFICATE"* ]] || die "/v1/cert.pem is not a certificate: $cert"
   # The securityContext as the runtime applied it: the container's process runs as 1001 on a
