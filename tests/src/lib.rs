@@ -32,7 +32,7 @@ use kube::{Api, Client, Config};
 pub use cluster::{Cluster, Node, cluster, cluster_script};
 pub use fixtures::TempDir;
 pub use process::{Spawn, TestProcess};
-pub use sealed::{controller_addr, ensure_crd, workspace_bin};
+pub use sealed::{controller_addr, controller_metrics, ensure_crd, workspace_bin};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 

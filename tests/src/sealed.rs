@@ -59,3 +59,14 @@ pub fn controller_addr(logs: &str, server: &str) -> Option<String> {
         .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
         .next()
 }
+
+/// `GET /metrics` of the controller whose logs are `logs` (its metrics address from
+/// [`controller_addr`]).
+pub fn controller_metrics(logs: &str) -> Result<String> {
+    let addr = controller_addr(logs, "metrics").context("metrics address not in logs")?;
+    let out = std::process::Command::new("curl")
+        .args(["-sf", &format!("http://{addr}/metrics")])
+        .output()
+        .context("running curl")?;
+    Ok(String::from_utf8(out.stdout)?)
+}

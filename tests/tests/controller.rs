@@ -89,25 +89,7 @@ impl Env {
     }
 
     async fn active_key(&self) -> Result<PrivateKey> {
-        let api: Api<Secret> = self.ns.api();
-        let secret = wait_for_value("a sealing key Secret", WAIT, || {
-            let api = api.clone();
-            async move {
-                let list = api
-                    .list(
-                        &ListParams::default()
-                            .labels(&format!("{SEALED_SECRETS_KEY_LABEL}=active")),
-                    )
-                    .await?;
-                Ok(list
-                    .items
-                    .into_iter()
-                    .max_by_key(|s| s.metadata.creation_timestamp.clone()))
-            }
-        })
-        .await?;
-        let pem = &secret.data.unwrap_or_default()["tls.key"].0;
-        Ok(PrivateKey::from_pem(pem)?)
+        newest_active_key(&self.ns.api()).await
     }
 
     fn ss_api(&self, ns: &str) -> Api<SealedSecret> {
@@ -135,6 +117,25 @@ impl Env {
         let ns = ss.metadata.namespace.clone().unwrap_or_default();
         Ok(self.ss_api(&ns).create(&PostParams::default(), ss).await?)
     }
+}
+
+/// The newest key Secret labelled `active` in `api`'s namespace, waiting for one.
+async fn newest_active_key(api: &Api<Secret>) -> Result<PrivateKey> {
+    let secret = wait_for_value("a sealing key Secret", WAIT, || {
+        let api = api.clone();
+        async move {
+            let list = api
+                .list(&ListParams::default().labels(&format!("{SEALED_SECRETS_KEY_LABEL}=active")))
+                .await?;
+            Ok(list
+                .items
+                .into_iter()
+                .max_by_key(|s| s.metadata.creation_timestamp.clone()))
+        }
+    })
+    .await?;
+    let pem = &secret.data.unwrap_or_default()["tls.key"].0;
+    Ok(PrivateKey::from_pem(pem)?)
 }
 
 fn placeholder_key() -> PublicKey {
@@ -724,19 +725,7 @@ async fn drift_repair_reverts_manual_edits() -> Result<()> {
 }
 
 fn metrics_text(env: &Env) -> Result<String> {
-    // The controller logs the address it bound: `server="metrics" addr=127.0.0.1:NNNN`.
-    let logs = env.logs();
-    let addr = logs
-        .lines()
-        .filter(|l| l.contains("server listening") && l.contains("metrics"))
-        .filter_map(|l| l.split("addr=").nth(1))
-        .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
-        .next()
-        .context("metrics address not in logs")?;
-    let out = std::process::Command::new("curl")
-        .args(["-sf", &format!("http://{addr}/metrics")])
-        .output()?;
-    Ok(String::from_utf8(out.stdout)?)
+    sealed_secrets_tests::controller_metrics(&env.logs())
 }
 
 fn metric(text: &str, name: &str) -> Option<f64> {
@@ -1174,20 +1163,7 @@ async fn works_under_upstreams_exact_rbac() -> Result<()> {
         .start("controller")?;
     let result = async {
         let secrets: Api<Secret> = ns.api();
-        let key = wait_for_value("the controller's first key", WAIT, || {
-            let secrets = secrets.clone();
-            async move {
-                let l = secrets
-                    .list(
-                        &ListParams::default()
-                            .labels(&format!("{SEALED_SECRETS_KEY_LABEL}=active")),
-                    )
-                    .await?;
-                Ok(l.items.into_iter().next())
-            }
-        })
-        .await?;
-        let key = PrivateKey::from_pem(&key.data.unwrap_or_default()["tls.key"].0)?;
+        let key = newest_active_key(&secrets).await?;
         let ss_api: Api<SealedSecret> = ns.api();
         for name in ["one", "two"] {
             ss_api
@@ -1228,14 +1204,7 @@ async fn works_under_upstreams_exact_rbac() -> Result<()> {
         // Settled: the two objects cost one decryption each, and stay at that.
         let logs = || controller.stdout() + &controller.stderr();
         let rsa = |text: &str| metric(text, "sealed_secrets_controller_rsa_decryptions_total");
-        let metrics = || -> Result<String> {
-            let addr = sealed_secrets_tests::controller_addr(&logs(), "metrics")
-                .context("metrics address not in logs")?;
-            let out = std::process::Command::new("curl")
-                .args(["-sf", &format!("http://{addr}/metrics")])
-                .output()?;
-            Ok(String::from_utf8(out.stdout)?)
-        };
+        let metrics = || sealed_secrets_tests::controller_metrics(&logs());
         let before = rsa(&metrics()?);
         tokio::time::sleep(Duration::from_secs(10)).await;
         let text = metrics()?;

@@ -146,18 +146,7 @@ impl Env {
     }
 
     fn metrics(&self) -> Result<String> {
-        let logs = self.logs();
-        let addr = logs
-            .lines()
-            .filter(|l| l.contains("server listening") && l.contains("metrics"))
-            .filter_map(|l| l.split("addr=").nth(1))
-            .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
-            .next()
-            .context("metrics address not in logs")?;
-        let out = std::process::Command::new("curl")
-            .args(["-sf", &format!("http://{addr}/metrics")])
-            .output()?;
-        Ok(String::from_utf8(out.stdout)?)
+        sealed_secrets_tests::controller_metrics(&self.logs())
     }
 
     fn metric(&self, name: &str) -> Result<f64> {
