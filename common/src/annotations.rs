@@ -3,8 +3,12 @@
 
 use std::collections::BTreeMap;
 
-/// Annotation and label prefix.
+/// Upstream's annotation and label prefix. Never used for anything upstream does not define: it may
+/// claim a name later with another meaning.
 pub const PREFIX: &str = "sealedsecrets.bitnami.com/";
+/// The prefix of every annotation and label this project adds beyond upstream (docs/compatibility.md).
+/// Upstream's controller ignores what it does not know, so objects carrying them still work there.
+pub const EXT_PREFIX: &str = "sealed-secrets-rs.dev/";
 /// `"true"` makes a SealedSecret cluster-wide (label `""`).
 pub const CLUSTER_WIDE_ANNOTATION: &str = "sealedsecrets.bitnami.com/cluster-wide";
 /// `"true"` makes a SealedSecret namespace-wide (label `"<namespace>"`).
@@ -18,8 +22,8 @@ pub const SKIP_SET_OWNER_REFERENCES_ANNOTATION: &str =
     "sealedsecrets.bitnami.com/skip-set-owner-references";
 /// Label on key Secrets; `active` keys are loaded.
 pub const SEALED_SECRETS_KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
-/// Keeps a key Secret's original `creationTimestamp` in a `kubeseal keys backup` file.
-pub const BACKUP_CREATED_ANNOTATION: &str = "sealedsecrets.bitnami.com/backup-creation-timestamp";
+/// Keeps a key Secret's original `creationTimestamp` in a `kubeseal keys backup` file (ours).
+pub const BACKUP_CREATED_ANNOTATION: &str = "sealed-secrets-rs.dev/backup-creation-timestamp";
 
 /// kubectl's copy of the last applied object.
 pub const KUBECTL_LAST_APPLIED_ANNOTATION: &str =

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use common::go::{parse_bool as parse_go_bool, parse_rfc1123z};
 
 /// Upstream's flags (§5.1 of the reference), plus leader election and `--kubeconfig`.
@@ -146,6 +146,10 @@ struct Cli {
     /// Maximum SealedSecrets reconciled at once (decryptions run on all cores).
     #[arg(long, env = "SEALED_SECRETS_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
+    /// Positional arguments: ignored, as upstream's flag parsing ignores them (`--update-status false`
+    /// sets the flag to true there and drops `false`); logged as a warning at start.
+    #[arg(hide = true)]
+    ignored_args: Vec<String>,
 }
 
 /// How new keys are ordered to pick the active one.
@@ -200,6 +204,10 @@ pub struct Config {
     pub leader_elect: bool,
     pub leader_election_name: String,
     pub concurrency: u16,
+    /// Positional arguments given on the command line (ignored, warned about).
+    pub ignored_args: Vec<String>,
+    /// `SEALED_SECRETS_*` variables whose value did not parse (ignored as upstream, warned about).
+    pub ignored_env: Vec<String>,
 }
 
 /// A flag value that parsed but makes no sense.
@@ -228,8 +236,11 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let cli = Cli::try_parse_from(args)?;
-        Ok(Self::from_cli(cli)?)
+        let (command, ignored_env) = without_invalid_env(Cli::command());
+        let matches = command.try_get_matches_from(args)?;
+        let mut config = Self::from_cli(Cli::from_arg_matches(&matches)?)?;
+        config.ignored_env = ignored_env;
+        Ok(config)
     }
 
     fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
@@ -304,6 +315,8 @@ impl Config {
             leader_elect: cli.leader_elect,
             leader_election_name: cli.leader_election_name,
             concurrency: cli.concurrency.max(1),
+            ignored_args: cli.ignored_args,
+            ignored_env: Vec::new(),
         })
     }
 
@@ -353,6 +366,35 @@ fn parse_log_level(s: &str) -> tracing::Level {
     }
 }
 
+/// Upstream maps `SEALED_SECRETS_*` to flags with pflagenv, which skips a value that does not parse
+/// (the flag keeps its default). Clap would refuse to start, so such variables are detached from
+/// their flags first; the names are returned for a warning. Flags on the command line still fail.
+fn without_invalid_env(mut command: clap::Command) -> (clap::Command, Vec<String>) {
+    let mut ignored = Vec::new();
+    let mut bad_ids = Vec::new();
+    for arg in command.get_arguments() {
+        let Some(name) = arg.get_env() else { continue };
+        let (Some(value), Some(long)) = (std::env::var_os(name), arg.get_long()) else {
+            continue;
+        };
+        // The flag alone in a command of its own, given the variable's value on the command line.
+        let probe = clap::Command::new("probe").arg(arg.clone().env(None::<&str>));
+        let mut flag = std::ffi::OsString::from(format!("--{long}="));
+        flag.push(&value);
+        if probe
+            .try_get_matches_from([std::ffi::OsString::from("probe"), flag])
+            .is_err()
+        {
+            ignored.push(name.to_string_lossy().into_owned());
+            bad_ids.push(arg.get_id().clone());
+        }
+    }
+    for id in bad_ids {
+        command = command.mut_arg(id, |a| a.env(None::<&str>));
+    }
+    (command, ignored)
+}
+
 /// Go's `time.ParseDuration` ([`common::go::parse_duration`]) for non-negative values:
 /// `720h0m0s`, `30m`, `1.5h`, `100ms`, `0`; surrounding blanks are ignored.
 pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
@@ -362,7 +404,6 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_debug_assert() {
@@ -458,6 +499,24 @@ mod tests {
             assert!(parse_rfc1123z(bad).is_none(), "{bad}");
         }
         assert!(Config::from_args(["controller", "--key-cutoff-time=yesterday"]).is_err());
+    }
+
+    #[test]
+    fn positional_arguments_are_ignored_like_pflag() {
+        // pflag: `--update-status false` is `--update-status` (true) plus an ignored `false`.
+        let c = Config::from_args([
+            "controller",
+            "--update-status",
+            "false",
+            "--key-prefix",
+            "k",
+        ])
+        .unwrap();
+        assert!(c.update_status);
+        assert_eq!(c.key_prefix, "k");
+        assert_eq!(c.ignored_args, ["false"]);
+        let c = Config::from_args(["controller", "--update-status=false"]).unwrap();
+        assert!(!c.update_status && c.ignored_args.is_empty());
     }
 
     #[test]

@@ -88,6 +88,17 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Res
     let client = client(&config).await?;
     let identity = Identity::from_env();
     tracing::info!(namespace = %identity.namespace, version = VERSION, "starting sealed-secrets controller");
+    if !config.ignored_args.is_empty() {
+        // Upstream ignores them silently; a `false` after a bool flag is the usual mistake.
+        tracing::warn!(
+            arguments = ?config.ignored_args,
+            "ignoring positional arguments (booleans take their value as --flag=false)"
+        );
+    }
+    for name in &config.ignored_env {
+        // As upstream (pflagenv); the value is not logged.
+        tracing::warn!(variable = %name, "ignoring an environment variable whose value does not parse");
+    }
     let ctx = Arc::new(Context::new(client, config, identity));
 
     let mut tasks = tokio::task::JoinSet::new();
