@@ -31,12 +31,11 @@ step "build the binaries the tests run (controller, kubeseal)"
 cargo build --workspace --bins --locked
 step "cargo test"
 cargo test --workspace --locked
-step "images: release build of controller + kubeseal (the second profile, built once), OCI archives"
-bash tests/image/build.sh images >/dev/null
-step "Helm chart: render + lint (Helm v4 engine), apply, controller as the chart's ServiceAccount, image contents"
-SSRS_REQUIRE_CLUSTER=1 bash tests/chart/run.sh
-step "node: import the images, real Pods, a second cluster beside this one, cleanup after crashes"
+step "images: release build of controller + kubeseal (the second profile, built once), OCI archives, imported into the node"
 bash tests/image/build.sh images --import >/dev/null
+step "Helm chart: render + lint (Helm v4 engine), apply, the default install's controller Pod under the chart's RBAC, image contents"
+SSRS_REQUIRE_CLUSTER=1 bash tests/chart/run.sh
+step "node: real Pods, a second cluster beside this one, cleanup after crashes"
 bash tests/cluster/node-test.sh --images
 step "the chart installed for real: release sealed-secrets in kube-system, the controller Pod Ready through its probes, kubeseal through the Service, a values change, two replicas failing over, the PDB, the securityContext"
 SSRS_CHART_NODE=1 "$(bash tests/chart/venv.sh)/bin/python" -m pytest -p no:cacheprovider -q tests/chart/test_chart_node.py

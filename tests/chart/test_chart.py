@@ -914,7 +914,12 @@ def live_install(chart: Chart, kube: Kube):
     for obj in docs:
         if not RESOURCES[obj["kind"]][2]:
             kube.request("DELETE", kube.path_of(obj))
+    # Waited for: with a node and the image imported the Deployment's controller Pod really runs, and
+    # must be gone before the next module starts a controller of its own.
     kube.request("DELETE", kube.path_of(ns))
+    deadline = time.time() + 90
+    while kube.request("GET", kube.path_of(ns))[0] != 404 and time.time() < deadline:
+        time.sleep(0.5)
 
 
 def test_live_objects_exist(kube: Kube, live_install: list[dict[str, Any]]) -> None:

@@ -1,17 +1,18 @@
-"""The chart's default install, run for real with the chart's own ServiceAccount.
+"""The chart's default install, run for real: the controller a Pod on the harness's node.
 
-Against a real kube-apiserver (KUBECONFIG, e.g. tests/cluster/cluster.sh): render the default values
-into a scratch namespace (cluster-scoped names made unique), apply them (CRD included), get a token
-for the chart's ServiceAccount through TokenRequest and start the controller binary with it, the
-arguments and environment of the rendered Deployment (listen addresses moved to 127.0.0.1:0). Then
-prove that, with only the chart's RBAC, it generates a key, holds its Lease, unseals a SealedSecret
-(sealed by kubeseal with the key's certificate) in another namespace, records the Event and writes
-status; and that the ServiceAccount is refused what it does not need (SelfSubjectAccessReview with
-its own token, and real requests). Everything created is deleted afterwards, even on failure.
+Against a real kube-apiserver with a node (tests/cluster/cluster.sh up): render the default values
+into a scratch namespace (cluster-scoped names made unique), apply them in Helm's order (CRD
+included) with the controller image imported into the node (tests/image/build.sh images --import,
+done here if needed), and wait until the Deployment's Pod is Ready through the chart's own probes.
+Then prove that, with only the chart's RBAC and the ServiceAccount token the kubelet mounts, it
+generates a key, holds its Lease under its Pod name (the downward-API POD_NAME), unseals a
+SealedSecret (sealed by kubeseal with the key's certificate) in another namespace, records the
+Event and writes status; and that the ServiceAccount is refused what it does not need
+(SelfSubjectAccessReview with a token of its own, and real requests). Everything created is deleted
+afterwards (the namespaces are waited for, so no controller Pod outlives the module), even on failure.
 
-Without KUBECONFIG these tests skip, or fail when SSRS_REQUIRE_CLUSTER=1. The binaries come from
-`cargo build --workspace --bins` (tests/run.sh builds them); SSRS_CONTROLLER_BIN / SSRS_KUBESEAL_BIN
-override the paths.
+Without KUBECONFIG or a node these tests skip, or fail when SSRS_REQUIRE_CLUSTER=1. kubeseal comes
+from `cargo build --workspace --bins` (SSRS_KUBESEAL_BIN overrides the path).
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
+from node import import_images, install as helm_install, pods_of, wait_rollout
 from test_chart import (  # noqa: F401  (chart and kube are fixtures)
     RESOURCES,
     ROOT,
@@ -48,12 +48,12 @@ CTL_NS = f"ssrs-chartctl-{SUFFIX}"       # release namespace
 APP_NS = f"ssrs-chartctl-app-{SUFFIX}"   # where the SealedSecret lives
 FULLNAME = f"ssrs-chartctl-{SUFFIX}"     # ServiceAccount, Lease, ClusterRoleBinding, ...
 CLUSTER_ROLE = f"ssrs-chartctl-{SUFFIX}-unsealer"
-POD_NAME = f"{FULLNAME}-0"
 # Default values, except the names that are cluster-scoped (unique per run).
 VALUES: dict[str, Any] = {"fullnameOverride": FULLNAME, "rbac": {"clusterRoleName": CLUSTER_ROLE}}
 KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
-# Key generation (4096-bit RSA, the default) in a debug build, on a busy 2-core machine.
+# Key generation (4096-bit RSA, the default; release build) on a busy 2-core machine.
 KEY_TIMEOUT = float(os.environ.get("SSRS_CHART_KEY_TIMEOUT", "240"))
+ROLLOUT_TIMEOUT = 240.0
 TIMEOUT = 60.0
 
 
@@ -79,22 +79,37 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float, logs: Callable
 
 
 class Controller:
-    def __init__(self, proc: subprocess.Popen, log: Path, argv: list[str]) -> None:
-        self.proc, self.log, self.argv = proc, log, argv
+    """The Deployment's one Pod, as the kubelet runs it."""
+
+    def __init__(self, kube: Kube, deployment: dict[str, Any]) -> None:
+        self.kube = kube
+        self.labels = deployment["spec"]["selector"]["matchLabels"]
+        (pod,) = pods_of(kube, CTL_NS, self.labels)
+        self.name: str = pod["metadata"]["name"]
+
+    def pod(self) -> dict[str, Any]:
+        status, out = self.kube.request("GET", f"/api/v1/namespaces/{CTL_NS}/pods/{self.name}")
+        assert status == 200, out
+        return out
+
+    def check_running(self) -> None:
+        """Fails when the container is not running or has restarted since the rollout."""
+        st = self.pod()["status"]
+        (cs,) = st.get("containerStatuses") or [{}]
+        if "running" not in (cs.get("state") or {}) or cs.get("restartCount", 0) != 0:
+            pytest.fail(f"controller Pod {self.name} not running as started: {cs}\n{self.logs()}")
+
+    def log_text(self) -> str:
+        status, out = self.kube.request("GET", f"/api/v1/namespaces/{CTL_NS}/pods/{self.name}/log")
+        assert status == 200, out
+        return out.get("body", "")
 
     def logs(self) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
-        return f"$ {' '.join(self.argv)}\n({state})\n{text[-20000:]}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
+        try:
+            text = self.log_text()
+        except AssertionError as e:
+            text = f"(no log: {e})"
+        return f"--- Pod {CTL_NS}/{self.name} ---\n{text[-20000:]}"
 
 
 def sa_kubeconfig(admin_kubeconfig: str, token: str, path: Path) -> None:
@@ -117,47 +132,6 @@ def sa_kubeconfig(admin_kubeconfig: str, token: str, path: Path) -> None:
     path.chmod(0o600)
 
 
-def controller_command(docs: list[dict[str, Any]], bin_path: Path) -> tuple[list[str], dict[str, str]]:
-    """argv and env the rendered Deployment gives its container, runnable here."""
-    dep = one(docs, "Deployment", FULLNAME, CTL_NS)
-    pod = dep["spec"]["template"]["spec"]
-    assert pod["serviceAccountName"] == FULLNAME
-    (c,) = pod["containers"]
-    # No `command`: the image's ENTRYPOINT, /usr/local/bin/controller, i.e. our controller binary.
-    command = c.get("command") or ["/usr/local/bin/controller"]
-    assert Path(command[0]).name == "controller", command
-    args: list[str] = []
-    rendered = list(c.get("args", []))
-    dropped = []
-    i = 0
-    while i < len(rendered):  # drop `--listen[-metrics]-addr value` / `--flag=value`
-        a = rendered[i]
-        if a in ("--listen-addr", "--listen-metrics-addr"):
-            dropped.append(a)
-            i += 2
-            continue
-        if a.startswith(("--listen-addr=", "--listen-metrics-addr=")):
-            dropped.append(a.split("=", 1)[0])
-        else:
-            args.append(a)
-        i += 1
-    assert sorted(dropped) == ["--listen-addr", "--listen-metrics-addr"], rendered
-    argv = [str(bin_path), *command[1:], *args,
-            "--listen-addr=127.0.0.1:0", "--listen-metrics-addr=127.0.0.1:0"]
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SEALED_SECRETS_", "KUBERNETES_")) and k not in ("KUBECONFIG", "POD_NAME", "POD_NAMESPACE")}
-    field_values = {"metadata.namespace": CTL_NS, "metadata.name": POD_NAME}
-    for e in c.get("env", []):
-        if "value" in e:
-            env[e["name"]] = str(e["value"])
-        else:
-            path = e["valueFrom"]["fieldRef"]["fieldPath"]
-            assert path in field_values, e
-            env[e["name"]] = field_values[path]
-    assert env["POD_NAMESPACE"] == CTL_NS
-    return argv, env
-
-
 def delete_and_wait(kube: Kube, path: str, timeout: float = 60) -> None:
     kube.request("DELETE", path)
     deadline = time.time() + timeout
@@ -173,6 +147,11 @@ def install(chart, kube: Kube, request: pytest.FixtureRequest):  # noqa: F811
     """Default render applied for real into CTL_NS, plus APP_NS; all removed afterwards."""
     namespaces: list[str] = []      # API paths, deleted last (and waited for)
     cluster_scoped: list[str] = []  # API paths of ClusterRole/ClusterRoleBinding
+    if not os.environ.get("SSRS_NODE_NAME"):
+        if os.environ.get("SSRS_REQUIRE_CLUSTER") == "1":
+            pytest.fail("SSRS_REQUIRE_CLUSTER=1 but the cluster has no node (SSRS_NODE_NAME)")
+        pytest.skip("the cluster has no node (SSRS_NODE_NAME): tests/cluster/cluster.sh up starts one")
+    import_images()  # the chart's default image reference, in the node's containerd
     try:
         ensure_crd(kube)
         docs = render(chart, VALUES, namespace=CTL_NS)
@@ -184,11 +163,8 @@ def install(chart, kube: Kube, request: pytest.FixtureRequest):  # noqa: F811
         for obj in docs:
             status, out = kube.apply(obj, dry_run=True)
             assert status in (200, 201), ("dry-run", obj["kind"], obj["metadata"]["name"], out)
-        for obj in docs:
-            if not RESOURCES[obj["kind"]][2]:
-                cluster_scoped.append(kube.path_of(obj))
-            status, out = kube.apply(obj, dry_run=False)
-            assert status in (200, 201), ("apply", obj["kind"], obj["metadata"]["name"], out)
+        cluster_scoped += [kube.path_of(o) for o in docs if not RESOURCES[o["kind"]][2]]
+        helm_install(kube, docs)  # Helm's order: ServiceAccount and RBAC before the Deployment
         # Only the default objects were installed, cluster-scoped ones under this run's names.
         names = sorted((d["kind"], d["metadata"]["name"]) for d in docs if not RESOURCES[d["kind"]][2])
         assert names == [("ClusterRole", CLUSTER_ROLE), ("ClusterRoleBinding", FULLNAME)]
@@ -222,26 +198,23 @@ def sa_kube(kube: Kube, install, tmp_path_factory: pytest.TempPathFactory) -> tu
 
 
 @pytest.fixture(scope="module")
-def controller(install, sa_kube, tmp_path_factory: pytest.TempPathFactory,
-               request: pytest.FixtureRequest):
-    bin_path = binary("SSRS_CONTROLLER_BIN", "controller")
-    _, kubeconfig = sa_kube
-    argv, env = controller_command(install, bin_path)
-    argv += ["--kubeconfig", str(kubeconfig)]
-    log = tmp_path_factory.mktemp("controller") / "controller.log"
+def controller(kube: Kube, install, request: pytest.FixtureRequest):
+    """The rendered Deployment rolled out: its Pod Ready through the chart's readinessProbe."""
+    dep = one(install, "Deployment", FULLNAME, CTL_NS)
     failed_before = request.session.testsfailed
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=tempfile.gettempdir())
-    ctl = Controller(proc, log, argv)
     try:
-        yield ctl
-    finally:
-        ctl.stop()
-        if request.session.testsfailed > failed_before:
-            # Uncaptured, so that it is visible whatever the capture mode.
-            sys.__stderr__.write(f"\n--- controller log ({log}) ---\n{ctl.logs()}\n")
-            sys.__stderr__.flush()
+        wait_rollout(kube, CTL_NS, FULLNAME, timeout=ROLLOUT_TIMEOUT, ready=True)
+    except TimeoutError as e:
+        pods = pods_of(kube, CTL_NS, dep["spec"]["selector"]["matchLabels"])
+        logs = [kube.request("GET", f"/api/v1/namespaces/{CTL_NS}/pods/{p['metadata']['name']}/log")[1]
+                for p in pods]
+        pytest.fail(f"{e}\n{logs}")
+    ctl = Controller(kube, dep)
+    yield ctl
+    if request.session.testsfailed > failed_before:
+        # Uncaptured, so that it is visible whatever the capture mode.
+        sys.__stderr__.write(f"\n{ctl.logs()}\n")
+        sys.__stderr__.flush()
 
 
 def key_secrets(kube: Kube) -> list[dict[str, Any]]:
@@ -254,8 +227,7 @@ def key_secrets(kube: Kube) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def active_key(kube: Kube, controller: Controller) -> dict[str, Any]:
     def probe() -> list[dict[str, Any]]:
-        if controller.proc.poll() is not None:
-            pytest.fail(f"controller exited {controller.proc.returncode}\n{controller.logs()}")
+        controller.check_running()
         return key_secrets(kube)
 
     keys = wait_for(f"an active key Secret in {CTL_NS}", probe, KEY_TIMEOUT, controller.logs)
@@ -266,14 +238,21 @@ def active_key(kube: Kube, controller: Controller) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_controller_runs_as_the_deployment_would(install, controller: Controller) -> None:
-    """The controller started from the rendered Deployment: its args, POD_NAMESPACE, the SA's token."""
-    argv = controller.argv
-    assert "--leader-elect" in argv
-    assert argv[argv.index("--leader-election-name") + 1] == FULLNAME
-    assert "--kubeconfig" in argv
-    time.sleep(1)
-    assert controller.proc.poll() is None, controller.logs()
+def test_controller_runs_as_the_deployment_says(install, controller: Controller) -> None:
+    """The Pod the kubelet runs: the chart's ServiceAccount and arguments, Ready through /readyz."""
+    dep = one(install, "Deployment", FULLNAME, CTL_NS)
+    (want,) = dep["spec"]["template"]["spec"]["containers"]
+    pod = controller.pod()
+    assert pod["spec"]["serviceAccountName"] == FULLNAME
+    (c,) = pod["spec"]["containers"]
+    assert c["image"] == want["image"]
+    assert c.get("args") == want.get("args")
+    assert "--leader-elect" in c["args"]
+    assert c["args"][c["args"].index("--leader-election-name") + 1] == FULLNAME
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    conds = {x["type"]: x["status"] for x in pod["status"]["conditions"]}
+    assert conds.get("Ready") == "True", pod["status"]
+    controller.check_running()
 
 
 def test_controller_generates_key_in_release_namespace(kube: Kube, active_key: dict[str, Any],
@@ -298,11 +277,13 @@ def test_controller_holds_its_lease(kube: Kube, active_key: dict[str, Any],
 
     def probe() -> dict[str, Any] | None:
         status, out = kube.request("GET", path)
-        if status == 200 and out["spec"].get("holderIdentity") == POD_NAME:
+        if status == 200 and out["spec"].get("holderIdentity") == controller.name:
             return out
         return None
 
-    lease = wait_for(f"Lease {CTL_NS}/{FULLNAME} held by {POD_NAME}", probe, TIMEOUT, controller.logs)
+    # The holder is the Pod's name: POD_NAME from the downward API reached the controller.
+    lease = wait_for(f"Lease {CTL_NS}/{FULLNAME} held by {controller.name}", probe, TIMEOUT,
+                     controller.logs)
     assert lease["spec"]["leaseDurationSeconds"] > 0
     assert lease["spec"].get("renewTime")
     renewed = lease["spec"]["renewTime"]
@@ -376,9 +357,9 @@ def test_controller_unseals_with_the_chart_rbac(kube: Kube, active_key: dict[str
     assert ev["involvedObject"]["kind"] == "SealedSecret"
     assert ev["involvedObject"]["name"] == "app-credentials"
     assert ev["type"] == "Normal"
-    assert controller.proc.poll() is None, controller.logs()
+    controller.check_running()
     # Nothing in the controller's output leaks the plaintext.
-    assert "s3cr3t" not in controller.log.read_text(errors="replace")
+    assert "s3cr3t" not in controller.log_text()
 
 
 def test_service_account_is_refused_what_it_does_not_need(kube: Kube, sa_kube,

@@ -505,7 +505,12 @@ start_kubelet() {
     --root-dir=/var/lib/kubelet --cert-dir=/var/lib/kubelet/pki \
     --volume-plugin-dir=/var/lib/kubelet/volume-plugins \
     --address="$NODE_IP" --port=10250 --healthz-bind-address=127.0.0.1 --healthz-port=10248 \
-    --read-only-port=0 --anonymous-auth=true --authorization-mode=AlwaysAllow --resolv-conf="" --v=1
+    --read-only-port=0 --anonymous-auth=true --authorization-mode=AlwaysAllow --resolv-conf="" \
+    --eviction-hard='memory.available<100Mi,nodefs.available<1Gi,imagefs.available<1Gi' \
+    --image-gc-high-threshold=100 --image-gc-low-threshold=99 --v=1
+  # Eviction and image GC thresholds: the defaults (10 % of the disk free, GC above 85 % used) taint a
+  # node on a developer's busy disk (disk-pressure: nothing schedules) and would garbage-collect the
+  # imported images, which no registry can give back.
   wait_until "kubelet /healthz" kubelet_healthz
 }
 
