@@ -13,6 +13,7 @@ pub mod annotations;
 pub mod crd;
 pub mod crypto;
 pub mod documents;
+pub mod edit;
 pub mod go;
 pub mod keys;
 pub mod scope;
