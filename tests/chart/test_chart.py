@@ -676,9 +676,216 @@ def test_other_ports_and_probes(chart: Chart) -> None:
 
 
 def test_create_controller_false(chart: Chart) -> None:
-    docs = render(chart, {"createController": False})
-    assert not find(docs, "Deployment")
-    one(docs, "Service", FULLNAME)
+    """As upstream's chart: no Deployment, no Services, no Ingress (nor its TLS Secret); the CRD,
+    ServiceAccount and RBAC stay (for a controller run elsewhere)."""
+    values = {"createController": False, "pdb": {"create": True},
+              "ingress": {"enabled": True, "tls": True, "selfSigned": True}}
+    docs = render(chart, values)
+    for kind in ("Deployment", "Service", "Ingress", "Secret", "PodDisruptionBudget"):
+        assert not find(docs, kind), kind
+    one(docs, "ServiceAccount", FULLNAME)
+    one(docs, "ClusterRole", "secrets-unsealer")
+    one(docs, "ClusterRoleBinding", FULLNAME)
+    one(docs, "Role", f"{FULLNAME}-key-admin")
+    assert lint_problems(values) == []
+
+
+def test_service_proxier_subjects_string_or_list(chart: Chart) -> None:
+    """Upstream's values.yaml has the subjects as a YAML string; both forms go through tpl."""
+    text = ("- apiGroup: rbac.authorization.k8s.io\n  kind: Group\n  name: {{ .Release.Name }}-devs\n"
+            "- kind: ServiceAccount\n  name: ci\n  namespace: {{ .Release.Namespace }}\n")
+    want = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "sealed-secrets-devs"},
+            {"kind": "ServiceAccount", "name": "ci", "namespace": NAMESPACE}]
+    as_list = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "{{ .Release.Name }}-devs"},
+               {"kind": "ServiceAccount", "name": "ci", "namespace": "{{ .Release.Namespace }}"}]
+    for subjects in (text, as_list):
+        values = {"rbac": {"serviceProxier": {"subjects": subjects}}}
+        rb = one(render(chart, values), "RoleBinding", f"{FULLNAME}-service-proxier")
+        assert rb["subjects"] == want, subjects
+        assert lint_problems(values) == []
+    # An empty string, like an empty list, means no binding (the Role stays).
+    docs = render(chart, {"rbac": {"serviceProxier": {"subjects": ""}}})
+    one(docs, "Role", f"{FULLNAME}-service-proxier")
+    assert not find(docs, "RoleBinding", f"{FULLNAME}-service-proxier")
+
+
+def test_cluster_role_false_binds_the_existing_cluster_role(chart: Chart) -> None:
+    """rbac.clusterRole=false (namespacedRoles false): no ClusterRole is created, the
+    ClusterRoleBinding binds the existing one named rbac.clusterRoleName, the controller still
+    watches every namespace (upstream's behaviour)."""
+    values = {"rbac": {"clusterRole": False, "clusterRoleName": "corp-unsealer"}}
+    docs = render(chart, values)
+    assert not find(docs, "ClusterRole")
+    crb = one(docs, "ClusterRoleBinding", FULLNAME)
+    assert crb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                              "name": "corp-unsealer"}
+    assert crb["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}]
+    assert arg_value(container(docs)["args"], "--all-namespaces") is None
+    assert not find(docs, "Role", "secrets-unsealer")
+    # With namespacedRoles the namespaced mode wins, without a ClusterRoleBinding.
+    docs = render(chart, {"rbac": {"clusterRole": False, "namespacedRoles": True}})
+    assert not find(docs, "ClusterRoleBinding")
+    one(docs, "Role", "secrets-unsealer", NAMESPACE)
+
+
+def test_metrics_service_node_port_and_load_balancer_class(chart: Chart) -> None:
+    svc = one(render(chart), "Service", f"{FULLNAME}-metrics")
+    assert "loadBalancerClass" not in svc["spec"] and "nodePort" not in svc["spec"]["ports"][0]
+    values = {"metrics": {"service": {"type": "LoadBalancer", "nodePort": 31081,
+                                      "loadBalancerClass": "example.com/lb"}}}
+    svc = one(render(chart, values), "Service", f"{FULLNAME}-metrics")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["loadBalancerClass"] == "example.com/lb"
+    assert svc["spec"]["ports"][0]["nodePort"] == 31081
+    # nodePort only for NodePort/LoadBalancer, loadBalancerClass only for LoadBalancer.
+    values = {"metrics": {"service": {"type": "NodePort", "nodePort": "31081",
+                                      "loadBalancerClass": "example.com/lb"}}}
+    svc = one(render(chart, values), "Service", f"{FULLNAME}-metrics")
+    assert svc["spec"]["ports"][0]["nodePort"] == 31081
+    assert "loadBalancerClass" not in svc["spec"]
+    values = {"metrics": {"service": {"nodePort": 31081}}}
+    svc = one(render(chart, values), "Service", f"{FULLNAME}-metrics")
+    assert "nodePort" not in svc["spec"]["ports"][0]
+
+
+def test_host_ports(chart: Chart) -> None:
+    ports = container(render(chart))["ports"]
+    assert all("hostPort" not in p for p in ports)
+    c = container(render(chart, {"hostPorts": {"http": 8080, "metrics": "8081"}}))
+    assert {p["name"]: p.get("hostPort") for p in c["ports"]} == {"http": 8080, "metrics": 8081}
+    c = container(render(chart, {"hostPorts": {"metrics": 18081}, "containerPorts": {"metrics": 18081}}))
+    assert {p["name"]: p.get("hostPort") for p in c["ports"]} == {"http": None, "metrics": 18081}
+    assert arg_value(c["args"], "--listen-metrics-addr") == ":18081"
+
+
+def test_extra_deploy_maps_and_strings_through_tpl(chart: Chart) -> None:
+    values = {"extraDeploy": [
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"sealed-secrets.fullname\" . }}-a\n"
+        "  namespace: {{ .Release.Namespace }}\ndata:\n  k: v\n",
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "{{ .Release.Name }}-b", "namespace": NAMESPACE,
+                      "labels": {"app.kubernetes.io/name": "sealed-secrets",
+                                 "app.kubernetes.io/instance": RELEASE,
+                                 "app.kubernetes.io/part-of": "sealed-secrets"}},
+         "data": {"chart": "{{ .Chart.Name }}"}},
+    ]}
+    docs = render(chart, values)
+    a = one(docs, "ConfigMap", f"{FULLNAME}-a", NAMESPACE)
+    assert a["data"] == {"k": "v"}
+    b = one(docs, "ConfigMap", f"{RELEASE}-b", NAMESPACE)
+    assert b["data"] == {"chart": "sealed-secrets"}
+    assert not find(render(chart), "ConfigMap")
+
+
+def dashboard_exprs(dashboard: dict[str, Any]) -> list[str]:
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["definition"] for v in dashboard["templating"]["list"] if v.get("definition")]
+    return exprs
+
+
+def dashboard_metric_names(dashboard: dict[str, Any]) -> set[str]:
+    return {m for e in dashboard_exprs(dashboard)
+            for m in re.findall(r"\b(sealed_secrets_controller_[a-z_]+)", e)}
+
+
+def controller_metric_names() -> set[str]:
+    """Names the controller exports, from controller/src/metrics.rs: the registry prefix plus each
+    registered name, with the suffixes prometheus-client's text encoding adds."""
+    src = (ROOT / "controller" / "src" / "metrics.rs").read_text()
+    (prefix,) = re.findall(r'Registry::with_prefix\("([a-z_]+)"\)', src)
+    names: set[str] = set()
+    for name, value in re.findall(r'registry\.register\(\s*"([a-z_]+)",\s*"[^"]*",\s*([^\n]*)', src, re.S):
+        full = f"{prefix}_{name}"
+        field = re.search(r"m\.([a-z_]+)\.clone\(\)", value)
+        kind = re.search(rf"pub {field.group(1)}: ([A-Za-z]+)", src).group(1) if field else "Family"
+        if kind == "Counter" or (kind == "Family" and field and re.search(
+                rf"pub {field.group(1)}: Family<[A-Za-z]+, Counter>", src)):
+            names.add(f"{full}_total")
+        elif "Histogram" in value or (field and re.search(rf"pub {field.group(1)}: Family<[A-Za-z]+, Histogram>", src)):
+            names |= {f"{full}_bucket", f"{full}_sum", f"{full}_count"}
+        else:
+            names.add(full)
+    return names
+
+
+def test_dashboards_config_map(chart: Chart) -> None:
+    assert not find(render(chart), "ConfigMap")
+    values = {"metrics": {"dashboards": {"create": True, "labels": {"grafana_dashboard": "1"},
+                                         "annotations": {"grafana_folder": "Security"}}}}
+    docs = render(chart, values)
+    cm = one(docs, "ConfigMap", f"{FULLNAME}-sealed-secrets-controller", NAMESPACE)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Security"}
+    assert list(cm["data"]) == ["sealed-secrets-controller.json"]
+    dashboard = json.loads(cm["data"]["sealed-secrets-controller.json"])
+    committed = json.loads((CHART_DIR / "dashboards" / "sealed-secrets-controller.json").read_text())
+    assert dashboard == committed
+    assert dashboard["panels"] and all(p.get("targets") for p in dashboard["panels"])
+    cm = one(render(chart, {"metrics": {"dashboards": {"create": True, "namespace": "grafana"}}}), "ConfigMap")
+    assert cm["metadata"]["namespace"] == "grafana"
+    assert lint_problems(values) == []
+
+
+def test_dashboard_queries_our_metric_names() -> None:
+    """Every metric a panel queries is one the controller exports (upstream's names, plus our key
+    inventory), so the dashboard cannot silently show nothing. The live scrape is checked by
+    test_static_manifest.py against the running controller."""
+    dashboard = json.loads((CHART_DIR / "dashboards" / "sealed-secrets-controller.json").read_text())
+    used = dashboard_metric_names(dashboard)
+    exported = controller_metric_names()
+    assert {"sealed_secrets_controller_unseal_requests_total",
+            "sealed_secrets_controller_unseal_errors_total",
+            "sealed_secrets_controller_condition_info",
+            "sealed_secrets_controller_http_requests_total",
+            "sealed_secrets_controller_http_request_duration_seconds_bucket"} <= used
+    assert used <= exported, sorted(used - exported)
+    # A Prometheus-looking expression in every target, and the datasource is a variable.
+    for p in dashboard["panels"]:
+        for t in p["targets"]:
+            assert t["expr"].count("(") == t["expr"].count(")"), t["expr"]
+            assert t["datasource"]["uid"] == "${datasource}"
+
+
+def test_psp(chart: Chart) -> None:
+    assert not find(render(chart, {"kubeVersion": "1.20.2"}), "PodSecurityPolicy")
+    values = {"kubeVersion": "1.20.2", "rbac": {"pspEnabled": True}}
+    docs = render(chart, values)
+    psp = one(docs, "PodSecurityPolicy", FULLNAME)
+    assert psp["apiVersion"] == "policy/v1beta1"
+    spec = psp["spec"]
+    assert spec["privileged"] is False and spec["allowPrivilegeEscalation"] is False
+    assert spec["runAsUser"] == {"rule": "MustRunAsNonRoot"}
+    assert spec["hostNetwork"] is False and "hostPorts" not in spec
+    # The chart's Pod fits it: fsGroup 65534, only emptyDir volumes.
+    pod = one(docs, "Deployment", FULLNAME)["spec"]["template"]["spec"]
+    fs = spec["fsGroup"]["ranges"][0]
+    assert fs["min"] <= pod["securityContext"]["fsGroup"] <= fs["max"]
+    assert all(set(v) - {"name"} <= set(spec["volumes"]) for v in pod["volumes"])
+    role = one(docs, "ClusterRole", f"{FULLNAME}-psp")
+    assert rules_grant(role["rules"], "policy", "podsecuritypolicies", "use", name=FULLNAME)
+    binding = one(docs, "ClusterRoleBinding", f"{FULLNAME}-psp")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}]
+    assert lint_problems(values) == []
+    psp = one(render(chart, {**values, "hostNetwork": True}), "PodSecurityPolicy")
+    assert psp["spec"]["hostNetwork"] is True
+    assert psp["spec"]["hostPorts"] == [{"min": 8080, "max": 8080}, {"min": 8081, "max": 8081}]
+    with pytest.raises(Exception, match="PodSecurityPolicy was removed in Kubernetes 1.25"):
+        render(chart, {"kubeVersion": "1.25.0", "rbac": {"pspEnabled": True}})
+    assert not find(render(chart, {**values, "rbac": {"create": False, "pspEnabled": True}}),
+                    "PodSecurityPolicy")
+
+
+def test_global_kube_version_and_templated_common_metadata(chart: Chart) -> None:
+    """global.kubeVersion (umbrella charts) wins over kubeVersion, as upstream's; commonLabels and
+    commonAnnotations go through tpl, as upstream's."""
+    docs = render(chart, {"global": {"kubeVersion": "1.20.2"}, "kubeVersion": "1.25.0",
+                          "pdb": {"create": True}})
+    assert one(docs, "PodDisruptionBudget")["apiVersion"] == "policy/v1beta1"
+    docs = render(chart, {"commonLabels": {"example.com/release": "{{ .Release.Name }}"},
+                          "commonAnnotations": {"example.com/ns": "{{ .Release.Namespace }}"}})
+    for d in docs:
+        assert d["metadata"]["labels"]["example.com/release"] == RELEASE, d["kind"]
+        assert d["metadata"]["annotations"]["example.com/ns"] == NAMESPACE, d["kind"]
 
 
 # --------------------------------------------------------------------------------------------------
