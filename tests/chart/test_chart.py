@@ -1416,6 +1416,12 @@ def test_upstream_values_overrides(chart: Chart) -> None:
     c = one(render_upstream(chart, {"args": ["--key-prefix", "{{ .Release.Name }}-key"]}),
             "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert c["args"] == ["--key-prefix", "upstream-key"]
+    # command and the custom probes go through tpl, as upstream's.
+    c = one(render_upstream(chart, {"command": ["/bin/{{ .Chart.Name }}"],
+                                    "customLivenessProbe": {"httpGet": {"path": "/{{ .Release.Name }}", "port": "http"}}}),
+            "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"] == ["/bin/sealed-secrets"]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/upstream", "port": "http"}
     docs = render_upstream(chart, {"rbac": {"create": False}, "serviceAccount": {"create": False}})
     assert not {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "PodSecurityPolicy",
                 "ServiceAccount"} & {d["kind"] for d in docs}

@@ -4,16 +4,17 @@ item 8), the equivalents of upstream's release assets.
 Offline: the committed files are exactly what deploy/generate.py produces from the chart now (a
 chart change without regenerating fails here), and they have upstream's names and shape.
 
-Against the harness's cluster (tests/cluster/cluster.sh: KUBECONFIG, SSRS_NETNS, SSRS_POD_IP, and
-the kubeconfig inside SSRS_CLUSTER_DIR, because the objects go to kube-system under upstream's
-cluster-wide names): every object of controller.yaml applied for real, then the controller run with
-exactly what the manifest gives it: the Deployment's args and env, a TokenRequest token of the
-manifest's ServiceAccount (so only the manifest's RBAC), inside the pod network namespace on
-SSRS_POD_IP:8080 as its Pod would listen. The Deployment is applied with spec.replicas 0, the one
-change: the test runs the controller itself, and a Pod of the image on the node would compete with
-it for the Lease and the keys. A placeholder Pod with the template's labels and ports and
-SSRS_POD_IP as its IP (never scheduled) stands for the Pod, so the manifest's own Services and the
-endpoints controller route to the process. Then: it generates a key, kubeseal with its default flags
+Against the harness's cluster with its node (tests/cluster/cluster.sh: KUBECONFIG inside
+SSRS_CLUSTER_DIR, because the objects go to kube-system under upstream's cluster-wide names;
+SSRS_NODE_NAME/NETNS/IP): every object of controller.yaml applied for real, then the controller run
+with exactly what the manifest gives it: the Deployment's args and env, a TokenRequest token of the
+manifest's ServiceAccount (so only the manifest's RBAC). The Deployment is applied with
+spec.replicas 0, the one change: the test runs the controller binary itself (the image is imported
+only later in tests/run.sh), and a Pod of the image would compete with it for the Lease and the
+keys. A placeholder Pod with the template's labels and ports runs on the node with hostNetwork (the
+harness's pause image, so it is Running and Ready with the node's IP), and the controller runs in the
+node's network namespace listening on :8080/:8081 as the Deployment says: the manifest's own Services
+and the endpoints controller route to it. Then: it generates a key, kubeseal with its default flags
 (`--controller-name sealed-secrets-controller --controller-namespace kube-system`) fetches that
 key's certificate and validates through the Service, a SealedSecret is unsealed, status and a core/v1
 Event are written, the metrics Service serves every metric the chart's dashboard queries.
@@ -58,6 +59,7 @@ KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 SUFFIX = secrets.token_hex(3)
 APP_NS = f"ssrs-static-app-{SUFFIX}"
 POD_NAME = f"{NAME}-host-{SUFFIX}"  # the placeholder Pod, and the controller's POD_NAME
+PAUSE_IMAGE = "localhost/ssrs-pause:1"  # imported into the node by cluster.sh up
 KEY_TIMEOUT = float(os.environ.get("SSRS_CHART_KEY_TIMEOUT", "240"))
 TIMEOUT = 60.0
 
@@ -190,14 +192,15 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float, logs: Callable
 def harness() -> dict[str, str]:
     """The harness's variables; skips (or fails with SSRS_REQUIRE_CLUSTER=1) when this is not the
     harness's cluster: the test writes kube-system objects under upstream's cluster-wide names."""
-    env = {k: os.environ.get(k, "") for k in ("KUBECONFIG", "SSRS_NETNS", "SSRS_POD_IP", "SSRS_CLUSTER_DIR")}
+    env = {k: os.environ.get(k, "") for k in ("KUBECONFIG", "SSRS_CLUSTER_DIR", "SSRS_NODE_NAME",
+                                              "SSRS_NODE_NETNS", "SSRS_NODE_IP")}
     kubeconfig = env["KUBECONFIG"].split(os.pathsep)[0]
     ok = all(env.values()) and Path(kubeconfig).resolve().is_relative_to(Path(env["SSRS_CLUSTER_DIR"]).resolve())
     if not ok:
         if os.environ.get("SSRS_REQUIRE_CLUSTER") == "1":
-            pytest.fail("SSRS_REQUIRE_CLUSTER=1 but no harness cluster (KUBECONFIG inside "
-                        "SSRS_CLUSTER_DIR, SSRS_NETNS, SSRS_POD_IP): eval \"$(tests/cluster/cluster.sh up)\"")
-        pytest.skip("not the harness's cluster (tests/cluster/cluster.sh up)")
+            pytest.fail("SSRS_REQUIRE_CLUSTER=1 but no harness cluster with a node (KUBECONFIG inside "
+                        "SSRS_CLUSTER_DIR, SSRS_NODE_*): eval \"$(tests/cluster/cluster.sh up)\"")
+        pytest.skip("not the harness's cluster with a node (tests/cluster/cluster.sh up)")
     env["KUBECONFIG"] = kubeconfig
     return env
 
@@ -255,21 +258,30 @@ def installed(kube: Kube, request: pytest.FixtureRequest):  # noqa: F811
         placeholder = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": POD_NAME, "namespace": NS, "labels": template["metadata"]["labels"]},
-            "spec": {"schedulerName": "ssrs-never-scheduled", "automountServiceAccountToken": False,
-                     "containers": [{"name": c["name"], "image": "ssrs.invalid/placeholder:never-pulled",
+            # Critical (kube-system): the kubelet admits and keeps it under disk pressure, which a
+            # shared test machine with < 10 % free disk puts the node in.
+            "spec": {"nodeName": env["SSRS_NODE_NAME"], "hostNetwork": True,
+                     "priorityClassName": "system-node-critical",
+                     "automountServiceAccountToken": False, "tolerations": [{"operator": "Exists"}],
+                     "containers": [{"name": c["name"], "image": PAUSE_IMAGE, "imagePullPolicy": "Never",
                                      "ports": c["ports"]}]},
         }
         status, out = kube.request("POST", f"/api/v1/namespaces/{NS}/pods", placeholder)
         assert status == 201, out
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        status, out = kube.request("PATCH", f"{pod_path}/status", {"status": {
-            "phase": "Running", "podIP": env["SSRS_POD_IP"], "podIPs": [{"ip": env["SSRS_POD_IP"]}],
-            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}},
-            content_type="application/merge-patch+json")
-        assert status == 200, out
+
+        def ready() -> dict[str, Any] | None:
+            _, pod = kube.request("GET", pod_path)
+            st = pod.get("status") or {}
+            ok = any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or [])
+            return pod if ok and st.get("podIP") == env["SSRS_NODE_IP"] else None
+        wait_for(f"placeholder Pod {NS}/{POD_NAME} Ready on {env['SSRS_NODE_IP']}", ready, 90,
+                 lambda: json.dumps(kube.request("GET", pod_path)[1].get("status")))
         yield docs, env
     finally:
-        kube.request("DELETE", pod_path)
+        kube.request("DELETE", f"{pod_path}?gracePeriodSeconds=0")
+        deadline = time.time() + 60  # gone before a re-run places its own on the same host ports
+        while kube.request("GET", pod_path)[0] != 404 and time.time() < deadline:
+            time.sleep(0.5)
         for obj in reversed(applied):
             kube.request("DELETE", kube.path_of(obj))
         for s in key_secrets(kube):
@@ -296,7 +308,7 @@ def controller(kube: Kube, installed, tmp_path_factory: pytest.TempPathFactory, 
     for e in c["env"]:
         proc_env[e["name"]] = str(e["value"]) if "value" in e else field_values[e["valueFrom"]["fieldRef"]["fieldPath"]]
     # Exactly the Deployment's args (listening on :8080/:8081 in the pod netns), plus the token.
-    argv = ["ip", "netns", "exec", env["SSRS_NETNS"], str(binary("SSRS_CONTROLLER_BIN", "controller")),
+    argv = ["ip", "netns", "exec", env["SSRS_NODE_NETNS"], str(binary("SSRS_CONTROLLER_BIN", "controller")),
             *c["args"], "--kubeconfig", str(kubeconfig)]
     log = tmp_path_factory.mktemp("static-controller") / "controller.log"
     failed_before = request.session.testsfailed
@@ -332,8 +344,8 @@ def test_live_controller_generates_its_key_and_kubeseal_finds_it(
 
     def endpoint() -> bool:
         _, ep = kube.request("GET", f"/api/v1/namespaces/{NS}/endpoints/{NAME}")
-        return any(a["ip"] == env["SSRS_POD_IP"] for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
-    wait_for(f"Endpoints {NS}/{NAME} -> {env['SSRS_POD_IP']}", endpoint, TIMEOUT, controller.logs)
+        return any(a["ip"] == env["SSRS_NODE_IP"] for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
+    wait_for(f"Endpoints {NS}/{NAME} -> {env['SSRS_NODE_IP']}", endpoint, TIMEOUT, controller.logs)
     # kubeseal's defaults name exactly this Service: no lookup, nothing said on stderr.
     out = wait_for("kubeseal --fetch-cert with the default flags",
                    lambda: (r := kubeseal(env, "--fetch-cert")).returncode == 0 and r, TIMEOUT,
