@@ -56,6 +56,11 @@ NAMESPACE = "kube-system"
 MANIFESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "controller.yaml": (NAME, NAMESPACE, {
         "fullnameOverride": NAME,
+        # Upstream's strategy (the chart's default for one leader-elected replica is Recreate):
+        # `kubectl apply --server-side` over upstream's Deployment keeps its rollingUpdate
+        # parameters, which the API refuses next to Recreate. The surge Pod becomes Ready as a
+        # follower and takes the Lease when the old Pod stops.
+        "updateStrategy": {"type": "RollingUpdate"},
     }),
     # Upstream's controller-norbac.yaml: CRD, Deployment and Services only; the Pod runs as the
     # namespace's `default` ServiceAccount and the RBAC is the user's. No leader election: hand-made

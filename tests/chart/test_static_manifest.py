@@ -445,3 +445,66 @@ def test_live_controller_norbac_applies(kube: Kube) -> None:  # noqa: F811
             assert status == 200, out
     finally:
         kube.request("DELETE", kube.path_of(ns_obj))
+
+
+def test_live_apply_over_upstreams_controller_yaml(kube: Kube) -> None:  # noqa: F811
+    """The reason for the generator's rewrites: over objects shaped as upstream's controller.yaml
+    (selector `name: sealed-secrets-controller`, container `sealed-secrets-controller`, RoleBinding
+    `sealed-secrets-controller` -> Role `sealed-secrets-key-admin`), our manifest applies in place,
+    one container; the chart's unrewritten Deployment and key RoleBinding are refused (immutable
+    selector and roleRef). In a scratch namespace (the names are namespaced, so is the check)."""
+    harness()
+    gen = load_generator()
+    ns = f"ssrs-static-over-{SUFFIX}"
+    ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+    status, out = kube.apply(ns_obj, dry_run=False)
+    assert status in (200, 201), out
+    upstream = [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": NAME, "namespace": ns, "labels": {"name": NAME}},
+         "spec": {"replicas": 0, "selector": {"matchLabels": {"name": NAME}},
+                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                  "template": {"metadata": {"labels": {"name": NAME}}, "spec": {"containers": [{
+                      "name": NAME, "image": "docker.io/bitnami/sealed-secrets-controller:0.36.6",
+                      "command": ["controller"], "ports": [{"name": "http", "containerPort": 8080}]}]}}}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "sealed-secrets-key-admin", "namespace": ns},
+         "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "list"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": NAME, "namespace": ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sealed-secrets-key-admin"},
+         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}]},
+    ]
+
+    def ours(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+        d = json.loads(json.dumps(one(docs, kind, name)))
+        d["metadata"]["namespace"] = ns
+        for sub in d.get("subjects") or []:
+            if sub.get("namespace"):
+                sub["namespace"] = ns
+        if kind == "Deployment":
+            d["spec"]["replicas"] = 0
+        return d
+    try:
+        for obj in upstream:
+            status, out = kube.request("POST", kube.path_of(obj).rsplit("/", 1)[0], obj)
+            assert status == 201, out
+        chart_docs = gen.render("controller.yaml")  # before the rewrites
+        status, out = kube.apply(ours(chart_docs, "Deployment", NAME), dry_run=True)
+        assert status == 422 and "immutable" in out.get("message", ""), (status, out)
+        chart_rb = ours(chart_docs, "RoleBinding", f"{NAME}-key-admin")
+        chart_rb["metadata"]["name"] = NAME  # the name upstream's binding has, the chart's roleRef
+        status, out = kube.apply(chart_rb, dry_run=True)
+        assert status == 422, (status, out)
+        docs = manifest_docs("controller.yaml")
+        for kind, name in (("Role", "sealed-secrets-key-admin"), ("RoleBinding", NAME), ("Deployment", NAME)):
+            status, out = kube.apply(ours(docs, kind, name), dry_run=False)
+            assert status == 200, (kind, name, out)  # updated in place, not created
+        _, dep = kube.request("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/{NAME}")
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        assert c["image"] == "sealed-secrets-rs:0.1.0"
+        assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
+        _, role = kube.request("GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/sealed-secrets-key-admin")
+        assert any("watch" in r["verbs"] for r in role["rules"])
+    finally:
+        kube.request("DELETE", kube.path_of(ns_obj))
