@@ -688,6 +688,8 @@ def test_create_controller_false(chart: Chart) -> None:
     one(docs, "ClusterRoleBinding", FULLNAME)
     one(docs, "Role", f"{FULLNAME}-key-admin")
     assert lint_problems(values) == []
+    text = notes(chart, values)
+    assert "createController=false" in text and "kubeseal" not in text.replace("point kubeseal", "")
 
 
 def test_service_proxier_subjects_string_or_list(chart: Chart) -> None:
