@@ -676,9 +676,218 @@ def test_other_ports_and_probes(chart: Chart) -> None:
 
 
 def test_create_controller_false(chart: Chart) -> None:
-    docs = render(chart, {"createController": False})
-    assert not find(docs, "Deployment")
-    one(docs, "Service", FULLNAME)
+    """As upstream's chart: no Deployment, no Services, no Ingress (nor its TLS Secret); the CRD,
+    ServiceAccount and RBAC stay (for a controller run elsewhere)."""
+    values = {"createController": False, "pdb": {"create": True},
+              "ingress": {"enabled": True, "tls": True, "selfSigned": True}}
+    docs = render(chart, values)
+    for kind in ("Deployment", "Service", "Ingress", "Secret", "PodDisruptionBudget"):
+        assert not find(docs, kind), kind
+    one(docs, "ServiceAccount", FULLNAME)
+    one(docs, "ClusterRole", "secrets-unsealer")
+    one(docs, "ClusterRoleBinding", FULLNAME)
+    one(docs, "Role", f"{FULLNAME}-key-admin")
+    assert lint_problems(values) == []
+    text = notes(chart, values)
+    assert "createController=false" in text and "kubeseal" not in text.replace("point kubeseal", "")
+
+
+def test_service_proxier_subjects_string_or_list(chart: Chart) -> None:
+    """Upstream's values.yaml has the subjects as a YAML string; both forms go through tpl."""
+    text = ("- apiGroup: rbac.authorization.k8s.io\n  kind: Group\n  name: {{ .Release.Name }}-devs\n"
+            "- kind: ServiceAccount\n  name: ci\n  namespace: {{ .Release.Namespace }}\n")
+    want = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "sealed-secrets-devs"},
+            {"kind": "ServiceAccount", "name": "ci", "namespace": NAMESPACE}]
+    as_list = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "{{ .Release.Name }}-devs"},
+               {"kind": "ServiceAccount", "name": "ci", "namespace": "{{ .Release.Namespace }}"}]
+    for subjects in (text, as_list):
+        values = {"rbac": {"serviceProxier": {"subjects": subjects}}}
+        rb = one(render(chart, values), "RoleBinding", f"{FULLNAME}-service-proxier")
+        assert rb["subjects"] == want, subjects
+        assert lint_problems(values) == []
+    # An empty string, like an empty list, means no binding (the Role stays).
+    docs = render(chart, {"rbac": {"serviceProxier": {"subjects": ""}}})
+    one(docs, "Role", f"{FULLNAME}-service-proxier")
+    assert not find(docs, "RoleBinding", f"{FULLNAME}-service-proxier")
+
+
+def test_cluster_role_false_binds_the_existing_cluster_role(chart: Chart) -> None:
+    """rbac.clusterRole=false (namespacedRoles false): no ClusterRole is created, the
+    ClusterRoleBinding binds the existing one named rbac.clusterRoleName, the controller still
+    watches every namespace (upstream's behaviour)."""
+    values = {"rbac": {"clusterRole": False, "clusterRoleName": "corp-unsealer"}}
+    docs = render(chart, values)
+    assert not find(docs, "ClusterRole")
+    crb = one(docs, "ClusterRoleBinding", FULLNAME)
+    assert crb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                              "name": "corp-unsealer"}
+    assert crb["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}]
+    assert arg_value(container(docs)["args"], "--all-namespaces") is None
+    assert not find(docs, "Role", "secrets-unsealer")
+    # With namespacedRoles the namespaced mode wins, without a ClusterRoleBinding.
+    docs = render(chart, {"rbac": {"clusterRole": False, "namespacedRoles": True}})
+    assert not find(docs, "ClusterRoleBinding")
+    one(docs, "Role", "secrets-unsealer", NAMESPACE)
+
+
+def test_metrics_service_node_port_and_load_balancer_class(chart: Chart) -> None:
+    svc = one(render(chart), "Service", f"{FULLNAME}-metrics")
+    assert "loadBalancerClass" not in svc["spec"] and "nodePort" not in svc["spec"]["ports"][0]
+    values = {"metrics": {"service": {"type": "LoadBalancer", "nodePort": 31081,
+                                      "loadBalancerClass": "example.com/lb"}}}
+    svc = one(render(chart, values), "Service", f"{FULLNAME}-metrics")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["loadBalancerClass"] == "example.com/lb"
+    assert svc["spec"]["ports"][0]["nodePort"] == 31081
+    # nodePort only for NodePort/LoadBalancer, loadBalancerClass only for LoadBalancer.
+    values = {"metrics": {"service": {"type": "NodePort", "nodePort": "31081",
+                                      "loadBalancerClass": "example.com/lb"}}}
+    svc = one(render(chart, values), "Service", f"{FULLNAME}-metrics")
+    assert svc["spec"]["ports"][0]["nodePort"] == 31081
+    assert "loadBalancerClass" not in svc["spec"]
+    values = {"metrics": {"service": {"nodePort": 31081}}}
+    svc = one(render(chart, values), "Service", f"{FULLNAME}-metrics")
+    assert "nodePort" not in svc["spec"]["ports"][0]
+
+
+def test_host_ports(chart: Chart) -> None:
+    ports = container(render(chart))["ports"]
+    assert all("hostPort" not in p for p in ports)
+    c = container(render(chart, {"hostPorts": {"http": 8080, "metrics": "8081"}}))
+    assert {p["name"]: p.get("hostPort") for p in c["ports"]} == {"http": 8080, "metrics": 8081}
+    c = container(render(chart, {"hostPorts": {"metrics": 18081}, "containerPorts": {"metrics": 18081}}))
+    assert {p["name"]: p.get("hostPort") for p in c["ports"]} == {"http": None, "metrics": 18081}
+    assert arg_value(c["args"], "--listen-metrics-addr") == ":18081"
+
+
+def test_extra_deploy_maps_and_strings_through_tpl(chart: Chart) -> None:
+    values = {"extraDeploy": [
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"sealed-secrets.fullname\" . }}-a\n"
+        "  namespace: {{ .Release.Namespace }}\ndata:\n  k: v\n",
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "{{ .Release.Name }}-b", "namespace": NAMESPACE,
+                      "labels": {"app.kubernetes.io/name": "sealed-secrets",
+                                 "app.kubernetes.io/instance": RELEASE,
+                                 "app.kubernetes.io/part-of": "sealed-secrets"}},
+         "data": {"chart": "{{ .Chart.Name }}"}},
+    ]}
+    docs = render(chart, values)
+    a = one(docs, "ConfigMap", f"{FULLNAME}-a", NAMESPACE)
+    assert a["data"] == {"k": "v"}
+    b = one(docs, "ConfigMap", f"{RELEASE}-b", NAMESPACE)
+    assert b["data"] == {"chart": "sealed-secrets"}
+    assert not find(render(chart), "ConfigMap")
+
+
+def dashboard_exprs(dashboard: dict[str, Any]) -> list[str]:
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["definition"] for v in dashboard["templating"]["list"] if v.get("definition")]
+    return exprs
+
+
+def dashboard_metric_names(dashboard: dict[str, Any]) -> set[str]:
+    return {m for e in dashboard_exprs(dashboard)
+            for m in re.findall(r"\b(sealed_secrets_controller_[a-z_]+)", e)}
+
+
+def controller_metric_names() -> set[str]:
+    """Names the controller exports, from controller/src/metrics.rs: the registry prefix plus each
+    registered name, with the suffixes prometheus-client's text encoding adds."""
+    src = (ROOT / "controller" / "src" / "metrics.rs").read_text()
+    (prefix,) = re.findall(r'Registry::with_prefix\("([a-z_]+)"\)', src)
+    names: set[str] = set()
+    for name, value in re.findall(r'registry\.register\(\s*"([a-z_]+)",\s*"[^"]*",\s*([^\n]*)', src, re.S):
+        full = f"{prefix}_{name}"
+        field = re.search(r"m\.([a-z_]+)\.clone\(\)", value)
+        kind = re.search(rf"pub {field.group(1)}: ([A-Za-z]+)", src).group(1) if field else "Family"
+        if kind == "Counter" or (kind == "Family" and field and re.search(
+                rf"pub {field.group(1)}: Family<[A-Za-z]+, Counter>", src)):
+            names.add(f"{full}_total")
+        elif "Histogram" in value or (field and re.search(rf"pub {field.group(1)}: Family<[A-Za-z]+, Histogram>", src)):
+            names |= {f"{full}_bucket", f"{full}_sum", f"{full}_count"}
+        else:
+            names.add(full)
+    return names
+
+
+def test_dashboards_config_map(chart: Chart) -> None:
+    assert not find(render(chart), "ConfigMap")
+    values = {"metrics": {"dashboards": {"create": True, "labels": {"grafana_dashboard": "1"},
+                                         "annotations": {"grafana_folder": "Security"}}}}
+    docs = render(chart, values)
+    cm = one(docs, "ConfigMap", f"{FULLNAME}-sealed-secrets-controller", NAMESPACE)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Security"}
+    assert list(cm["data"]) == ["sealed-secrets-controller.json"]
+    dashboard = json.loads(cm["data"]["sealed-secrets-controller.json"])
+    committed = json.loads((CHART_DIR / "dashboards" / "sealed-secrets-controller.json").read_text())
+    assert dashboard == committed
+    assert dashboard["panels"] and all(p.get("targets") for p in dashboard["panels"])
+    cm = one(render(chart, {"metrics": {"dashboards": {"create": True, "namespace": "grafana"}}}), "ConfigMap")
+    assert cm["metadata"]["namespace"] == "grafana"
+    assert lint_problems(values) == []
+
+
+def test_dashboard_queries_our_metric_names() -> None:
+    """Every metric a panel queries is one the controller exports (upstream's names, plus our key
+    inventory), so the dashboard cannot silently show nothing. The live scrape is checked by
+    test_static_manifest.py against the running controller."""
+    dashboard = json.loads((CHART_DIR / "dashboards" / "sealed-secrets-controller.json").read_text())
+    used = dashboard_metric_names(dashboard)
+    exported = controller_metric_names()
+    assert {"sealed_secrets_controller_unseal_requests_total",
+            "sealed_secrets_controller_unseal_errors_total",
+            "sealed_secrets_controller_condition_info",
+            "sealed_secrets_controller_http_requests_total",
+            "sealed_secrets_controller_http_request_duration_seconds_bucket"} <= used
+    assert used <= exported, sorted(used - exported)
+    # A Prometheus-looking expression in every target, and the datasource is a variable.
+    for p in dashboard["panels"]:
+        for t in p["targets"]:
+            assert t["expr"].count("(") == t["expr"].count(")"), t["expr"]
+            assert t["datasource"]["uid"] == "${datasource}"
+
+
+def test_psp(chart: Chart) -> None:
+    assert not find(render(chart, {"kubeVersion": "1.20.2"}), "PodSecurityPolicy")
+    values = {"kubeVersion": "1.20.2", "rbac": {"pspEnabled": True}}
+    docs = render(chart, values)
+    psp = one(docs, "PodSecurityPolicy", FULLNAME)
+    assert psp["apiVersion"] == "policy/v1beta1"
+    spec = psp["spec"]
+    assert spec["privileged"] is False and spec["allowPrivilegeEscalation"] is False
+    assert spec["runAsUser"] == {"rule": "MustRunAsNonRoot"}
+    assert spec["hostNetwork"] is False and "hostPorts" not in spec
+    # The chart's Pod fits it: fsGroup 65534, only emptyDir volumes.
+    pod = one(docs, "Deployment", FULLNAME)["spec"]["template"]["spec"]
+    fs = spec["fsGroup"]["ranges"][0]
+    assert fs["min"] <= pod["securityContext"]["fsGroup"] <= fs["max"]
+    assert all(set(v) - {"name"} <= set(spec["volumes"]) for v in pod["volumes"])
+    role = one(docs, "ClusterRole", f"{FULLNAME}-psp")
+    assert rules_grant(role["rules"], "policy", "podsecuritypolicies", "use", name=FULLNAME)
+    binding = one(docs, "ClusterRoleBinding", f"{FULLNAME}-psp")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}]
+    assert lint_problems(values) == []
+    psp = one(render(chart, {**values, "hostNetwork": True}), "PodSecurityPolicy")
+    assert psp["spec"]["hostNetwork"] is True
+    assert psp["spec"]["hostPorts"] == [{"min": 8080, "max": 8080}, {"min": 8081, "max": 8081}]
+    with pytest.raises(Exception, match="PodSecurityPolicy was removed in Kubernetes 1.25"):
+        render(chart, {"kubeVersion": "1.25.0", "rbac": {"pspEnabled": True}})
+    assert not find(render(chart, {**values, "rbac": {"create": False, "pspEnabled": True}}),
+                    "PodSecurityPolicy")
+
+
+def test_global_kube_version_and_templated_common_metadata(chart: Chart) -> None:
+    """global.kubeVersion (umbrella charts) wins over kubeVersion, as upstream's; commonLabels and
+    commonAnnotations go through tpl, as upstream's."""
+    docs = render(chart, {"global": {"kubeVersion": "1.20.2"}, "kubeVersion": "1.25.0",
+                          "pdb": {"create": True}})
+    assert one(docs, "PodDisruptionBudget")["apiVersion"] == "policy/v1beta1"
+    docs = render(chart, {"commonLabels": {"example.com/release": "{{ .Release.Name }}"},
+                          "commonAnnotations": {"example.com/ns": "{{ .Release.Namespace }}"}})
+    for d in docs:
+        assert d["metadata"]["labels"]["example.com/release"] == RELEASE, d["kind"]
+        assert d["metadata"]["annotations"]["example.com/ns"] == NAMESPACE, d["kind"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1006,3 +1215,322 @@ def test_live_feature_render_server_dry_run(chart: Chart, kube: Kube,
     for obj in docs:
         status, out = kube.apply(obj, dry_run=True)
         assert status in (200, 201), (obj["kind"], obj["metadata"]["name"], out)
+
+
+# --------------------------------------------------------------------------------------------------
+# An upstream-style values file (tests/chart/upstream-values.yaml): every upstream value non-default
+
+UPSTREAM_VALUES_FILE = Path(__file__).with_name("upstream-values.yaml")
+UP_RELEASE, UP_RELEASE_NS = "upstream", "default"
+UP_NAME, UP_NS = "ssrs-upstream-values", "ssrs-upstream-values"
+UP_MON_NS = "ssrs-upstream-values-monitoring"
+UP_EXTRA_NS = "ssrs-upstream-values-extra"
+UP_EXISTING_ROLE = "ssrs-upstream-existing-unsealer"
+
+for kind, res in {
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "PodSecurityPolicy": ("/apis/policy/v1beta1", "podsecuritypolicies", False),
+    "ServiceMonitor": ("/apis/monitoring.coreos.com/v1", "servicemonitors", True),
+}.items():
+    RESOURCES.setdefault(kind, res)
+
+
+def upstream_values() -> dict[str, Any]:
+    return yaml.safe_load(UPSTREAM_VALUES_FILE.read_text())
+
+
+def render_upstream(chart: Chart, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    values = upstream_values()
+
+    def merge(base: dict[str, Any], over: dict[str, Any]) -> None:
+        for k, v in over.items():
+            if isinstance(v, dict) and isinstance(base.get(k), dict):
+                merge(base[k], v)
+            else:
+                base[k] = v
+    merge(values, overrides or {})
+    return render(chart, values, name=UP_RELEASE, namespace=UP_RELEASE_NS)
+
+
+def test_upstream_values_file_sets_every_upstream_value() -> None:
+    """The file really is upstream-shaped: the names are upstream's (our renamed/new values are not
+    used), and our chart knows every one of them (an unknown name would be silently ignored)."""
+    values = upstream_values()
+    ours_only = {"replicas", "leaderElection", "allNamespaces", "keyOrderPriority", "commandArgs",
+                 "extraEnv", "topologySpreadConstraints", "updateStrategy",
+                 "terminationGracePeriodSeconds", "automountServiceAccountToken", "namespaceOverride"}
+    assert not ours_only & set(values)
+    assert "namespace" in values  # upstream's name for namespaceOverride
+
+    def leaves(prefix: str, v: Any) -> list[str]:
+        if isinstance(v, dict) and v and not prefix.endswith(("annotations", "labels", "Labels",
+                                                               "Annotations", "affinity", "nodeSelector",
+                                                               "resources", "Probe")):
+            return [x for k, sub in v.items() for x in leaves(f"{prefix}.{k}" if prefix else k, sub)]
+        return [prefix]
+    defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+
+    def lookup(d: Any, key: str) -> Any:
+        for part in key.split("."):
+            if not isinstance(d, dict) or part not in d:
+                return KeyError
+            d = d[part]
+        return d
+    unknown = [k for k in leaves("", values) if k != "namespace" and lookup(defaults, k) is KeyError]
+    assert unknown == []
+
+
+def test_upstream_values_render(chart: Chart) -> None:
+    docs = render_upstream(chart)
+    by_kind: dict[str, list[str]] = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d["metadata"]["name"])
+    # Upstream's `namespace` value moves every namespaced object (but the ServiceMonitor and the
+    # dashboard, which have their own namespace values).
+    for d in docs:
+        md = d["metadata"]
+        if d["kind"] in ("ClusterRole", "ClusterRoleBinding", "PodSecurityPolicy"):
+            assert "namespace" not in md
+        elif d["kind"] == "ServiceMonitor" or md["name"].endswith("-sealed-secrets-controller"):
+            assert md["namespace"] == UP_MON_NS, (d["kind"], md["name"])
+        else:
+            assert md["namespace"] == UP_NS, (d["kind"], md["name"])
+        if d["kind"] != "ConfigMap" or "-extra-" not in md["name"]:
+            # nameOverride, and commonLabels/commonAnnotations rendered through tpl.
+            assert md["labels"]["app.kubernetes.io/name"] == "ssrs-upstream", (d["kind"], md["name"])
+            assert md["labels"]["example.com/release"] == UP_RELEASE, (d["kind"], md["name"])
+    for d in docs:
+        if d["kind"] not in ("Secret",) and "-extra-" not in d["metadata"]["name"]:
+            assert d["metadata"]["annotations"]["example.com/owner"] == "upstream-team", d["kind"]
+    # extraDeploy: a string and a map, both through tpl.
+    extra = one(docs, "ConfigMap", f"{UP_NAME}-extra-string", UP_NS)
+    assert extra["data"] == {"release": UP_RELEASE}
+    assert one(docs, "ConfigMap", f"{UP_NAME}-extra-map", UP_NS)["data"] == {"chart": "sealed-secrets"}
+
+    dep = one(docs, "Deployment", UP_NAME, UP_NS)
+    assert dep["spec"]["revisionHistoryLimit"] == 3
+    pod = dep["spec"]["template"]
+    assert pod["metadata"]["labels"]["example.com/pod"] == "yes"
+    assert pod["metadata"]["annotations"] == {"example.com/scrape": "true"}
+    ps = pod["spec"]
+    assert ps["serviceAccountName"] == "ssrs-upstream-controller"
+    assert ps["imagePullSecrets"] == [{"name": "regcred"}]
+    assert ps["priorityClassName"] == "ssrs-upstream-priority"
+    assert ps["runtimeClassName"] == "ssrs-upstream-runtime"
+    assert ps["affinity"]["nodeAffinity"]
+    assert ps["nodeSelector"] == {"example.com/pool": "security"}
+    assert ps["tolerations"][0]["key"] == "example.com/dedicated"
+    assert ps["hostNetwork"] is True and ps["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert ps["securityContext"]["fsGroup"] == 1002
+    assert {"name": "extra", "emptyDir": {}} in ps["volumes"]
+    (c,) = ps["containers"]
+    assert c["image"] == "registry.example.invalid/acme/sealed-secrets-rs:9.9.9"
+    assert c["imagePullPolicy"] == "Always"
+    assert c["command"] == ["/usr/local/bin/controller"]
+    assert {"name": "extra", "mountPath": "/extra"} in c["volumeMounts"]
+    assert c["resources"] == {"limits": {"memory": "256Mi"}, "requests": {"cpu": "50m", "memory": "64Mi"}}
+    assert c["securityContext"]["runAsUser"] == 1002
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL", "NET_RAW"]}
+    assert {p["name"]: (p["containerPort"], p.get("hostPort")) for p in c["ports"]} == {
+        "http": (9080, 9080), "metrics": (9081, 9081)}
+    assert c["livenessProbe"] == {"tcpSocket": {"port": "http"}, "periodSeconds": 21}
+    assert c["readinessProbe"] == {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 22}
+    assert c["startupProbe"]["periodSeconds"] == 13 and c["startupProbe"]["failureThreshold"] == 30
+    args = c["args"]
+    expected = {
+        "--listen-addr": ":9080", "--listen-metrics-addr": ":9081", "--key-prefix": "acme-sealing-key",
+        "--update-status": "false", "--skip-recreate": "", "--key-renew-period": "0",
+        "--key-ttl": "8760h", "--key-cutoff-time": "Mon, 02 Jan 2006 15:04:05 -0700",
+        "--rate-limit": "5", "--rate-limit-burst": "7", "--additional-namespaces": UP_EXTRA_NS,
+        "--privatekey-annotations": "example.com/backup=daily",
+        "--privatekey-labels": "example.com/tier=keys", "--log-info-stdout": "",
+        "--log-level": "DEBUG", "--log-format": "json", "--max-unseal-retries": "3",
+        "--watch-for-secrets": "", "--kubeclient-qps": "20", "--kubeclient-burst": "40",
+    }
+    assert {f: arg_value(args, f) for f in expected} == expected
+
+    svc = one(docs, "Service", UP_NAME, UP_NS)
+    assert svc["spec"]["type"] == "LoadBalancer" and svc["spec"]["loadBalancerClass"] == "example.com/lb"
+    assert svc["spec"]["ports"][0] == {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP",
+                                       "nodePort": 31780}
+    assert svc["metadata"]["annotations"]["example.com/service"] == UP_RELEASE
+    msvc = one(docs, "Service", f"{UP_NAME}-metrics", UP_NS)
+    assert msvc["spec"]["type"] == "LoadBalancer" and msvc["spec"]["loadBalancerClass"] == "example.com/lb"
+    assert msvc["spec"]["ports"][0]["port"] == 9091 and msvc["spec"]["ports"][0]["nodePort"] == 31781
+    assert msvc["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+
+    ing = one(docs, "Ingress", UP_NAME, UP_NS)
+    assert ing["apiVersion"] == "networking.k8s.io/v1"
+    assert ing["spec"]["ingressClassName"] == "nginx"
+    assert ing["metadata"]["annotations"]["example.com/ingress"] == "yes"
+    hosts = [r["host"] for r in ing["spec"]["rules"]]
+    assert hosts == ["sealed-secrets.example.invalid", "certs.example.invalid"]
+    paths = ing["spec"]["rules"][0]["http"]["paths"]
+    assert [p["path"] for p in paths] == ["/extra", "/v1/cert.pem"]
+    assert paths[1]["pathType"] == "Prefix"
+    assert ing["spec"]["tls"] == [
+        {"hosts": ["sealed-secrets.example.invalid"], "secretName": "sealed-secrets.example.invalid-tls"},
+        {"hosts": ["certs.example.invalid"], "secretName": "certs.example.invalid-tls"}]
+    tls = one(docs, "Secret", "sealed-secrets.example.invalid-tls", UP_NS)  # ingress.secrets wins over selfSigned
+    assert base64.b64decode(tls["data"]["tls.crt"]).startswith(b"-----BEGIN CERTIFICATE-----\nnot-a-real")
+    np_ = one(docs, "NetworkPolicy", UP_NAME, UP_NS)
+    assert np_["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}],
+                                      "ports": [{"port": 6443, "protocol": "TCP"}]}]
+    sa = one(docs, "ServiceAccount", "ssrs-upstream-controller", UP_NS)
+    assert sa["metadata"]["annotations"]["example.com/identity"] == "controller"
+    assert sa["metadata"]["labels"]["example.com/sa"] == "yes"
+
+    # rbac.clusterRole=false: the existing ClusterRole is bound, not created.
+    assert by_kind["ClusterRole"] == [f"{UP_NAME}-psp"]
+    crb = one(docs, "ClusterRoleBinding", UP_NAME)
+    assert crb["roleRef"]["name"] == UP_EXISTING_ROLE
+    assert crb["subjects"] == [{"kind": "ServiceAccount", "name": "ssrs-upstream-controller",
+                                "namespace": UP_NS}]
+    for d in docs:
+        if d["kind"] in ("ClusterRoleBinding", "Role", "RoleBinding", "ClusterRole", "PodSecurityPolicy"):
+            assert d["metadata"]["labels"]["example.com/rbac"] == "yes", (d["kind"], d["metadata"]["name"])
+    one(docs, "PodSecurityPolicy", UP_NAME)
+    rb = one(docs, "RoleBinding", f"{UP_NAME}-service-proxier", UP_NS)
+    assert rb["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                               "name": "upstream-sealers"}]
+
+    sm = one(docs, "ServiceMonitor", UP_NAME, UP_MON_NS)
+    assert sm["metadata"]["labels"]["release"] == "prometheus"
+    assert sm["metadata"]["annotations"]["example.com/sm"] == "yes"
+    ep = sm["spec"]["endpoints"][0]
+    assert (ep["interval"], ep["scrapeTimeout"], ep["honorLabels"]) == ("30s", "10s", False)
+    assert ep["metricRelabelings"][0]["regex"] == "go_.*"
+    assert ep["relabelings"][0]["targetLabel"] == "team"
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": [UP_NS]}
+    cm = one(docs, "ConfigMap", f"{UP_NAME}-sealed-secrets-controller", UP_MON_NS)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"]["grafana_folder"] == "Security"
+    pdb = one(docs, "PodDisruptionBudget", UP_NAME, UP_NS)
+    assert pdb["apiVersion"] == "policy/v1beta1"  # kubeVersion 1.20.2
+    assert pdb["spec"]["minAvailable"] == 0 and "maxUnavailable" not in pdb["spec"]
+
+    values = upstream_values()
+    report = lint(CHART_DIR, values=values, strict=True, namespace=UP_RELEASE_NS, kube_version="v1.20.2")
+    assert [m for m in report.get("messages") or [] if m.get("severity", 0) >= 2] == []
+    assert not report.get("errors")
+
+
+def test_upstream_values_overrides(chart: Chart) -> None:
+    """The upstream values that cannot be non-default in the one file, each flipped on it."""
+    docs = render_upstream(chart, {"createController": False})
+    assert not find(docs, "Deployment") and not find(docs, "Service") and not find(docs, "Ingress")
+    one(docs, "ClusterRoleBinding", UP_NAME)
+    c = one(render_upstream(chart, {"args": ["--key-prefix", "{{ .Release.Name }}-key"]}),
+            "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert c["args"] == ["--key-prefix", "upstream-key"]
+    # command and the custom probes go through tpl, as upstream's.
+    c = one(render_upstream(chart, {"command": ["/bin/{{ .Chart.Name }}"],
+                                    "customLivenessProbe": {"httpGet": {"path": "/{{ .Release.Name }}", "port": "http"}}}),
+            "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"] == ["/bin/sealed-secrets"]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/upstream", "port": "http"}
+    docs = render_upstream(chart, {"rbac": {"create": False}, "serviceAccount": {"create": False}})
+    assert not {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "PodSecurityPolicy",
+                "ServiceAccount"} & {d["kind"] for d in docs}
+    assert one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "ssrs-upstream-controller"
+    docs = render_upstream(chart, {"rbac": {"namespacedRoles": True, "namespacedRolesName": "team-unsealer"}})
+    assert {d["metadata"]["namespace"] for d in find(docs, "Role", "team-unsealer")} == {UP_NS, UP_EXTRA_NS}
+    assert not find(docs, "ClusterRoleBinding", UP_NAME)
+    for proxier in ({"create": False}, {"bind": False}):
+        docs = render_upstream(chart, {"rbac": {"serviceProxier": proxier}})
+        assert not find(docs, "RoleBinding", f"{UP_NAME}-service-proxier")
+    c = one(render_upstream(chart, {"podSecurityContext": {"enabled": False},
+                                    "containerSecurityContext": {"enabled": False},
+                                    "startupProbe": {"enabled": False},
+                                    "customStartupProbe": {"exec": {"command": ["true"]}}}),
+            "Deployment")["spec"]["template"]["spec"]
+    assert "securityContext" not in c and "securityContext" not in c["containers"][0]
+    assert c["containers"][0]["startupProbe"] == {"exec": {"command": ["true"]}}
+
+
+def test_live_upstream_values_applied(chart: Chart, kube: Kube) -> None:
+    """Everything the upstream-style values file renders, applied for real (not a dry run): the
+    existing ClusterRole it binds is created first, and a stand-in ServiceMonitor CRD (schema-less)
+    when the Prometheus Operator's is not installed. Then the real RBAC authorizer is asked what the
+    bindings grant. On a server without Service.spec.loadBalancerClass (< 1.21) that one field is
+    rendered empty: the API would refuse it as unknown."""
+    ensure_crd(kube)
+    version = server_version(kube)
+    major_minor = tuple(int(x) for x in re.match(r"v?(\d+)\.(\d+)", version).groups())
+    overrides: dict[str, Any] = {"kubeVersion": version}
+    if major_minor < (1, 21):
+        overrides["service"] = {"loadBalancerClass": ""}
+        overrides["metrics"] = {"service": {"loadBalancerClass": ""}}
+    docs = render_upstream(chart, overrides)
+    pdb_version = one(docs, "PodDisruptionBudget")["apiVersion"]
+    RESOURCES["PodDisruptionBudget"] = (f"/apis/{pdb_version}", "poddisruptionbudgets", True)
+    created: list[str] = []
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+                  for n in (UP_NS, UP_MON_NS, UP_EXTRA_NS)]
+    existing_role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                     "metadata": {"name": UP_EXISTING_ROLE},
+                     "rules": one(render(chart), "ClusterRole", "secrets-unsealer")["rules"]}
+    sm_crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/servicemonitors.monitoring.coreos.com"
+    sm_crd = None
+    if kube.request("GET", sm_crd_path)[0] == 404:
+        sm_crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                  "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+                  "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+                           "names": {"plural": "servicemonitors", "singular": "servicemonitor",
+                                     "kind": "ServiceMonitor", "listKind": "ServiceMonitorList"},
+                           "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                               "openAPIV3Schema": {"type": "object",
+                                                   "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    try:
+        for obj in [*namespaces, existing_role] + ([sm_crd] if sm_crd else []):
+            status, out = kube.apply(obj, dry_run=False)
+            assert status in (200, 201), out
+            created.append(kube.path_of(obj))
+        if sm_crd:
+            deadline = time.time() + 30
+            while kube.request("GET", f"/apis/monitoring.coreos.com/v1/namespaces/{UP_MON_NS}/servicemonitors")[0] != 200:
+                assert time.time() < deadline, "stand-in ServiceMonitor CRD not served"
+                time.sleep(0.5)
+        from node import helm_sorted
+        for obj in helm_sorted(docs):
+            status, out = kube.apply(obj, dry_run=False)
+            assert status in (200, 201), ("apply", obj["kind"], obj["metadata"]["name"], out)
+            if not RESOURCES[obj["kind"]][2]:
+                created.append(kube.path_of(obj))
+        for obj in docs:
+            status, out = kube.request("GET", kube.path_of(obj))
+            assert status == 200, (obj["kind"], obj["metadata"]["name"], out)
+        _, svc = kube.request("GET", f"/api/v1/namespaces/{UP_NS}/services/{UP_NAME}")
+        assert svc["spec"]["type"] == "LoadBalancer" and svc["spec"]["ports"][0]["nodePort"] == 31780
+        _, msvc = kube.request("GET", f"/api/v1/namespaces/{UP_NS}/services/{UP_NAME}-metrics")
+        assert msvc["spec"]["ports"][0]["nodePort"] == 31781
+        if major_minor >= (1, 21):
+            assert msvc["spec"]["loadBalancerClass"] == "example.com/lb"
+        _, dep = kube.request("GET", f"/apis/apps/v1/namespaces/{UP_NS}/deployments/{UP_NAME}")
+        ports = dep["spec"]["template"]["spec"]["containers"][0]["ports"]
+        assert {p["name"]: p.get("hostPort") for p in ports} == {"http": 9080, "metrics": 9081}
+
+        sa = f"system:serviceaccount:{UP_NS}:ssrs-upstream-controller"
+        groups = ["system:serviceaccounts", f"system:serviceaccounts:{UP_NS}", "system:authenticated"]
+        deadline = time.time() + 10  # the RBAC authorizer's informer catches up asynchronously
+        while not kube.can(sa, groups, "watch", "sealedsecrets", group="bitnami.com") and time.time() < deadline:
+            time.sleep(0.5)
+        # The existing ClusterRole, through the chart's binding.
+        assert kube.can(sa, groups, "watch", "sealedsecrets", group="bitnami.com")
+        assert kube.can(sa, groups, "create", "secrets", namespace="default")
+        assert kube.can(sa, groups, "use", "podsecuritypolicies", group="policy", name=UP_NAME)
+        assert kube.can(sa, groups, "create", "secrets", namespace=UP_NS)  # key-admin Role
+        # The string subjects of the service proxier.
+        sealer, sealer_groups = "bob", ["upstream-sealers", "system:authenticated"]
+        for verb in ("get", "create"):
+            assert kube.can(sealer, sealer_groups, verb, "services", namespace=UP_NS,
+                            name=f"http:{UP_NAME}:http", subresource="proxy")
+        assert not kube.can("eve", ["system:authenticated"], "get", "services", namespace=UP_NS,
+                            name=f"http:{UP_NAME}:http", subresource="proxy")
+    finally:
+        for path in reversed(created):
+            kube.request("DELETE", path)
+        deadline = time.time() + 90  # a re-run must not meet a Terminating namespace
+        while time.time() < deadline and any(
+                kube.request("GET", kube.path_of(ns))[0] != 404 for ns in namespaces):
+            time.sleep(0.5)

@@ -112,7 +112,7 @@ class Controller:
         return f"--- Pod {CTL_NS}/{self.name} ---\n{text[-20000:]}"
 
 
-def sa_kubeconfig(admin_kubeconfig: str, token: str, path: Path) -> None:
+def sa_kubeconfig(admin_kubeconfig: str, token: str, path: Path, namespace: str = CTL_NS) -> None:
     """The admin kubeconfig's cluster (server + CA, as given) with the ServiceAccount's token."""
     cfg = yaml.safe_load(Path(admin_kubeconfig).read_text())
     ctx_name = cfg.get("current-context") or cfg["contexts"][0]["name"]
@@ -127,7 +127,7 @@ def sa_kubeconfig(admin_kubeconfig: str, token: str, path: Path) -> None:
         "apiVersion": "v1", "kind": "Config", "current-context": "sa",
         "clusters": [{"name": "c", "cluster": cluster}],
         "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa", "namespace": CTL_NS}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa", "namespace": namespace}}],
     }))
     path.chmod(0o600)
 

@@ -42,8 +42,20 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: sealed-secrets
 helm.sh/chart: {{ include "sealed-secrets.chart" . }}
 {{- with .Values.commonLabels }}
-{{ toYaml . }}
+{{ include "sealed-secrets.render" (dict "value" . "context" $) }}
 {{- end }}
+{{- end -}}
+
+{{/*
+A value rendered through `tpl`, as upstream's chart does: a string is taken as YAML text (templates
+allowed), anything else is serialised with toYaml first. Call with (dict "value" .x "context" $).
+*/}}
+{{- define "sealed-secrets.render" -}}
+{{- if kindIs "string" .value -}}
+{{- tpl .value .context -}}
+{{- else -}}
+{{- tpl (toYaml .value) .context -}}
+{{- end -}}
 {{- end -}}
 
 {{/* metadata.annotations (at indent 2), or nothing. Call with (dict "extra" .x "context" $). */}}
@@ -51,7 +63,7 @@ helm.sh/chart: {{ include "sealed-secrets.chart" . }}
 {{- $all := merge (dict) (default (dict) .extra) (default (dict) .context.Values.commonAnnotations) -}}
 {{- if $all }}
   annotations:
-    {{- toYaml $all | nindent 4 }}
+    {{- include "sealed-secrets.render" (dict "value" $all "context" .context) | nindent 4 }}
 {{- end }}
 {{- end -}}
 
@@ -79,9 +91,18 @@ helm.sh/chart: {{ include "sealed-secrets.chart" . }}
 {{- end -}}
 {{- end -}}
 
-{{/* Kubernetes version for API decisions: .Values.kubeVersion or Helm's .Capabilities. */}}
+{{/*
+Kubernetes version for API decisions: .Values.global.kubeVersion (as upstream's chart, for umbrella
+charts), else .Values.kubeVersion, else Helm's .Capabilities.
+*/}}
 {{- define "sealed-secrets.kubeVersion" -}}
-{{- default .Capabilities.KubeVersion.Version .Values.kubeVersion -}}
+{{- $global := default (dict) .Values.global -}}
+{{- default (default .Capabilities.KubeVersion.Version .Values.kubeVersion) $global.kubeVersion -}}
+{{- end -}}
+
+{{/* "true" when a values file fixes the Kubernetes version (kubeVersion or global.kubeVersion). */}}
+{{- define "sealed-secrets.kubeVersionSet" -}}
+{{- if or .Values.kubeVersion (default (dict) .Values.global).kubeVersion -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -91,7 +112,7 @@ or .Values.kubeVersion). .Capabilities.APIVersions.Has is also accepted, for ser
 policy/v1 under an unusual version string.
 */}}
 {{- define "sealed-secrets.pdb.apiVersion" -}}
-{{- if or (semverCompare ">=1.21-0" (include "sealed-secrets.kubeVersion" .)) (and (not .Values.kubeVersion) (.Capabilities.APIVersions.Has "policy/v1/PodDisruptionBudget")) -}}
+{{- if or (semverCompare ">=1.21-0" (include "sealed-secrets.kubeVersion" .)) (and (not (include "sealed-secrets.kubeVersionSet" .)) (.Capabilities.APIVersions.Has "policy/v1/PodDisruptionBudget")) -}}
 policy/v1
 {{- else -}}
 policy/v1beta1
@@ -102,7 +123,7 @@ policy/v1beta1
 {{- define "sealed-secrets.ingress.apiVersion" -}}
 {{- if .Values.ingress.apiVersion -}}
 {{- .Values.ingress.apiVersion -}}
-{{- else if or (semverCompare ">=1.19-0" (include "sealed-secrets.kubeVersion" .)) (and (not .Values.kubeVersion) (.Capabilities.APIVersions.Has "networking.k8s.io/v1/Ingress")) -}}
+{{- else if or (semverCompare ">=1.19-0" (include "sealed-secrets.kubeVersion" .)) (and (not (include "sealed-secrets.kubeVersionSet" .)) (.Capabilities.APIVersions.Has "networking.k8s.io/v1/Ingress")) -}}
 networking.k8s.io/v1
 {{- else -}}
 networking.k8s.io/v1beta1
