@@ -1,7 +1,7 @@
-"""The static install manifests deploy/controller.yaml and deploy/controller-norbac.yaml (issue 14,
+"""The static install manifests charts/sealed-secrets/static/controller.yaml and charts/sealed-secrets/static/controller-norbac.yaml (issue 14,
 item 8), the equivalents of upstream's release assets.
 
-Offline: the committed files are exactly what deploy/generate.py produces from the chart now (a
+Offline: the committed files are exactly what charts/sealed-secrets/static/generate.py produces from the chart now (a
 chart change without regenerating fails here), and they have upstream's names and shape.
 
 Against the harness's cluster with its node (tests/cluster/cluster.sh: KUBECONFIG inside
@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,9 +51,31 @@ from test_chart import (  # noqa: F401  (kube is a fixture)
     kube,
     one,
 )
-from test_chart_controller import Controller, binary, sa_kubeconfig
+from test_chart_controller import binary, sa_kubeconfig
 
-DEPLOY = ROOT / "deploy"
+
+class Controller:
+    """The controller binary as a host process in the node's netns (the manifest's Deployment is at
+    0 replicas; a placeholder Pod carries the labels its Services select)."""
+
+    def __init__(self, proc: subprocess.Popen, log: Path, argv: list[str]) -> None:
+        self.proc, self.log, self.argv = proc, log, argv
+
+    def logs(self) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+        return f"$ {' '.join(self.argv)}\n({state})\n{text[-20000:]}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+
+DEPLOY = ROOT / "charts" / "sealed-secrets" / "static"
 NAME = "sealed-secrets-controller"
 NS = "kube-system"
 KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
@@ -88,8 +111,8 @@ def test_committed_manifests_are_what_the_generator_produces() -> None:
     for file in gen.MANIFESTS:
         committed = (DEPLOY / file).read_text()
         assert committed == gen.manifest(file), (
-            f"deploy/{file} is out of date: run "
-            '"$(bash tests/chart/venv.sh)/bin/python" deploy/generate.py')
+            f"charts/sealed-secrets/static/{file} is out of date: run "
+            '"$(bash tests/chart/venv.sh)/bin/python" charts/sealed-secrets/static/generate.py')
 
 
 def test_generator_detects_drift(tmp_path: Path) -> None:
