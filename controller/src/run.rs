@@ -87,7 +87,7 @@ async fn serve(
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let client = client(&config).await?;
     let identity = Identity::from_env();
-    tracing::info!(namespace = %identity.namespace, version = VERSION, "starting sealed-secrets controller");
+    tracing::info!(version = VERSION, namespace = %identity.namespace, "Starting sealed-secrets controller");
     let ctx = Arc::new(Context::new(client, config, identity));
 
     let mut tasks = tokio::task::JoinSet::new();
