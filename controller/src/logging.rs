@@ -401,8 +401,7 @@ mod tests {
         let layer = SlogLayer::new(format, SlogLevel::parse(level), sink.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, f);
-        let lines = sink.lines.lock().map(|l| l.clone()).unwrap_or_default();
-        lines
+        sink.lines.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     #[test]
