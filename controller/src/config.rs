@@ -183,7 +183,7 @@ pub struct Config {
     pub log_info_stdout: bool,
     /// `--log-level` as slog reads it.
     pub log_level: SlogLevel,
-    /// `--log-format`: slog's JSON handler for `json` (any case), else its text handler.
+    /// `--log-format`: slog's JSON handler for exactly `json`, else its text handler.
     pub log_format: LogFormat,
     pub max_unseal_retries: u32,
     pub listen_addr: String,
@@ -284,7 +284,8 @@ impl Config {
             skip_recreate: cli.skip_recreate,
             log_info_stdout: cli.log_info_stdout,
             log_level: SlogLevel::parse(&cli.log_level),
-            log_format: if cli.log_format.eq_ignore_ascii_case("json") {
+            // Upstream's `format == "json"`: exactly that, anything else is text.
+            log_format: if cli.log_format == "json" {
                 LogFormat::Json
             } else {
                 LogFormat::Text
@@ -457,9 +458,11 @@ mod tests {
     #[test]
     fn log_flags_like_slog() {
         let c =
-            Config::from_args(["controller", "--log-level=INFO+2", "--log-format=JSON"]).unwrap();
+            Config::from_args(["controller", "--log-level=INFO+2", "--log-format=json"]).unwrap();
         assert_eq!(c.log_level, SlogLevel(2));
         assert_eq!(c.log_format, LogFormat::Json);
+        let c = Config::from_args(["controller", "--log-format=JSON"]).unwrap();
+        assert_eq!(c.log_format, LogFormat::Text);
         let c = Config::from_args(["controller", "--log-level=WARNING"]).unwrap();
         assert_eq!(c.log_level, SlogLevel::INFO);
         assert_eq!(c.log_format, LogFormat::Text);

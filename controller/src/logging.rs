@@ -178,6 +178,11 @@ struct Fields {
 
 impl Fields {
     fn push(&mut self, field: &Field, value: Value) {
+        // The source location tracing-log adds to `log` records (rustls): slog writes no source
+        // unless asked (`AddSource`), and upstream does not ask. `log.target` stays.
+        if matches!(field.name(), "log.module_path" | "log.file" | "log.line") {
+            return;
+        }
         if field.name() == "message" {
             self.message = Some(match value {
                 Value::Str(s) => s,
@@ -434,8 +439,21 @@ mod tests {
                 "New key written"
             );
             tracing::warn!(error = %"no \"key\"\nfound", empty = "", "cannot record event");
+            tracing::debug!("not at INFO");
+            tracing::info!(
+                log.target = "rustls::client",
+                log.file = "/src/hs.rs",
+                log.line = 90u64,
+                "from log"
+            );
         });
-        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines[2]
+                .1
+                .ends_with(" level=INFO msg=\"from log\" log.target=rustls::client\n"),
+            "{lines:?}"
+        );
         let (high, first) = &lines[0];
         assert!(!high);
         let rest = first.strip_prefix("time=").unwrap_or_default();
