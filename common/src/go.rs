@@ -1,6 +1,6 @@
 //! The Go formats upstream accepts or prints, in one place so that the controller and kubeseal
 //! cannot drift apart: `time.ParseDuration`, `strconv.ParseBool`, the `January 2, 2006` date
-//! layout and `time.RFC1123Z`. Pure: no clock, no IO.
+//! layout, `time.RFC1123Z` and the two RFC 3339 forms log/slog writes. Pure: no clock, no IO.
 
 use std::time::{Duration, SystemTime};
 
@@ -212,6 +212,53 @@ pub fn format_date(t: SystemTime) -> String {
     ts.strftime("%B %-d, %Y").to_string()
 }
 
+/// `t` as log/slog's JSON handler writes it: Go's `time.RFC3339Nano` in UTC, the fraction with
+/// its trailing zeros dropped (none at all on a whole second): `2026-12-01T10:44:15.1234Z`.
+pub fn format_rfc3339_nano(t: SystemTime) -> String {
+    let (seconds, nanos) = rfc3339_parts(t);
+    let mut out = seconds;
+    if nanos > 0 {
+        let digits = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// `t` as log/slog's text handler writes it: RFC 3339 in UTC with exactly three fractional
+/// digits (milliseconds, truncated): `2026-12-01T10:44:15.120Z`.
+pub fn format_rfc3339_millis(t: SystemTime) -> String {
+    let (seconds, nanos) = rfc3339_parts(t);
+    format!("{seconds}.{:03}Z", nanos / 1_000_000)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) and the nanoseconds of `t`; clamped to jiff's range like
+/// [`format_date`].
+fn rfc3339_parts(t: SystemTime) -> (String, u32) {
+    let (secs, nanos) = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
+        Err(e) => {
+            // Before 1970: whole seconds down, the fraction counted up from there.
+            let d = e.duration();
+            let whole = i64::try_from(d.as_secs()).map_or(i64::MIN, |s| -s);
+            match d.subsec_nanos() {
+                0 => (whole, 0),
+                n => (whole.saturating_sub(1), 1_000_000_000 - n),
+            }
+        }
+    };
+    let ts = Timestamp::from_second(secs).unwrap_or(if secs < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    });
+    (ts.strftime("%Y-%m-%dT%H:%M:%S").to_string(), nanos)
+}
+
 /// Go's weekday names, which `time.Parse` checks (but does not compare with the date).
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
@@ -356,6 +403,37 @@ mod tests {
             parse_bool("yes").unwrap_err().to_string(),
             "invalid boolean \"yes\""
         );
+    }
+
+    #[test]
+    fn rfc3339_as_slog_writes_it() {
+        let at = |secs: u64, nanos: u32| SystemTime::UNIX_EPOCH + Duration::new(secs, nanos);
+        // 2026-12-01T10:44:15Z
+        let t = 1_796_121_855;
+        assert_eq!(format_rfc3339_nano(at(t, 0)), "2026-12-01T10:44:15Z");
+        assert_eq!(
+            format_rfc3339_nano(at(t, 120_000_000)),
+            "2026-12-01T10:44:15.12Z"
+        );
+        assert_eq!(
+            format_rfc3339_nano(at(t, 123_456_789)),
+            "2026-12-01T10:44:15.123456789Z"
+        );
+        assert_eq!(
+            format_rfc3339_nano(at(t, 1_000)),
+            "2026-12-01T10:44:15.000001Z"
+        );
+        assert_eq!(format_rfc3339_millis(at(t, 0)), "2026-12-01T10:44:15.000Z");
+        assert_eq!(
+            format_rfc3339_millis(at(t, 123_999_999)),
+            "2026-12-01T10:44:15.123Z"
+        );
+        assert_eq!(
+            format_rfc3339_millis(at(0, 5_000_000)),
+            "1970-01-01T00:00:00.005Z"
+        );
+        let before = SystemTime::UNIX_EPOCH - Duration::from_millis(1500);
+        assert_eq!(format_rfc3339_nano(before), "1969-12-31T23:59:58.5Z");
     }
 
     #[test]

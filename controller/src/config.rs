@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use common::go::{parse_bool as parse_go_bool, parse_rfc1123z};
 
+pub use crate::logging::{Format as LogFormat, SlogLevel};
+
 /// Upstream's flags (§5.1 of the reference), plus leader election and `--kubeconfig`.
 #[derive(Debug, Parser)]
 #[command(
@@ -161,15 +163,6 @@ pub enum KeyOrderPriority {
     SecretCreationTimestamp,
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// The controller's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -192,7 +185,9 @@ pub struct Config {
     pub update_status: bool,
     pub skip_recreate: bool,
     pub log_info_stdout: bool,
-    pub log_level: tracing::Level,
+    /// `--log-level` as slog reads it.
+    pub log_level: SlogLevel,
+    /// `--log-format`: slog's JSON handler for exactly `json`, else its text handler.
     pub log_format: LogFormat,
     pub max_unseal_retries: u32,
     pub listen_addr: String,
@@ -299,8 +294,9 @@ impl Config {
             update_status: cli.update_status,
             skip_recreate: cli.skip_recreate,
             log_info_stdout: cli.log_info_stdout,
-            log_level: parse_log_level(&cli.log_level),
-            log_format: if cli.log_format.eq_ignore_ascii_case("json") {
+            log_level: SlogLevel::parse(&cli.log_level),
+            // Upstream's `format == "json"`: exactly that, anything else is text.
+            log_format: if cli.log_format == "json" {
                 LogFormat::Json
             } else {
                 LogFormat::Text
@@ -352,18 +348,6 @@ fn parse_key_values(flag: &'static str, s: &str) -> Result<Vec<(String, String)>
             _ => Err(ConfigError::KeyValue { flag, entry }),
         })
         .collect()
-}
-
-/// slog level names; anything invalid is INFO, as upstream.
-fn parse_log_level(s: &str) -> tracing::Level {
-    let upper = s.trim().to_ascii_uppercase();
-    let base = upper.split(['+', '-']).next().unwrap_or("");
-    match base {
-        "DEBUG" => tracing::Level::DEBUG,
-        "WARN" | "WARNING" => tracing::Level::WARN,
-        "ERROR" => tracing::Level::ERROR,
-        _ => tracing::Level::INFO,
-    }
 }
 
 /// Upstream maps `SEALED_SECRETS_*` to flags with pflagenv, which skips a value that does not parse
@@ -531,10 +515,16 @@ mod tests {
     }
 
     #[test]
-    fn log_levels_like_slog() {
-        assert_eq!(parse_log_level("debug"), tracing::Level::DEBUG);
-        assert_eq!(parse_log_level("INFO+2"), tracing::Level::INFO);
-        assert_eq!(parse_log_level("nonsense"), tracing::Level::INFO);
-        assert_eq!(parse_log_level("ERROR"), tracing::Level::ERROR);
+    fn log_flags_like_slog() {
+        let c =
+            Config::from_args(["controller", "--log-level=INFO+2", "--log-format=json"]).unwrap();
+        assert_eq!(c.log_level, SlogLevel(2));
+        assert_eq!(c.log_format, LogFormat::Json);
+        let c = Config::from_args(["controller", "--log-format=JSON"]).unwrap();
+        assert_eq!(c.log_format, LogFormat::Text);
+        let c = Config::from_args(["controller", "--log-level=WARNING"]).unwrap();
+        assert_eq!(c.log_level, SlogLevel::INFO);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(c.log_info_stdout);
     }
 }

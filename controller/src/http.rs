@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::any;
 use common::crd::{API_VERSION, KIND, SealedSecret};
 use common::documents::{
     Format, parse_documents, sealed_secret_from_value, sealed_secret_to_string,
@@ -27,7 +27,7 @@ use common::sealing::{ResealError, ResealOptions, UnsealOptions, UnsealStats, re
 use crate::config::Config;
 use crate::context::Readiness;
 use crate::keys::{KeyRing, Registry};
-use crate::metrics::{HttpDurationLabels, HttpLabels, Metrics};
+use crate::metrics::{HttpDurationLabels, HttpLabels, Metrics, ScrapeLabels, method_label};
 use crate::ratelimit::{DEFAULT_CAPACITY, Decision, RateLimiter};
 
 /// Largest request body `/v1/verify` and `/v1/rotate` read; more gives 413.
@@ -103,16 +103,15 @@ impl AppState {
         readiness: Arc<Readiness>,
         options: HttpOptions,
     ) -> Self {
-        for (path, method) in [(VERIFY, "POST"), (ROTATE, "POST"), (CERT, "GET")] {
+        for (path, method) in [(VERIFY, "post"), (ROTATE, "post"), (CERT, "get")] {
             let _ = metrics.http_requests.get_or_create(&HttpLabels {
                 path,
                 code: "200".into(),
-                method: method.into(),
+                method,
             });
-            let _ = metrics.http_duration.get_or_create(&HttpDurationLabels {
-                path,
-                method: method.into(),
-            });
+            let _ = metrics
+                .http_duration
+                .get_or_create(&HttpDurationLabels { path, method });
         }
         let limiter = Arc::new(RateLimiter::new(
             options.rate_limit,
@@ -144,10 +143,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The metrics router.
+/// The metrics router: `/metrics` for any method, as upstream's `ServeMux`.
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", any(metrics))
         .with_state(state)
 }
 
@@ -181,15 +180,18 @@ async fn cert_pem(State(s): State<AppState>, method: Method) -> Response {
     response
 }
 
+/// promhttp's `InstrumentMetricHandler` around the exposition: in flight while encoding, counted
+/// by code once answered (a scrape does not count itself).
 async fn metrics(State(s): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.encode(),
-    )
-        .into_response()
+    s.metrics.scrapes_in_flight.inc();
+    let body = s.metrics.encode();
+    s.metrics.scrapes_in_flight.dec();
+    let response = ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response();
+    s.metrics
+        .scrapes
+        .get_or_create(&ScrapeLabels { code: "200" })
+        .inc();
+    response
 }
 
 /// The two endpoints that take a SealedSecret body.
@@ -415,37 +417,18 @@ fn set_rate_limit_headers(response: &mut Response, d: &Decision) {
     }
 }
 
-/// A fixed label per method, so a caller cannot grow the series with made-up methods.
-fn method_label(m: &Method) -> &'static str {
-    match *m {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "other",
-    }
-}
-
 fn record(s: &AppState, path: &'static str, method: &Method, start: Instant, r: &Response) {
-    let method = method_label(method);
+    let method = method_label(method.as_str());
     s.metrics
         .http_requests
         .get_or_create(&HttpLabels {
             path,
             code: r.status().as_u16().to_string(),
-            method: method.into(),
+            method,
         })
         .inc();
     s.metrics
         .http_duration
-        .get_or_create(&HttpDurationLabels {
-            path,
-            method: method.into(),
-        })
+        .get_or_create(&HttpDurationLabels { path, method })
         .observe(start.elapsed().as_secs_f64());
 }

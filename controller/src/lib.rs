@@ -16,6 +16,7 @@ mod events;
 pub mod http;
 pub mod keys;
 mod leader;
+pub mod logging;
 pub mod metrics;
 mod ratelimit;
 mod reconcile;

@@ -2,31 +2,7 @@
 
 use std::process::ExitCode;
 
-use controller::config::{Config, LogFormat};
-use tracing_subscriber::fmt::writer::MakeWriterExt;
-
-fn init_logging(config: &Config) {
-    let level = config.log_level;
-    let filter = tracing_subscriber::filter::LevelFilter::from_level(level);
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(filter)
-        .with_target(false)
-        .with_ansi(ansi);
-    // INFO and below to stdout, WARN and ERROR to stderr (upstream's --log-info-stdout).
-    let stdout_split = config.log_info_stdout;
-    let writer = move || -> Box<dyn std::io::Write> { Box::new(std::io::stderr()) };
-    let err = std::io::stderr.with_max_level(tracing::Level::WARN);
-    match (config.log_format, stdout_split) {
-        (LogFormat::Json, true) => builder
-            .json()
-            .with_writer(err.or_else(std::io::stdout))
-            .init(),
-        (LogFormat::Json, false) => builder.json().with_writer(writer).init(),
-        (LogFormat::Text, true) => builder.with_writer(err.or_else(std::io::stdout)).init(),
-        (LogFormat::Text, false) => builder.with_writer(writer).init(),
-    }
-}
+use controller::config::Config;
 
 fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args_os()) {
@@ -44,7 +20,8 @@ fn main() -> ExitCode {
         println!("controller version: v{}", controller::VERSION);
         return ExitCode::SUCCESS;
     }
-    init_logging(&config);
+    controller::logging::init(config.log_format, config.log_level, config.log_info_stdout);
+    let errors_logged = config.log_level <= controller::logging::SlogLevel::ERROR;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,8 +51,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "controller failed");
-            eprintln!("error: {e:#}");
+            // One line on stderr: the log record (JSON stays JSON), or plain text when the
+            // log level hides errors.
+            if errors_logged {
+                tracing::error!(error = %format!("{e:#}"), "controller failed");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }

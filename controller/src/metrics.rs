@@ -1,16 +1,63 @@
-//! Prometheus metrics with upstream's names and labels, plus key-inventory gauges.
+//! Prometheus metrics as upstream's `/metrics` serves them (`pkg/controller/metrics.go` behind
+//! client_golang's `promhttp.Handler()`): the same names, types, labels and help texts, the
+//! `process_*` and `promhttp_metric_handler_*` metrics of Go's default registry, in the
+//! Prometheus text format 0.0.4; plus our key-inventory metrics. Go's `go_*` runtime metrics
+//! have no Rust meaning and are not exported (docs/compatibility.md).
+
+mod process;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+pub use process::{ProcessCollector, Snapshot as ProcessSnapshot};
+
+/// The `Content-Type` of the answer, exactly what `promhttp.Handler()` sends (client_golang
+/// 1.23, prometheus/common 0.66). promhttp's default `HandlerOpts` never negotiates
+/// OpenMetrics, whatever the scraper's `Accept` header says.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8; escaping=underscores";
+
+/// Prometheus' `DefBuckets`, which upstream's request-duration histogram uses.
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A metric registered with its help text exactly as given (the registry's own `register`
+/// appends a `.`, which upstream's texts do not all have).
+#[derive(Debug)]
+struct Described<M> {
+    name: &'static str,
+    help: &'static str,
+    metric: M,
+}
+
+impl<M: EncodeMetric + fmt::Debug + Send + Sync + 'static> Collector for Described<M> {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        if self.metric.is_empty() {
+            return Ok(());
+        }
+        let m = encoder.encode_descriptor(self.name, self.help, None, self.metric.metric_type())?;
+        self.metric.encode(m)
+    }
+}
+
+fn described<M: EncodeMetric + fmt::Debug + Send + Sync + 'static>(
+    name: &'static str,
+    help: &'static str,
+    metric: M,
+) -> Box<dyn Collector> {
+    Box::new(Described { name, help, metric })
+}
 
 use crate::keys::KeyRing;
 
@@ -32,13 +79,37 @@ pub struct ConditionLabels {
 pub struct HttpLabels {
     pub path: &'static str,
     pub code: String,
-    pub method: String,
+    /// promhttp's lower-case method name, `unknown` for others ([`method_label`]).
+    pub method: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpDurationLabels {
     pub path: &'static str,
-    pub method: String,
+    pub method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScrapeLabels {
+    pub code: &'static str,
+}
+
+/// client_golang's `sanitizeMethod`: the standard methods (and NOTIFY) in lower case, when
+/// sent in upper or lower case; anything else is `unknown`, so a caller cannot grow the series.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" | "get" => "get",
+        "PUT" | "put" => "put",
+        "HEAD" | "head" => "head",
+        "POST" | "post" => "post",
+        "DELETE" | "delete" => "delete",
+        "CONNECT" | "connect" => "connect",
+        "OPTIONS" | "options" => "options",
+        "NOTIFY" | "notify" => "notify",
+        "TRACE" | "trace" => "trace",
+        "PATCH" | "patch" => "patch",
+        _ => "unknown",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,6 +130,10 @@ pub struct Metrics {
     pub condition_info: Family<ConditionLabels, Gauge>,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<HttpDurationLabels, Histogram>,
+    /// `promhttp_metric_handler_requests_total{code}`: scrapes answered.
+    pub scrapes: Family<ScrapeLabels, Counter>,
+    /// `promhttp_metric_handler_requests_in_flight`.
+    pub scrapes_in_flight: Gauge,
     /// RSA-OAEP private operations attempted (one per encrypted item and key tried).
     pub rsa_decryptions: Counter,
     /// Reconciles answered from status without decrypting.
@@ -75,13 +150,6 @@ pub struct Metrics {
 impl Metrics {
     /// Register every metric, present at zero from the start.
     pub fn new(version: &str) -> Self {
-        let mut registry = Registry::with_prefix("sealed_secrets_controller");
-        let build_info = Family::<BuildLabels, Gauge>::default();
-        // Upstream never sets it, so it reads 0; we keep that.
-        let _ = build_info.get_or_create(&BuildLabels {
-            revision: version.to_owned(),
-        });
-        registry.register("build_info", "Build information", build_info);
         let m = Self {
             registry: Mutex::new(Registry::default()),
             unseal_requests: Counter::default(),
@@ -89,8 +157,10 @@ impl Metrics {
             condition_info: Family::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.005, 2.0, 12))
+                Histogram::new(DEFAULT_BUCKETS.iter().copied())
             }),
+            scrapes: Family::default(),
+            scrapes_in_flight: Gauge::default(),
             rsa_decryptions: Counter::default(),
             skipped_in_sync: Counter::default(),
             invalid_key_secrets: Counter::default(),
@@ -101,27 +171,57 @@ impl Metrics {
             opened: Mutex::new(HashMap::new()),
             conditions: Mutex::new(HashMap::new()),
         };
-        registry.register(
+        // Go's default registry: the process collector and promhttp's own metrics, unprefixed.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        // promhttp creates these three codes at zero.
+        for code in ["200", "500", "503"] {
+            let _ = m.scrapes.get_or_create(&ScrapeLabels { code });
+        }
+        root.register_collector(described(
+            "promhttp_metric_handler_requests",
+            "Total number of scrapes by HTTP status code.",
+            m.scrapes.clone(),
+        ));
+        root.register_collector(described(
+            "promhttp_metric_handler_requests_in_flight",
+            "Current number of scrapes being served.",
+            m.scrapes_in_flight.clone(),
+        ));
+        let registry = root.sub_registry_with_prefix("sealed_secrets_controller");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        // Upstream never sets it, so it reads 0; we keep that.
+        let _ = build_info.get_or_create(&BuildLabels {
+            revision: version.to_owned(),
+        });
+        // Upstream's metrics with upstream's help texts.
+        registry.register_collector(described("build_info", "Build information.", build_info));
+        registry.register_collector(described(
             "unseal_requests",
             "Total number of sealed secret unseal requests",
             m.unseal_requests.clone(),
-        );
-        registry.register(
+        ));
+        registry.register_collector(described(
             "unseal_errors",
             "Total number of sealed secret unseal errors by reason",
             m.unseal_errors.clone(),
-        );
-        registry.register("condition_info", "Current SealedSecret condition status. Values are -1 (false), 0 (unknown or absent), 1 (true)", m.condition_info.clone());
-        registry.register(
+        ));
+        registry.register_collector(described(
+            "condition_info",
+            "Current SealedSecret condition status. Values are -1 (false), 0 (unknown or absent), 1 (true)",
+            m.condition_info.clone(),
+        ));
+        registry.register_collector(described(
             "http_requests",
-            "Total number of HTTP requests by path, code and method",
+            "A counter for requests to the wrapped handler.",
             m.http_requests.clone(),
-        );
-        registry.register(
+        ));
+        registry.register_collector(described(
             "http_request_duration_seconds",
-            "HTTP request duration by path and method",
+            "A histogram of latencies for requests.",
             m.http_duration.clone(),
-        );
+        ));
+        // Ours.
         registry.register(
             "rsa_decryptions",
             "RSA private-key operations attempted while unsealing",
@@ -156,7 +256,7 @@ impl Metrics {
             });
         }
         if let Ok(mut r) = m.registry.lock() {
-            *r = registry;
+            *r = root;
         }
         m
     }
@@ -243,7 +343,7 @@ impl Metrics {
         self.observe_opened(namespace, name, None);
     }
 
-    /// The text exposition.
+    /// The exposition in the Prometheus text format 0.0.4 ([`CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
         let t = self
             .newest_key_time
@@ -257,7 +357,7 @@ impl Metrics {
         }
         let mut out = String::new();
         if let Ok(r) = self.registry.lock() {
-            let _ = prometheus_client::encoding::text::encode(&mut out, &r);
+            let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &r);
         }
         out
     }

@@ -87,7 +87,7 @@ async fn serve(
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let client = client(&config).await?;
     let identity = Identity::from_env();
-    tracing::info!(namespace = %identity.namespace, version = VERSION, "starting sealed-secrets controller");
+    tracing::info!(version = VERSION, namespace = %identity.namespace, "Starting sealed-secrets controller");
     if !config.ignored_args.is_empty() {
         // Upstream ignores them silently; a `false` after a bool flag is the usual mistake.
         tracing::warn!(

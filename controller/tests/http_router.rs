@@ -624,14 +624,14 @@ async fn verify_and_rotate_are_rate_limited_with_retry_after() {
     let m = s.metrics.encode();
     assert!(
         m.contains(
-            r#"sealed_secrets_controller_http_requests_total{path="/v1/verify",code="429",method="POST"} 1"#
+            r#"sealed_secrets_controller_http_requests_total{path="/v1/verify",code="429",method="post"} 1"#
         ),
         "{m}"
     );
     assert!(m.contains(
-        r#"sealed_secrets_controller_http_requests_total{path="/v1/cert.pem",code="200",method="GET"} 5"#
+        r#"sealed_secrets_controller_http_requests_total{path="/v1/cert.pem",code="200",method="get"} 5"#
     ));
-    assert!(m.contains(r#"sealed_secrets_controller_http_request_duration_seconds_count{path="/v1/rotate",method="POST"} 3"#));
+    assert!(m.contains(r#"sealed_secrets_controller_http_request_duration_seconds_count{path="/v1/rotate",method="post"} 3"#));
 }
 
 #[tokio::test]
@@ -680,10 +680,116 @@ async fn http_metrics_start_at_zero() {
     let m = s.metrics.encode();
     for path in ["/v1/verify", "/v1/rotate"] {
         let line = format!(
-            r#"sealed_secrets_controller_http_requests_total{{path="{path}",code="200",method="POST"}} 0"#
+            r#"sealed_secrets_controller_http_requests_total{{path="{path}",code="200",method="post"}} 0"#
         );
         assert!(m.contains(&line), "{m}");
     }
+}
+
+/// `/metrics` as promhttp.Handler() answers: text 0.0.4 for every `Accept` (Prometheus' own
+/// asks for OpenMetrics first), any method, promhttp's scrape counter, upstream's help texts.
+#[tokio::test]
+async fn metrics_endpoint_speaks_prometheus_text_like_promhttp() {
+    let (_, s) = make_app(vec![interop_entry()], unlimited());
+    let app = controller::http::metrics_router(s.clone());
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+        application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
+        text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let mut bodies = Vec::new();
+    for (method, accept) in [
+        ("GET", ""),
+        ("GET", prometheus_accept),
+        ("GET", "application/openmetrics-text"),
+        ("POST", "text/plain"),
+    ] {
+        let headers: Vec<(&str, &str)> = if accept.is_empty() {
+            vec![]
+        } else {
+            vec![("accept", accept)]
+        };
+        let r = call(&app, method, "/metrics", Body::empty(), &headers).await;
+        assert_eq!(r.status, StatusCode::OK, "{method} {accept}");
+        assert_eq!(
+            r.headers["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+        );
+        bodies.push(r.text());
+    }
+    let last = bodies.pop().unwrap();
+    assert!(!last.contains("# EOF"), "{last}");
+    // Each scrape counts the ones before it, not itself.
+    assert!(
+        last.contains("promhttp_metric_handler_requests_total{code=\"200\"} 3\n"),
+        "{last}"
+    );
+    assert!(
+        last.contains("promhttp_metric_handler_requests_total{code=\"503\"} 0\n"),
+        "{last}"
+    );
+    assert!(
+        last.contains("promhttp_metric_handler_requests_in_flight 1\n"),
+        "{last}"
+    );
+    for line in [
+        "# HELP sealed_secrets_controller_unseal_requests_total Total number of sealed secret unseal requests\n",
+        "# TYPE sealed_secrets_controller_unseal_requests_total counter\n",
+        "# HELP sealed_secrets_controller_http_requests_total A counter for requests to the wrapped handler.\n",
+        "# HELP sealed_secrets_controller_http_request_duration_seconds A histogram of latencies for requests.\n",
+        "# TYPE sealed_secrets_controller_http_request_duration_seconds histogram\n",
+        "# HELP sealed_secrets_controller_build_info Build information.\n",
+        "# TYPE sealed_secrets_controller_build_info gauge\n",
+        "# TYPE process_cpu_seconds_total counter\n",
+        "# TYPE process_resident_memory_bytes gauge\n",
+        "# TYPE process_start_time_seconds gauge\n",
+        "# TYPE process_open_fds gauge\n",
+        "# TYPE process_max_fds gauge\n",
+        "# TYPE process_virtual_memory_bytes gauge\n",
+        "# TYPE process_virtual_memory_max_bytes gauge\n",
+    ] {
+        assert!(last.contains(line), "{line:?} missing from\n{last}");
+    }
+    // No Go runtime metrics: they would describe a runtime we do not have.
+    assert!(!last.contains("go_"), "{last}");
+}
+
+#[tokio::test]
+async fn http_metrics_methods_lower_case_and_default_buckets() {
+    let (app, s) = make_app(vec![interop_entry()], unlimited());
+    for method in ["GET", "get", "HEAD", "OPTIONS", "Get", "BREW"] {
+        let r = call(&app, method, "/v1/cert.pem", Body::empty(), &[]).await;
+        assert!(r.status.is_success(), "{method}: {}", r.status);
+    }
+    let m = s.metrics.encode();
+    let count = |method: &str| {
+        let prefix = format!(
+            r#"sealed_secrets_controller_http_requests_total{{path="/v1/cert.pem",code="200",method="{method}"}} "#
+        );
+        m.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|v| v.to_owned())
+    };
+    assert_eq!(count("get").as_deref(), Some("2"), "{m}");
+    assert_eq!(count("head").as_deref(), Some("1"), "{m}");
+    assert_eq!(count("options").as_deref(), Some("1"), "{m}");
+    // Mixed case and made-up methods are one bounded series, as promhttp's sanitizeMethod.
+    assert_eq!(count("unknown").as_deref(), Some("2"), "{m}");
+    assert!(
+        !m.contains("GET") && !m.contains("BREW") && !m.contains("method=\"Get\""),
+        "{m}"
+    );
+    let les: Vec<&str> = m
+        .lines()
+        .filter(|l| {
+            l.starts_with(r#"sealed_secrets_controller_http_request_duration_seconds_bucket{path="/v1/cert.pem",method="get""#)
+        })
+        .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(
+        les,
+        [
+            "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # Pinned: the versions the chart tests were written and checked against.
-PINS=(helm-python-sdk==0.2.2 pytest==9.2.0 PyYAML==6.0.4)
+# prometheus-client: its text and OpenMetrics parsers read the controller's /metrics (test_metrics_logs.py).
+PINS=(helm-python-sdk==0.2.2 pytest==9.2.0 PyYAML==6.0.4 prometheus-client==0.26.0)
 pins_id="$(printf '%s\n' "${PINS[@]}" | sha256sum | cut -c1-12)"
 VENV="${SSRS_CHART_VENV:-/var/cache/sealed-secrets-rs/chart-venv-$pins_id}"
 

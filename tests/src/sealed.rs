@@ -50,11 +50,11 @@ pub async fn ensure_crd(client: &kube::Client) -> Result<()> {
     .await
 }
 
-/// The address a controller bound for `server` (`"http"` or `"metrics"`), read from its log line
-/// `server listening server="metrics" addr=127.0.0.1:NNNN`.
+/// The address a controller bound for `server` (`"http"` or `"metrics"`), read from its (text
+/// format) log line `… msg="server listening" server=metrics addr=127.0.0.1:NNNN`.
 pub fn controller_addr(logs: &str, server: &str) -> Option<String> {
     logs.lines()
-        .filter(|l| l.contains("server listening") && l.contains(&format!("server=\"{server}\"")))
+        .filter(|l| l.contains("server listening") && l.contains(&format!(" server={server} ")))
         .filter_map(|l| l.split("addr=").nth(1))
         .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
         .next()
