@@ -2,9 +2,12 @@
 //! URL, or the controller) and parsing it as upstream's `ParseKey`.
 //!
 //! `--cert http(s)://…` uses hyper + hyper-rustls (with the platform's native roots), the crates
-//! kube's client already uses, so it adds no dependency to the workspace.
+//! kube's client already uses, and behaves as Go's `http.Client.Get` upstream calls: redirects
+//! followed (at most 10 requests), `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` honoured
+//! (`cluster/proxy.rs`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::keys::Certificate;
@@ -12,6 +15,7 @@ use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper::body::Bytes;
 
 use crate::cluster::Online;
+use crate::cluster::proxy::{ProxyEnv, ProxyScheme};
 use crate::config::{CertSource, Config, KubeFlags};
 use crate::io::read_file;
 
@@ -81,43 +85,338 @@ fn http_get(uri: &str) -> anyhow::Result<Vec<u8>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let env = ProxyEnv::from_env();
     rt.block_on(async {
-        tokio::time::timeout(TIMEOUT, fetch(uri))
+        tokio::time::timeout(TIMEOUT, fetch(uri, env))
             .await
             .map_err(|_| anyhow::anyhow!("cannot fetch {uri:?}: timed out"))?
     })
 }
 
-async fn fetch(uri: &str) -> anyhow::Result<Vec<u8>> {
-    let parsed: hyper::Uri = uri
-        .parse()
-        .map_err(|e| anyhow::anyhow!("cannot fetch {uri:?}: {e}"))?;
+/// Go's `http.Client`: at most [`MAX_REQUESTS`] requests, so the tenth redirect is refused
+/// (`stopped after 10 redirects`).
+const MAX_REQUESTS: usize = 10;
+
+/// GET `uri` as Go's `http.Client.Get` does: redirects (301, 302, 303, 307, 308 with a
+/// `Location`) followed, relative locations resolved against the current URL, the proxy of
+/// [`ProxyEnv`] for each hop. A redirect to anything but http(s) is refused (upstream's transport
+/// would open a `file://` location on the local disk).
+async fn fetch(uri: &str, env: ProxyEnv) -> anyhow::Result<Vec<u8>> {
+    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot fetch {uri:?}: {e}");
+    let mut current: hyper::Uri = uri.parse().map_err(|e| fail(&e))?;
+    let env = Arc::new(env);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| anyhow::anyhow!("cannot load TLS roots: {e}"))?
         .https_or_http()
         .enable_http1()
-        .build();
+        .wrap_connector(Dial { env: env.clone() });
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build::<_, Empty<Bytes>>(https);
-    let req = hyper::Request::get(parsed)
-        .header("Accept", "application/x-pem-file, */*")
-        .header(
-            "User-Agent",
-            concat!("kubeseal/", env!("CARGO_PKG_VERSION")),
-        )
-        .body(Empty::new())?;
-    let resp = client
-        .request(req)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot fetch {uri:?}: {e}"))?;
-    let status = resp.status();
-    if status != hyper::StatusCode::OK {
-        anyhow::bail!("cannot fetch {uri:?}: {status}");
+    let mut requests = 0;
+    loop {
+        requests += 1;
+        let mut req = hyper::Request::get(current.clone())
+            .header("Accept", "application/x-pem-file, */*")
+            .header(
+                "User-Agent",
+                concat!("kubeseal/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::new())?;
+        // Plain http through an http proxy: the request itself goes to the proxy, so it carries
+        // the proxy's credentials (a CONNECT tunnel sends them on the CONNECT instead).
+        if current.scheme() == Some(&hyper::http::uri::Scheme::HTTP)
+            && let Some(p) = env.proxy_for(&current)?
+            && p.scheme == ProxyScheme::Http
+            && let Some(auth) = p.basic_auth()
+        {
+            req.headers_mut()
+                .insert(hyper::header::PROXY_AUTHORIZATION, auth);
+        }
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| fail(&error_chain(&e)))?;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(hyper::header::LOCATION)
+            .map(|l| l.as_bytes().to_vec());
+        if let (true, Some(location)) = (is_redirect(status), location) {
+            if requests >= MAX_REQUESTS {
+                return Err(fail(&"stopped after 10 redirects"));
+            }
+            let location = String::from_utf8(location)
+                .map_err(|_| fail(&format!("{status} with a Location that is not text")))?;
+            let next = resolve_location(&current, &location)
+                .map_err(|e| fail(&format!("{status}: {e}")))?;
+            if current.scheme_str() == Some("https") && next.scheme_str() == Some("http") {
+                eprintln!(
+                    "kubeseal: warning: --cert {uri:?} redirected from https to plain http ({next})"
+                );
+            }
+            current = next;
+            continue;
+        }
+        if status != hyper::StatusCode::OK {
+            if current.to_string() == uri {
+                return Err(fail(&status));
+            }
+            return Err(fail(&format!("{status} (from {current})")));
+        }
+        let body = Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| fail(&e))?;
+        return Ok(body.to_bytes().to_vec());
     }
-    let body = Limited::new(resp.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot fetch {uri:?}: {e}"))?;
-    Ok(body.to_bytes().to_vec())
+}
+
+/// The statuses Go's client follows when a `Location` is given.
+fn is_redirect(s: hyper::StatusCode) -> bool {
+    matches!(s.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// `err` and its sources, `: `-separated (hyper's top-level error alone says only "client error
+/// (Connect)").
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut src = err.source();
+    while let Some(e) = src {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        src = e.source();
+    }
+    out
+}
+
+/// RFC 3986 reference resolution of a `Location` against the URL it answered (Go's
+/// `URL.ResolveReference`); the fragment is dropped. Only http(s) results are accepted.
+fn resolve_location(base: &hyper::Uri, location: &str) -> Result<hyper::Uri, String> {
+    let invalid = || "redirected to an invalid Location".to_string();
+    let location = location.trim();
+    let location = location.split('#').next().unwrap_or_default();
+    let scheme = base.scheme_str().ok_or_else(invalid)?;
+    let authority = base.authority().ok_or_else(invalid)?.as_str();
+    let ref_scheme = location.split_once(':').map(|(s, _)| s).filter(|s| {
+        let mut c = s.chars();
+        c.next().is_some_and(|f| f.is_ascii_alphabetic())
+            && c.all(|ch| ch.is_ascii_alphanumeric() || "+-.".contains(ch))
+    });
+    if let Some(s) = ref_scheme
+        && !s.eq_ignore_ascii_case("http")
+        && !s.eq_ignore_ascii_case("https")
+    {
+        return Err(format!(
+            "redirected to unsupported protocol scheme {:?}",
+            s.to_ascii_lowercase()
+        ));
+    }
+    let has_scheme = ref_scheme.is_some();
+    let joined = if has_scheme {
+        match location.split_once("://") {
+            Some((s, rest)) => {
+                let (auth, path) = split_authority(rest);
+                format!("{s}://{auth}{}", remove_dot_segments_with_query(path))
+            }
+            None => location.to_string(),
+        }
+    } else if let Some(rest) = location.strip_prefix("//") {
+        let (auth, path) = split_authority(rest);
+        format!("{scheme}://{auth}{}", remove_dot_segments_with_query(path))
+    } else if location.starts_with('/') {
+        format!("{scheme}://{authority}{}", remove_dot_segments_with_query(location))
+    } else if location.is_empty() {
+        base.to_string()
+    } else if location.starts_with('?') {
+        format!("{scheme}://{authority}{}{location}", base.path())
+    } else {
+        let dir = base.path().rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        format!(
+            "{scheme}://{authority}{}",
+            remove_dot_segments_with_query(&format!("{dir}/{location}"))
+        )
+    };
+    joined.parse().map_err(|_| invalid())
+}
+
+/// `authority` and the rest (`/path?query`) of what follows `scheme://`.
+fn split_authority(rest: &str) -> (&str, &str) {
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    rest.split_at(end)
+}
+
+fn remove_dot_segments_with_query(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let mut p = out.join("/");
+    if !p.starts_with('/') {
+        p.insert(0, '/');
+    }
+    match query {
+        Some(q) => format!("{p}?{q}"),
+        None => p,
+    }
+}
+
+/// The connector under TLS: direct, through an HTTP proxy (CONNECT for https targets, the proxy
+/// itself for http ones) or through SOCKS5, as [`ProxyEnv`] decides for each target.
+#[derive(Clone)]
+struct Dial {
+    env: Arc<ProxyEnv>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<hyper::Uri> for Dial {
+    type Response = Dialed;
+    type Error = BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Dialed, BoxError>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, dst: hyper::Uri) -> Self::Future {
+        let env = self.env.clone();
+        Box::pin(async move {
+            use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
+            let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+            tcp.enforce_http(false);
+            let proxy = env.proxy_for(&dst).map_err(BoxError::from)?;
+            let https = dst.scheme_str() == Some("https");
+            let (io, proxied) = match proxy {
+                None => (tcp.call(dst).await?, false),
+                Some(p) => match p.scheme {
+                    ProxyScheme::Http if https => {
+                        let mut t = Tunnel::new(p.uri.clone(), tcp);
+                        if let Some(auth) = p.basic_auth() {
+                            t = t.with_auth(auth);
+                        }
+                        (t.call(dst).await?, false)
+                    }
+                    ProxyScheme::Http => (tcp.call(p.uri.clone()).await?, true),
+                    ProxyScheme::Socks5 => {
+                        let mut s = SocksV5::new(p.uri.clone(), tcp);
+                        if let Some((user, pass)) = p.credentials.clone() {
+                            s = s.with_auth(user, pass);
+                        }
+                        (s.call(dst).await?, false)
+                    }
+                    ProxyScheme::Https => {
+                        return Err(format!(
+                            "{} names an https:// proxy, which kubeseal supports only for the API server; use an http:// or socks5:// proxy for --cert URLs",
+                            p.source
+                        )
+                        .into());
+                    }
+                },
+            };
+            Ok(Dialed { io, proxied })
+        })
+    }
+}
+
+/// A connection made by [`Dial`]; `proxied` makes the client send absolute-form requests.
+struct Dialed {
+    io: hyper_util::rt::TokioIo<tokio::net::TcpStream>,
+    proxied: bool,
+}
+
+impl hyper_util::client::legacy::connect::Connection for Dialed {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        self.io.connected().proxy(self.proxied)
+    }
+}
+
+impl hyper::rt::Read for Dialed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Dialed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_as_go() {
+        let base: hyper::Uri = "https://h.example:8443/a/b/c.pem?x=1".parse().unwrap();
+        let r = |l: &str| resolve_location(&base, l).ok().map(|u| u.to_string());
+        assert_eq!(r("https://o.example/c.pem").as_deref(), Some("https://o.example/c.pem"));
+        assert_eq!(r("http://o.example").as_deref(), Some("http://o.example/"));
+        assert_eq!(r("//o.example/x").as_deref(), Some("https://o.example/x"));
+        assert_eq!(r("/x/./y/../z.pem").as_deref(), Some("https://h.example:8443/x/z.pem"));
+        assert_eq!(r("d.pem").as_deref(), Some("https://h.example:8443/a/b/d.pem"));
+        assert_eq!(r("../d.pem#frag").as_deref(), Some("https://h.example:8443/a/d.pem"));
+        assert_eq!(r("../../../../d").as_deref(), Some("https://h.example:8443/d"));
+        assert_eq!(r("?y=2").as_deref(), Some("https://h.example:8443/a/b/c.pem?y=2"));
+        assert_eq!(r("/p?q=1").as_deref(), Some("https://h.example:8443/p?q=1"));
+        assert_eq!(r("HTTP://o.example/a").as_deref(), Some("http://o.example/a"));
+        assert_eq!(
+            resolve_location(&base, "file:///etc/passwd").unwrap_err(),
+            "redirected to unsupported protocol scheme \"file\""
+        );
+        assert_eq!(
+            resolve_location(&base, "http://bad host/").unwrap_err(),
+            "redirected to an invalid Location"
+        );
+    }
 }

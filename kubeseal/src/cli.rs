@@ -137,6 +137,9 @@ struct KubeArgs {
     /// Group to impersonate for the operation, this flag can be repeated to specify multiple groups.
     #[arg(long, env = "SEALED_SECRETS_AS_GROUP", value_delimiter = ',')]
     as_group: Vec<String>,
+    /// UID to impersonate for the operation.
+    #[arg(long, env = "SEALED_SECRETS_AS_UID")]
+    as_uid: Option<String>,
     /// Path to a cert file for the certificate authority
     #[arg(long, env = "SEALED_SECRETS_CERTIFICATE_AUTHORITY")]
     certificate_authority: Option<PathBuf>,
@@ -155,6 +158,15 @@ struct KubeArgs {
     /// If true, the server's certificate will not be checked for validity. This will make your HTTPS connections insecure
     #[arg(long, env = "SEALED_SECRETS_INSECURE_SKIP_TLS_VERIFY", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     insecure_skip_tls_verify: bool,
+    /// Server name to use for server certificate validation. If it is not provided, the hostname used to contact the server is used
+    #[arg(long, env = "SEALED_SECRETS_TLS_SERVER_NAME")]
+    tls_server_name: Option<String>,
+    /// If provided, this URL will be used to connect via proxy
+    #[arg(long, env = "SEALED_SECRETS_PROXY_URL")]
+    proxy_url: Option<String>,
+    /// If true, opt-out of response compression for all requests to the server
+    #[arg(long, env = "SEALED_SECRETS_DISABLE_COMPRESSION", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
+    disable_compression: bool,
     /// If present, the namespace scope for this CLI request
     #[arg(short = 'n', long, env = "SEALED_SECRETS_NAMESPACE")]
     namespace: Option<String>,
@@ -189,14 +201,32 @@ impl KubeArgs {
                 .into_iter()
                 .filter(|g| !g.is_empty())
                 .collect(),
+            as_uid: nonempty(self.as_uid),
             certificate_authority: nonempty_path(self.certificate_authority),
             client_certificate: nonempty_path(self.client_certificate),
             client_key: nonempty_path(self.client_key),
             insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            tls_server_name: nonempty(self.tls_server_name),
+            proxy_url: nonempty(self.proxy_url),
+            disable_compression: self.disable_compression,
             request_timeout: self.request_timeout,
-            namespace: nonempty(self.namespace),
+            namespace: nonempty(self.namespace.map(|n| remove_namespaces_prefix(&n))),
         }
     }
+}
+
+/// client-go's `RemoveNamespacesPrefix` (how `-n` is bound): `ns/x`, `namespace/x` and
+/// `namespaces/x` (any case) mean `x`.
+fn remove_namespaces_prefix(value: &str) -> String {
+    for prefix in ["namespaces/", "namespace/", "ns/"] {
+        if let Some(head) = value.get(..prefix.len())
+            && value.len() > prefix.len()
+            && head.eq_ignore_ascii_case(prefix)
+        {
+            return value.get(prefix.len()..).unwrap_or_default().to_string();
+        }
+    }
+    value.to_string()
 }
 
 /// `kubeseal keys <backup|restore|list>` (beyond upstream): manage the controller's sealing keys.
@@ -416,7 +446,9 @@ where
                 from_file,
             }
         } else {
-            Mode::Seal
+            Mode::Seal {
+                name: nonempty(cli.name),
+            }
         }
     };
     let cert = nonempty(cli.cert);
@@ -462,7 +494,7 @@ mod tests {
         assert_eq!(c.output.format, Format::Json);
         assert_eq!(c.output.explicit_format, None);
         assert_eq!(c.scope, SealingScope::Strict);
-        assert_eq!(c.mode, Mode::Seal);
+        assert_eq!(c.mode, Mode::Seal { name: None });
     }
 
     #[test]

@@ -38,6 +38,6 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         Mode::FetchCert => io::emit(&config.output, &cert::open(config)?),
         Mode::MergeInto(target) => modes::seal::run_merge_into(config, target),
         Mode::Raw { name, from_file } => modes::seal::run_raw(config, name.as_deref(), from_file),
-        Mode::Seal => modes::seal::run(config),
+        Mode::Seal { name } => modes::seal::run(config, name.as_deref()),
     }
 }

@@ -1,7 +1,8 @@
 //! The kubeconfig: which files client-go would load (`--kubeconfig`, else the `$KUBECONFIG` path
 //! list, else `~/.kube/config`), loaded and merged for the online modes ([`load`]), with the
 //! kubectl override flags applied ([`apply_overrides`]); and the namespace kubectl would use,
-//! read without contacting the cluster ([`namespace`]).
+//! read without contacting the cluster ([`namespace`]: `-n`, the context's namespace, inside a
+//! pod the pod's namespace ([`InCluster`]), else `default`).
 //!
 //! Both read the files [`paths`] names, so the discovery rules are written once. The parsers
 //! differ: [`load`] uses `kube::config::Kubeconfig::read_from`; [`namespace`], which runs on every
@@ -118,13 +119,73 @@ pub fn namespace(flags: &KubeFlags) -> anyhow::Result<(String, bool)> {
         }
         contexts.extend(kc.contexts.unwrap_or_default());
     }
-    let ns = current
+    let context_ns = current
         .and_then(|c| contexts.into_iter().find(|nc| nc.name == c))
         .and_then(|nc| nc.context)
         .and_then(|c| c.namespace)
-        .filter(|ns| !ns.is_empty())
+        .filter(|ns| !ns.is_empty());
+    // client-go's `DeferredLoadingClientConfig.Namespace()`: a context without a namespace, inside
+    // a pod, means the pod's namespace.
+    let ns = context_ns
+        .or_else(|| InCluster::from_env().namespace())
         .unwrap_or_else(|| "default".to_string());
     Ok((ns, false))
+}
+
+/// Where client-go's `inClusterClientConfig` looks.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// What client-go's `inClusterClientConfig` reads: `Possible()` (both `KUBERNETES_SERVICE_*`
+/// variables and a `token` file) and `Namespace()` (`POD_NAMESPACE`, else the `namespace` file).
+/// The directory is a field so that tests can point it elsewhere; the binary always uses
+/// [`SERVICE_ACCOUNT_DIR`].
+#[derive(Debug, Clone, Default)]
+pub struct InCluster {
+    /// `KUBERNETES_SERVICE_HOST`.
+    pub service_host: Option<String>,
+    /// `KUBERNETES_SERVICE_PORT`.
+    pub service_port: Option<String>,
+    /// `POD_NAMESPACE`.
+    pub pod_namespace: Option<String>,
+    /// The service-account directory (`token`, `namespace`).
+    pub dir: PathBuf,
+}
+
+impl InCluster {
+    /// The process's environment and [`SERVICE_ACCOUNT_DIR`].
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok();
+        Self {
+            service_host: var("KUBERNETES_SERVICE_HOST"),
+            service_port: var("KUBERNETES_SERVICE_PORT"),
+            pod_namespace: var("POD_NAMESPACE"),
+            dir: PathBuf::from(SERVICE_ACCOUNT_DIR),
+        }
+    }
+
+    /// `Possible()`: running in a pod with a service-account token.
+    pub fn possible(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        set(&self.service_host)
+            && set(&self.service_port)
+            && std::fs::metadata(self.dir.join("token")).is_ok_and(|m| !m.is_dir())
+    }
+
+    /// The pod's namespace when [`Self::possible`]: `POD_NAMESPACE`, else the trimmed
+    /// `namespace` file, else `default`; `None` outside a pod.
+    pub fn namespace(&self) -> Option<String> {
+        if !self.possible() {
+            return None;
+        }
+        if let Some(ns) = self.pod_namespace.clone().filter(|n| !n.is_empty()) {
+            return Some(ns);
+        }
+        let file = std::fs::read(self.dir.join("namespace")).ok();
+        let ns = file
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .filter(|n| !n.is_empty());
+        Some(ns.unwrap_or_else(|| "default".to_string()))
+    }
 }
 
 const FLAGS_ENTRY: &str = "kubeseal-flags";
@@ -170,7 +231,10 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
 
     let cluster_override = flags.server.is_some()
         || flags.certificate_authority.is_some()
-        || flags.insecure_skip_tls_verify;
+        || flags.insecure_skip_tls_verify
+        || flags.tls_server_name.is_some()
+        || flags.proxy_url.is_some()
+        || flags.disable_compression;
     if cluster_override {
         upsert(
             &mut kc.clusters,
@@ -194,6 +258,17 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
                     c.certificate_authority = None;
                     c.certificate_authority_data = None;
                 }
+                // client-go: `--tls-server-name`, and `--server` without it, replace the file's
+                // `tls-server-name` (a new server usually has another name).
+                if flags.tls_server_name.is_some() || flags.server.is_some() {
+                    c.tls_server_name = flags.tls_server_name.clone();
+                }
+                if let Some(p) = &flags.proxy_url {
+                    c.proxy_url = Some(p.clone());
+                }
+                if flags.disable_compression {
+                    c.disable_compression = Some(true);
+                }
             },
         );
     }
@@ -201,6 +276,7 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
         || flags.client_certificate.is_some()
         || flags.client_key.is_some()
         || flags.as_user.is_some()
+        || flags.as_uid.is_some()
         || !flags.as_group.is_empty();
     if user_override {
         upsert(
@@ -232,6 +308,9 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
                 if let Some(a) = &flags.as_user {
                     u.impersonate = Some(a.clone());
                 }
+                if let Some(uid) = &flags.as_uid {
+                    u.impersonate_uid = Some(uid.clone());
+                }
                 if !flags.as_group.is_empty() {
                     u.impersonate_groups = Some(flags.as_group.clone());
                 }
@@ -243,6 +322,25 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
         cluster: flags.cluster.clone(),
         user: flags.user.clone(),
     }
+}
+
+/// The `proxy-url` of the cluster `opts` selects in `kc` (after [`apply_overrides`]: `--proxy-url`
+/// included), empty values ignored.
+pub fn cluster_proxy_url(kc: &Kubeconfig, opts: &KubeConfigOptions) -> Option<String> {
+    let cluster = opts.cluster.clone().or_else(|| {
+        let ctx = opts.context.as_ref().or(kc.current_context.as_ref())?;
+        kc.contexts
+            .iter()
+            .find(|c| &c.name == ctx)
+            .and_then(|c| c.context.as_ref())
+            .map(|c| c.cluster.clone())
+    })?;
+    kc.clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.proxy_url.clone())
+        .filter(|p| !p.is_empty())
 }
 
 /// Apply `update` to the first entry of `items` that `is` selects, or to `new()` appended at the
@@ -266,6 +364,51 @@ fn upsert<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sa_dir(token: bool, namespace: Option<&str>) -> fixtures::TempDir {
+        let d = fixtures::TempDir::new("kubeseal-sa");
+        if token {
+            std::fs::write(d.path().join("token"), "t").unwrap();
+        }
+        if let Some(ns) = namespace {
+            std::fs::write(d.path().join("namespace"), ns).unwrap();
+        }
+        d
+    }
+
+    fn in_cluster(dir: &std::path::Path, pod_ns: Option<&str>) -> InCluster {
+        InCluster {
+            service_host: Some("10.96.0.1".into()),
+            service_port: Some("443".into()),
+            pod_namespace: pod_ns.map(String::from),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn in_cluster_namespace_as_client_go() {
+        let d = sa_dir(true, Some(" team-a\n"));
+        assert_eq!(in_cluster(d.path(), None).namespace().as_deref(), Some("team-a"));
+        // POD_NAMESPACE first.
+        assert_eq!(
+            in_cluster(d.path(), Some("from-env")).namespace().as_deref(),
+            Some("from-env")
+        );
+        // A token but no namespace file (or an empty one): `default`.
+        let bare = sa_dir(true, None);
+        assert_eq!(in_cluster(bare.path(), None).namespace().as_deref(), Some("default"));
+        let empty = sa_dir(true, Some("  \n"));
+        assert_eq!(in_cluster(empty.path(), None).namespace().as_deref(), Some("default"));
+        // Not in a pod: no token file, a directory named token, or no service variables.
+        let no_token = sa_dir(false, Some("team-a"));
+        assert_eq!(in_cluster(no_token.path(), Some("x")).namespace(), None);
+        let dir_token = sa_dir(false, Some("team-a"));
+        std::fs::create_dir(dir_token.path().join("token")).unwrap();
+        assert_eq!(in_cluster(dir_token.path(), None).namespace(), None);
+        let mut no_vars = in_cluster(d.path(), None);
+        no_vars.service_port = Some(String::new());
+        assert_eq!(no_vars.namespace(), None);
+    }
 
     #[test]
     fn overrides_build_a_context_from_flags() {

@@ -11,6 +11,7 @@ use kube::config::Kubeconfig;
 use crate::config::KubeFlags;
 
 pub mod kubeconfig;
+pub mod proxy;
 
 /// Timeout of every request when `--request-timeout` is `0` (upstream: no timeout; we never hang).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -112,20 +113,24 @@ impl Online {
             .enable_all()
             .build()?;
         let kc = kubeconfig::load(flags)?;
-        let mut config = rt.block_on(async {
+        let (mut config, explicit_proxy) = rt.block_on(async {
             let overrides = flags.server.is_some() || flags.cluster.is_some();
             match kc {
                 Some(mut kc) => {
                     let opts = kubeconfig::apply_overrides(&mut kc, flags);
+                    let proxy = kubeconfig::cluster_proxy_url(&kc, &opts);
                     kube::Config::from_custom_kubeconfig(kc, &opts)
                         .await
+                        .map(|c| (c, proxy))
                         .map_err(|e| anyhow::anyhow!("invalid kubeconfig: {e}"))
                 }
                 None if overrides => {
                     let mut kc = Kubeconfig::default();
                     let opts = kubeconfig::apply_overrides(&mut kc, flags);
+                    let proxy = kubeconfig::cluster_proxy_url(&kc, &opts);
                     kube::Config::from_custom_kubeconfig(kc, &opts)
                         .await
+                        .map(|c| (c, proxy))
                         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
                 }
                 None => {
@@ -137,6 +142,9 @@ impl Online {
                     if let Some(a) = &flags.as_user {
                         c.auth_info.impersonate = Some(a.clone());
                     }
+                    if let Some(uid) = &flags.as_uid {
+                        c.auth_info.impersonate_uid = Some(uid.clone());
+                    }
                     if !flags.as_group.is_empty() {
                         c.auth_info.impersonate_groups = Some(flags.as_group.clone());
                     }
@@ -147,10 +155,29 @@ impl Online {
                     if flags.insecure_skip_tls_verify {
                         c.accept_invalid_certs = true;
                     }
-                    Ok(c)
+                    if let Some(n) = &flags.tls_server_name {
+                        c.tls_server_name = Some(n.clone());
+                    }
+                    if flags.disable_compression {
+                        c.disable_compression = true;
+                    }
+                    Ok((c, flags.proxy_url.clone()))
                 }
             }
         })?;
+        // The proxy as client-go picks it: `--proxy-url` or the cluster's `proxy-url`, else Go's
+        // `ProxyFromEnvironment` for the server's URL (kube's own reading of the environment uses
+        // HTTPS_PROXY for http:// servers too and matches NO_PROXY against the proxy's address).
+        config.proxy_url = match explicit_proxy {
+            Some(p) => Some(
+                proxy::parse_proxy(&p, "--proxy-url (or the kubeconfig's proxy-url)")?
+                    .uri_with_credentials()?,
+            ),
+            None => proxy::ProxyEnv::from_env()
+                .proxy_for(&config.cluster_url)?
+                .map(|p| p.uri_with_credentials())
+                .transpose()?,
+        };
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);

@@ -21,8 +21,9 @@ use crate::io::{
 };
 use crate::rng::AppRng;
 
-/// Default mode: the Secrets of the input → SealedSecrets.
-pub fn run(config: &Config) -> anyhow::Result<()> {
+/// Default mode: the Secrets of the input → SealedSecrets; `name` (`--name`) renames every one,
+/// or names one that has no name, as upstream's `overrideName`.
+pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
     let cert = cert::load(config)?;
     let mut rng = AppRng::from_env()?;
     let (ns, explicit) = kubeconfig::namespace(&config.kube)?;
@@ -31,6 +32,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         scope: config.scope,
         namespace: (&ns, explicit),
         allow_empty_data: config.allow_empty_data,
+        name,
         overrides: None,
     };
     let out = seal_documents(
@@ -75,6 +77,7 @@ pub fn run_merge_into(config: &Config, target: &Path) -> anyhow::Result<()> {
         scope: config.scope,
         namespace: (&ns, explicit),
         allow_empty_data: config.allow_empty_data,
+        name: None,
         overrides: None,
     };
     let out = merge_into(
@@ -96,6 +99,8 @@ pub struct SealParams<'a> {
     pub namespace: (&'a str, bool),
     /// `--allow-empty-data`.
     pub allow_empty_data: bool,
+    /// `--name` in seal mode: replaces each Secret's name (upstream's `overrideName`).
+    pub name: Option<&'a str>,
     /// Overrides (merge-into): name, namespace and scope of the target file.
     pub overrides: Option<(String, String, SealingScope)>,
 }
@@ -115,6 +120,9 @@ pub fn seal_one<R: CryptoRng + ?Sized>(
         anyhow::bail!(
             "secret.data is empty in input Secret, assuming this is an error and aborting. To work with empty data, --allow-empty-data can be used"
         );
+    }
+    if let Some(name) = p.name.filter(|n| !n.is_empty()) {
+        secret.metadata.name = Some(name.to_string());
     }
     if let Some((name, ns, scope)) = &p.overrides {
         secret.metadata.name = Some(name.clone());
@@ -277,6 +285,7 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
         scope: p.scope,
         namespace: p.namespace,
         allow_empty_data: p.allow_empty_data,
+        name: None,
         overrides: Some((name, namespace, scope)),
     };
     for update in seal_all(rng, key, input, &params)? {
