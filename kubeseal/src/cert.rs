@@ -126,7 +126,7 @@ async fn fetch(uri: &str, env: ProxyEnv) -> anyhow::Result<Vec<u8>> {
         // Plain http through an http proxy: the request itself goes to the proxy, so it carries
         // the proxy's credentials (a CONNECT tunnel sends them on the CONNECT instead).
         if current.scheme() == Some(&hyper::http::uri::Scheme::HTTP)
-            && let Some(p) = env.proxy_for(&current)?
+            && let Some(p) = env.proxy_for(&current).map_err(|e| fail(&e))?
             && p.scheme == ProxyScheme::Http
             && let Some(auth) = p.basic_auth()
         {

@@ -1068,3 +1068,309 @@ fn broken_pipe_is_success() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--name` in seal mode is upstream's `overrideName`: it renames every Secret (the label of the
+/// values is the new name's) and names one that has none; `--merge-into` keeps the file's name.
+#[test]
+fn name_renames_or_supplies_the_name_in_seal_mode() {
+    let d = TempDir::new("name-override");
+    let ss = seal(
+        &d,
+        &["--name", "renamed"],
+        &secret_yaml("original", Some("ns"), ""),
+    );
+    assert_eq!(ss[0].metadata.name.as_deref(), Some("renamed"));
+    assert_eq!(ss[0].spec.template.metadata.name.as_deref(), Some("renamed"));
+    // Strict scope: it unseals only as `renamed`, so the values were sealed for that name.
+    assert_eq!(unseal_data(&ss[0], "foo"), b"bar");
+    // A Secret without a name gets one (instead of `missing metadata.name`), from the env too.
+    let nameless = "apiVersion: v1\nkind: Secret\nmetadata:\n  namespace: ns\ndata:\n  foo: YmFy\n";
+    let refused = run(d.path(), &["--cert", &cert_arg()], nameless.as_bytes());
+    assert_eq!(refused.code, 1);
+    assert_eq!(
+        refused.stderr,
+        "error: missing metadata.name in input Secret\n"
+    );
+    let out = run_env(
+        d.path(),
+        &["--cert", &cert_arg()],
+        nameless.as_bytes(),
+        &[("SEALED_SECRETS_NAME", "given")],
+    );
+    let ss = parse_sealed_secrets(&out.ok().stdout).unwrap();
+    assert_eq!(ss[0].metadata.name.as_deref(), Some("given"));
+    assert_eq!(unseal_data(&ss[0], "foo"), b"bar");
+    // Every document of a multi-document input, as upstream's loop does.
+    let two = format!(
+        "{}---\n{}",
+        secret_yaml("a", Some("ns"), ""),
+        secret_yaml("b", Some("ns"), "")
+    );
+    let ss = seal(&d, &["--name", "same"], &two);
+    assert_eq!(ss.len(), 2);
+    assert!(ss.iter().all(|s| s.metadata.name.as_deref() == Some("same")));
+    // An empty --name changes nothing.
+    let ss = seal(&d, &["--name="], &secret_yaml("kept", Some("ns"), ""));
+    assert_eq!(ss[0].metadata.name.as_deref(), Some("kept"));
+    // --merge-into seals with the file's name whatever --name says (upstream passes orig.Name).
+    let file = d.write(
+        "target.json",
+        run(
+            d.path(),
+            &["--cert", &cert_arg()],
+            secret_yaml("target", Some("ns"), "").as_bytes(),
+        )
+        .ok()
+        .stdout
+        .clone(),
+    );
+    run(
+        d.path(),
+        &["--cert", &cert_arg(), "--merge-into", "target.json", "--name", "other"],
+        b"kind: Secret\nmetadata: {name: x}\nstringData: {added: a}\n",
+    )
+    .ok();
+    let merged = &parse_sealed_secrets(&std::fs::read(file).unwrap()).unwrap()[0];
+    assert_eq!(merged.metadata.name.as_deref(), Some("target"));
+    assert_eq!(unseal_data(merged, "added"), b"a");
+}
+
+/// A loopback HTTP server on its own thread: each connection's request head (request line and
+/// headers, lower-cased header names kept as sent) is recorded and answered by `answer`, then the
+/// connection is closed.
+struct HttpServer {
+    addr: std::net::SocketAddr,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl HttpServer {
+    fn start(answer: impl Fn(&str) -> Vec<u8> + Send + 'static) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                    match s.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let reply = answer(&head);
+                seen.lock().unwrap().push(head);
+                let _ = s.write_all(&reply);
+            }
+        });
+        Self { addr, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn http_reply(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// The path of a request head's request line.
+fn request_target(head: &str) -> String {
+    head.split(' ').nth(1).unwrap_or_default().to_string()
+}
+
+/// `--cert http://…` follows redirects as Go's `http.Client`: 301/302/303/307/308, relative and
+/// absolute `Location`s, at most 10 requests (`stopped after 10 redirects`), never to `file://`.
+#[test]
+fn cert_url_follows_redirects_as_go() {
+    let d = TempDir::new("cert-redirects");
+    let pem = std::fs::read(fixture("cert-4096.pem")).unwrap();
+    let input = secret_yaml("s", Some("n"), "");
+    // /hop/<n>/<code> redirects to /hop/<n-1>/<code> (relative, absolute path or absolute URL in
+    // turn); /hop/0/... serves the certificate.
+    let server = HttpServer::start(move |head| {
+        let target = request_target(head);
+        let parts: Vec<&str> = target.trim_start_matches('/').split('/').collect();
+        match parts.as_slice() {
+            ["hop", "0", _] => http_reply("200 OK", "", &pem),
+            ["hop", n, code] => {
+                let n: u32 = n.parse().unwrap();
+                let host = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("host: ").or(l.strip_prefix("Host: ")))
+                    .unwrap_or_default()
+                    .to_string();
+                let location = match n % 3 {
+                    0 => format!("../{}/{code}", n - 1),
+                    1 => format!("/hop/{}/{code}", n - 1),
+                    _ => format!("http://{host}/hop/{}/{code}#frag", n - 1),
+                };
+                http_reply(
+                    &format!("{code} Redirect"),
+                    &format!("Location: {location}\r\n"),
+                    b"",
+                )
+            }
+            ["nolocation"] => http_reply("302 Found", "", b""),
+            ["tofile"] => http_reply("302 Found", "Location: file:///etc/hostname\r\n", b""),
+            ["tomissing"] => http_reply("302 Found", "Location: missing\r\n", b""),
+            _ => http_reply("404 Not Found", "", b""),
+        }
+    });
+    let base = format!("http://{}", server.addr);
+    for code in ["301", "302", "303", "307", "308"] {
+        let url = format!("{base}/hop/3/{code}");
+        let out = run(d.path(), &["--cert", &url], input.as_bytes());
+        assert_eq!(
+            unseal_data(&parse_sealed_secrets(&out.ok().stdout).unwrap()[0], "foo"),
+            b"bar",
+            "{code}"
+        );
+    }
+    // 9 redirects = 10 requests: fine. 10 redirects: Go's limit.
+    let before = server.requests().len();
+    run(
+        d.path(),
+        &["--cert", &format!("{base}/hop/9/302")],
+        input.as_bytes(),
+    )
+    .ok();
+    assert_eq!(server.requests().len() - before, 10);
+    let url = format!("{base}/hop/10/302");
+    let before = server.requests().len();
+    let out = run(d.path(), &["--cert", &url], input.as_bytes());
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!("error: cannot fetch \"{url}\": stopped after 10 redirects\n")
+    );
+    assert_eq!(server.requests().len() - before, 10);
+    // Every hop asked for a PEM file, as the first request does.
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|h| h.contains("accept: application/x-pem-file, */*")),
+        "{:?}",
+        server.requests()
+    );
+    // A redirect without a Location is the response itself (Go returns it).
+    let url = format!("{base}/nolocation");
+    let out = run(d.path(), &["--cert", &url], input.as_bytes());
+    assert_eq!(
+        out.stderr,
+        format!("error: cannot fetch \"{url}\": 302 Found\n")
+    );
+    // The status after redirects names the URL that gave it.
+    let url = format!("{base}/tomissing");
+    let out = run(d.path(), &["--cert", &url], input.as_bytes());
+    assert_eq!(
+        out.stderr,
+        format!("error: cannot fetch \"{url}\": 404 Not Found (from {base}/missing)\n")
+    );
+    // Never to the local disk.
+    let url = format!("{base}/tofile");
+    let out = run(d.path(), &["--cert", &url], input.as_bytes());
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot fetch \"{url}\": 302 Found: redirected to unsupported protocol scheme \"file\"\n"
+        )
+    );
+}
+
+/// `--cert` URLs honour HTTP_PROXY/HTTPS_PROXY/NO_PROXY as Go's `ProxyFromEnvironment`: plain
+/// http in absolute form to the proxy, https through CONNECT, both with the proxy's credentials;
+/// NO_PROXY and loopback targets go direct. The targets are `.invalid` names: nothing resolves
+/// them but the proxy.
+#[test]
+fn cert_url_uses_the_proxy_from_the_environment() {
+    let d = TempDir::new("cert-proxy");
+    let pem = std::fs::read(fixture("cert-4096.pem")).unwrap();
+    let input = secret_yaml("s", Some("n"), "");
+    let proxy = HttpServer::start(move |head| {
+        if head.starts_with("GET http://certs.example.invalid/cert.pem HTTP/1.1\r\n") {
+            http_reply("200 OK", "", &pem)
+        } else {
+            // CONNECT (or anything else): refused, so kubeseal reports the tunnel's failure.
+            http_reply("403 Forbidden", "", b"")
+        }
+    });
+    let proxy_url = format!("http://user:p%40ss@{}", proxy.addr);
+    let env = |extra: &[(&'static str, String)]| {
+        let mut v: Vec<(&str, String)> = vec![
+            ("HTTP_PROXY", proxy_url.clone()),
+            ("HTTPS_PROXY", proxy_url.clone()),
+        ];
+        v.extend(extra.iter().cloned());
+        v
+    };
+    let run_with = |args: &[&str], vars: &[(&str, String)]| {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_env(d.path(), args, input.as_bytes(), &vars)
+    };
+    // http: the request goes to the proxy, in absolute form, with Proxy-Authorization.
+    let out = run_with(&["--cert", "http://certs.example.invalid/cert.pem"], &env(&[]));
+    assert_eq!(
+        unseal_data(&parse_sealed_secrets(&out.ok().stdout).unwrap()[0], "foo"),
+        b"bar"
+    );
+    let seen = proxy.requests();
+    let basic = format!("proxy-authorization: Basic {}", B64.encode("user:p@ss"));
+    assert!(seen[0].to_ascii_lowercase().contains(&basic.to_ascii_lowercase()), "{seen:?}");
+    // https: a CONNECT to the target's host and port, with the credentials; the proxy's refusal
+    // is the error, and the password is in no message.
+    let out = run_with(
+        &["--cert", "https://certs.example.invalid:8443/cert.pem"],
+        &env(&[]),
+    );
+    assert_eq!(out.code, 1);
+    let seen = proxy.requests();
+    let connect = seen.last().unwrap();
+    assert!(
+        connect.starts_with("CONNECT certs.example.invalid:8443 HTTP/1.1\r\n"),
+        "{connect}"
+    );
+    assert!(connect.to_ascii_lowercase().contains(&basic.to_ascii_lowercase()), "{connect}");
+    assert!(out.stderr.starts_with("error: cannot fetch \"https://certs.example.invalid:8443/cert.pem\": "), "{}", out.stderr);
+    assert!(!out.stderr.contains("p@ss") && !out.stderr.contains("p%40ss"), "{}", out.stderr);
+    // NO_PROXY: direct, so the name does not resolve; the proxy sees nothing.
+    let before = proxy.requests().len();
+    let out = run_with(
+        &["--cert", "http://certs.example.invalid/cert.pem"],
+        &env(&[("NO_PROXY", "localhost,.example.invalid".into())]),
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(proxy.requests().len(), before);
+    // Lower-case variables work too; a loopback target is never proxied.
+    let direct = HttpServer::start(|_| http_reply("404 Not Found", "", b""));
+    let url = format!("http://{}/cert.pem", direct.addr);
+    let out = run_with(&["--cert", &url], &[("http_proxy", proxy_url.clone())]);
+    assert_eq!(
+        out.stderr,
+        format!("error: cannot fetch \"{url}\": 404 Not Found\n")
+    );
+    assert_eq!(proxy.requests().len(), before);
+    assert_eq!(direct.requests().len(), 1);
+    // A proxy variable that cannot be parsed is named, never quoted.
+    let out = run_with(
+        &["--cert", "http://certs.example.invalid/cert.pem"],
+        &[("HTTP_PROXY", "http://user:secret@".into())],
+    );
+    assert_eq!(
+        out.stderr,
+        "error: cannot fetch \"http://certs.example.invalid/cert.pem\": invalid proxy address in HTTP_PROXY\n"
+    );
+}
