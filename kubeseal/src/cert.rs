@@ -14,8 +14,8 @@ use common::keys::Certificate;
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper::body::Bytes;
 
-use crate::cluster::Online;
 use crate::cluster::proxy::{ProxyEnv, ProxyScheme};
+use crate::cluster::{Online, error_chain};
 use crate::config::{CertSource, Config, KubeFlags};
 use crate::io::read_file;
 
@@ -177,22 +177,6 @@ fn is_redirect(s: hyper::StatusCode) -> bool {
     matches!(s.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
-/// `err` and its sources, `: `-separated (hyper's top-level error alone says only "client error
-/// (Connect)").
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut src = err.source();
-    while let Some(e) = src {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        src = e.source();
-    }
-    out
-}
-
 /// RFC 3986 reference resolution of a `Location` against the URL it answered (Go's
 /// `URL.ResolveReference`); the fragment is dropped. Only http(s) results are accepted.
 fn resolve_location(base: &hyper::Uri, location: &str) -> Result<hyper::Uri, String> {
@@ -228,7 +212,10 @@ fn resolve_location(base: &hyper::Uri, location: &str) -> Result<hyper::Uri, Str
         let (auth, path) = split_authority(rest);
         format!("{scheme}://{auth}{}", remove_dot_segments_with_query(path))
     } else if location.starts_with('/') {
-        format!("{scheme}://{authority}{}", remove_dot_segments_with_query(location))
+        format!(
+            "{scheme}://{authority}{}",
+            remove_dot_segments_with_query(location)
+        )
     } else if location.is_empty() {
         base.to_string()
     } else if location.starts_with('?') {
@@ -400,16 +387,37 @@ mod tests {
     fn locations_resolve_as_go() {
         let base: hyper::Uri = "https://h.example:8443/a/b/c.pem?x=1".parse().unwrap();
         let r = |l: &str| resolve_location(&base, l).ok().map(|u| u.to_string());
-        assert_eq!(r("https://o.example/c.pem").as_deref(), Some("https://o.example/c.pem"));
+        assert_eq!(
+            r("https://o.example/c.pem").as_deref(),
+            Some("https://o.example/c.pem")
+        );
         assert_eq!(r("http://o.example").as_deref(), Some("http://o.example/"));
         assert_eq!(r("//o.example/x").as_deref(), Some("https://o.example/x"));
-        assert_eq!(r("/x/./y/../z.pem").as_deref(), Some("https://h.example:8443/x/z.pem"));
-        assert_eq!(r("d.pem").as_deref(), Some("https://h.example:8443/a/b/d.pem"));
-        assert_eq!(r("../d.pem#frag").as_deref(), Some("https://h.example:8443/a/d.pem"));
-        assert_eq!(r("../../../../d").as_deref(), Some("https://h.example:8443/d"));
-        assert_eq!(r("?y=2").as_deref(), Some("https://h.example:8443/a/b/c.pem?y=2"));
+        assert_eq!(
+            r("/x/./y/../z.pem").as_deref(),
+            Some("https://h.example:8443/x/z.pem")
+        );
+        assert_eq!(
+            r("d.pem").as_deref(),
+            Some("https://h.example:8443/a/b/d.pem")
+        );
+        assert_eq!(
+            r("../d.pem#frag").as_deref(),
+            Some("https://h.example:8443/a/d.pem")
+        );
+        assert_eq!(
+            r("../../../../d").as_deref(),
+            Some("https://h.example:8443/d")
+        );
+        assert_eq!(
+            r("?y=2").as_deref(),
+            Some("https://h.example:8443/a/b/c.pem?y=2")
+        );
         assert_eq!(r("/p?q=1").as_deref(), Some("https://h.example:8443/p?q=1"));
-        assert_eq!(r("HTTP://o.example/a").as_deref(), Some("http://o.example/a"));
+        assert_eq!(
+            r("HTTP://o.example/a").as_deref(),
+            Some("http://o.example/a")
+        );
         assert_eq!(
             resolve_location(&base, "file:///etc/passwd").unwrap_err(),
             "redirected to unsupported protocol scheme \"file\""

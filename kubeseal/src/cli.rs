@@ -557,6 +557,60 @@ mod tests {
     }
 
     #[test]
+    fn client_flags_as_kubectl() {
+        let c = parse_from([
+            "kubeseal",
+            "--as-uid=1234",
+            "--tls-server-name",
+            "api.internal",
+            "--proxy-url",
+            "http://proxy:3128",
+            "--disable-compression",
+            "-n",
+            "namespaces/team",
+        ])
+        .unwrap();
+        assert_eq!(c.kube.as_uid.as_deref(), Some("1234"));
+        assert_eq!(c.kube.tls_server_name.as_deref(), Some("api.internal"));
+        assert_eq!(c.kube.proxy_url.as_deref(), Some("http://proxy:3128"));
+        assert!(c.kube.disable_compression);
+        assert_eq!(c.kube.namespace.as_deref(), Some("team"));
+        let c = parse_from(["kubeseal", "--disable-compression=false", "-n", "ns/"]).unwrap();
+        assert!(!c.kube.disable_compression);
+        // Only a prefix followed by a name is removed, in any case.
+        assert_eq!(c.kube.namespace.as_deref(), Some("ns/"));
+        for (given, want) in [("NS/a", "a"), ("Namespace/b", "b"), ("x/ns/c", "x/ns/c")] {
+            assert_eq!(remove_namespaces_prefix(given), want);
+        }
+        // `kubeseal keys` takes the same flags.
+        let c = parse_from([
+            "kubeseal",
+            "keys",
+            "list",
+            "--as-uid",
+            "u",
+            "--proxy-url=socks5://p",
+        ])
+        .unwrap();
+        assert_eq!(c.kube.as_uid.as_deref(), Some("u"));
+        assert_eq!(c.kube.proxy_url.as_deref(), Some("socks5://p"));
+    }
+
+    #[test]
+    fn name_is_kept_for_seal_mode() {
+        assert_eq!(
+            parse_from(["kubeseal", "--name", "x"]).unwrap().mode,
+            Mode::Seal {
+                name: Some("x".into())
+            }
+        );
+        assert_eq!(
+            parse_from(["kubeseal", "--name", ""]).unwrap().mode,
+            Mode::Seal { name: None }
+        );
+    }
+
+    #[test]
     fn in_place_output_only_for_re_encrypt_of_a_file() {
         let c = parse_from(["kubeseal", "--re-encrypt", "-f", "ss.json"]).unwrap();
         assert_eq!(c.output.file, Some("ss.json".into()));

@@ -1080,7 +1080,10 @@ fn name_renames_or_supplies_the_name_in_seal_mode() {
         &secret_yaml("original", Some("ns"), ""),
     );
     assert_eq!(ss[0].metadata.name.as_deref(), Some("renamed"));
-    assert_eq!(ss[0].spec.template.metadata.name.as_deref(), Some("renamed"));
+    assert_eq!(
+        ss[0].spec.template.metadata.name.as_deref(),
+        Some("renamed")
+    );
     // Strict scope: it unseals only as `renamed`, so the values were sealed for that name.
     assert_eq!(unseal_data(&ss[0], "foo"), b"bar");
     // A Secret without a name gets one (instead of `missing metadata.name`), from the env too.
@@ -1108,7 +1111,10 @@ fn name_renames_or_supplies_the_name_in_seal_mode() {
     );
     let ss = seal(&d, &["--name", "same"], &two);
     assert_eq!(ss.len(), 2);
-    assert!(ss.iter().all(|s| s.metadata.name.as_deref() == Some("same")));
+    assert!(
+        ss.iter()
+            .all(|s| s.metadata.name.as_deref() == Some("same"))
+    );
     // An empty --name changes nothing.
     let ss = seal(&d, &["--name="], &secret_yaml("kept", Some("ns"), ""));
     assert_eq!(ss[0].metadata.name.as_deref(), Some("kept"));
@@ -1126,7 +1132,14 @@ fn name_renames_or_supplies_the_name_in_seal_mode() {
     );
     run(
         d.path(),
-        &["--cert", &cert_arg(), "--merge-into", "target.json", "--name", "other"],
+        &[
+            "--cert",
+            &cert_arg(),
+            "--merge-into",
+            "target.json",
+            "--name",
+            "other",
+        ],
         b"kind: Secret\nmetadata: {name: x}\nstringData: {added: a}\n",
     )
     .ok();
@@ -1322,14 +1335,22 @@ fn cert_url_uses_the_proxy_from_the_environment() {
         run_env(d.path(), args, input.as_bytes(), &vars)
     };
     // http: the request goes to the proxy, in absolute form, with Proxy-Authorization.
-    let out = run_with(&["--cert", "http://certs.example.invalid/cert.pem"], &env(&[]));
+    let out = run_with(
+        &["--cert", "http://certs.example.invalid/cert.pem"],
+        &env(&[]),
+    );
     assert_eq!(
         unseal_data(&parse_sealed_secrets(&out.ok().stdout).unwrap()[0], "foo"),
         b"bar"
     );
     let seen = proxy.requests();
     let basic = format!("proxy-authorization: Basic {}", B64.encode("user:p@ss"));
-    assert!(seen[0].to_ascii_lowercase().contains(&basic.to_ascii_lowercase()), "{seen:?}");
+    assert!(
+        seen[0]
+            .to_ascii_lowercase()
+            .contains(&basic.to_ascii_lowercase()),
+        "{seen:?}"
+    );
     // https: a CONNECT to the target's host and port, with the credentials; the proxy's refusal
     // is the error, and the password is in no message.
     let out = run_with(
@@ -1343,9 +1364,23 @@ fn cert_url_uses_the_proxy_from_the_environment() {
         connect.starts_with("CONNECT certs.example.invalid:8443 HTTP/1.1\r\n"),
         "{connect}"
     );
-    assert!(connect.to_ascii_lowercase().contains(&basic.to_ascii_lowercase()), "{connect}");
-    assert!(out.stderr.starts_with("error: cannot fetch \"https://certs.example.invalid:8443/cert.pem\": "), "{}", out.stderr);
-    assert!(!out.stderr.contains("p@ss") && !out.stderr.contains("p%40ss"), "{}", out.stderr);
+    assert!(
+        connect
+            .to_ascii_lowercase()
+            .contains(&basic.to_ascii_lowercase()),
+        "{connect}"
+    );
+    assert!(
+        out.stderr
+            .starts_with("error: cannot fetch \"https://certs.example.invalid:8443/cert.pem\": "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("p@ss") && !out.stderr.contains("p%40ss"),
+        "{}",
+        out.stderr
+    );
     // NO_PROXY: direct, so the name does not resolve; the proxy sees nothing.
     let before = proxy.requests().len();
     let out = run_with(

@@ -388,17 +388,28 @@ mod tests {
     #[test]
     fn in_cluster_namespace_as_client_go() {
         let d = sa_dir(true, Some(" team-a\n"));
-        assert_eq!(in_cluster(d.path(), None).namespace().as_deref(), Some("team-a"));
+        assert_eq!(
+            in_cluster(d.path(), None).namespace().as_deref(),
+            Some("team-a")
+        );
         // POD_NAMESPACE first.
         assert_eq!(
-            in_cluster(d.path(), Some("from-env")).namespace().as_deref(),
+            in_cluster(d.path(), Some("from-env"))
+                .namespace()
+                .as_deref(),
             Some("from-env")
         );
         // A token but no namespace file (or an empty one): `default`.
         let bare = sa_dir(true, None);
-        assert_eq!(in_cluster(bare.path(), None).namespace().as_deref(), Some("default"));
+        assert_eq!(
+            in_cluster(bare.path(), None).namespace().as_deref(),
+            Some("default")
+        );
         let empty = sa_dir(true, Some("  \n"));
-        assert_eq!(in_cluster(empty.path(), None).namespace().as_deref(), Some("default"));
+        assert_eq!(
+            in_cluster(empty.path(), None).namespace().as_deref(),
+            Some("default")
+        );
         // Not in a pod: no token file, a directory named token, or no service variables.
         let no_token = sa_dir(false, Some("team-a"));
         assert_eq!(in_cluster(no_token.path(), Some("x")).namespace(), None);
@@ -428,6 +439,50 @@ mod tests {
         let u = kc.auth_infos[0].auth_info.as_ref().unwrap();
         assert!(u.token.is_some());
         assert_eq!(u.impersonate.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn client_flags_override_the_selected_cluster_and_user() {
+        let yaml = "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: ca, user: ua}\nclusters:\n- name: ca\n  cluster: {server: 'https://a', tls-server-name: from-file, proxy-url: 'http://file-proxy:1'}\nusers:\n- name: ua\n  user: {token: x}\n";
+        let cluster = |kc: &Kubeconfig| kc.clusters[0].cluster.clone().unwrap();
+        // No flags: the file's values.
+        let mut kc = Kubeconfig::from_yaml(yaml).unwrap();
+        let opts = apply_overrides(&mut kc, &KubeFlags::default());
+        assert_eq!(cluster(&kc).tls_server_name.as_deref(), Some("from-file"));
+        assert_eq!(
+            cluster_proxy_url(&kc, &opts).as_deref(),
+            Some("http://file-proxy:1")
+        );
+        // The flags win; --as-uid goes on the user.
+        let mut kc = Kubeconfig::from_yaml(yaml).unwrap();
+        let flags = KubeFlags {
+            tls_server_name: Some("flag-name".into()),
+            proxy_url: Some("socks5://flag-proxy:1080".into()),
+            disable_compression: true,
+            as_uid: Some("uid-1".into()),
+            ..KubeFlags::default()
+        };
+        let opts = apply_overrides(&mut kc, &flags);
+        let c = cluster(&kc);
+        assert_eq!(c.tls_server_name.as_deref(), Some("flag-name"));
+        assert_eq!(c.disable_compression, Some(true));
+        assert_eq!(
+            cluster_proxy_url(&kc, &opts).as_deref(),
+            Some("socks5://flag-proxy:1080")
+        );
+        let u = kc.auth_infos[0].auth_info.as_ref().unwrap();
+        assert_eq!(u.impersonate_uid.as_deref(), Some("uid-1"));
+        assert!(u.token.is_some(), "the file's token stays");
+        // --server alone clears the file's tls-server-name (client-go: a new server usually has
+        // another name).
+        let mut kc = Kubeconfig::from_yaml(yaml).unwrap();
+        let flags = KubeFlags {
+            server: Some("https://elsewhere".into()),
+            ..KubeFlags::default()
+        };
+        apply_overrides(&mut kc, &flags);
+        assert_eq!(cluster(&kc).tls_server_name, None);
+        assert_eq!(cluster(&kc).server.as_deref(), Some("https://elsewhere"));
     }
 
     #[test]

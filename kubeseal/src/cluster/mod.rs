@@ -67,6 +67,39 @@ pub fn first_port_name(service_json: &[u8]) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// kube's configuration error, with a hint when its (stricter than Go's) proxy parsing refused
+/// the environment: it reads HTTPS_PROXY and NO_PROXY itself whenever a proxy is configured, and
+/// refuses a NO_PROXY with an empty entry (`a,,b`, a trailing comma) or an entry that is not a
+/// host, IP address or CIDR, where kubectl ignores the entry.
+fn kubeconfig_error(what: &str, e: &kube::config::KubeconfigError) -> anyhow::Error {
+    use kube::config::KubeconfigError as K;
+    match e {
+        K::ParseNoProxy(inner) => anyhow::anyhow!(
+            "cannot use NO_PROXY/no_proxy ({inner}): with a proxy for the API server, every comma-separated entry must be a host name, an IP address or a CIDR (remove empty entries such as a trailing comma)"
+        ),
+        K::ParseProxyUrl(_) => anyhow::anyhow!(
+            "cannot use the proxy for the API server: the kubeconfig's proxy-url or HTTPS_PROXY/https_proxy is not a valid URL"
+        ),
+        other => anyhow::anyhow!("{what}: {other}"),
+    }
+}
+
+/// `err` and its sources, `: `-separated, each once (hyper's and kube's top-level errors alone say
+/// only "client error (Connect)").
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut src = err.source();
+    while let Some(e) = src {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        src = e.source();
+    }
+    out
+}
+
 /// A connection to the API server.
 pub struct Online {
     rt: tokio::runtime::Runtime,
@@ -122,7 +155,7 @@ impl Online {
                     kube::Config::from_custom_kubeconfig(kc, &opts)
                         .await
                         .map(|c| (c, proxy))
-                        .map_err(|e| anyhow::anyhow!("invalid kubeconfig: {e}"))
+                        .map_err(|e| kubeconfig_error("invalid kubeconfig", &e))
                 }
                 None if overrides => {
                     let mut kc = Kubeconfig::default();
@@ -131,7 +164,7 @@ impl Online {
                     kube::Config::from_custom_kubeconfig(kc, &opts)
                         .await
                         .map(|c| (c, proxy))
-                        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+                        .map_err(|e| kubeconfig_error("invalid configuration", &e))
                 }
                 None => {
                     let mut c = kube::Config::incluster().map_err(|e| {
@@ -240,7 +273,10 @@ impl Online {
         let server = self.server.clone();
         self.block_on(async move {
             let res = client.send(req).await.map_err(|e| {
-                anyhow::anyhow!("cannot reach the Kubernetes API server at {server}: {e}")
+                anyhow::anyhow!(
+                    "cannot reach the Kubernetes API server at {server}: {}",
+                    error_chain(&e)
+                )
             })?;
             let status = res.status();
             let body = http_body_util::Limited::new(res.into_body(), MAX_BODY)

@@ -60,7 +60,10 @@ impl std::fmt::Debug for Proxy {
         f.debug_struct("Proxy")
             .field("uri", &self.uri)
             .field("scheme", &self.scheme)
-            .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<redacted>"),
+            )
             .field("source", &self.source)
             .finish()
     }
@@ -303,7 +306,10 @@ impl NoProxy {
                 np.ips.push(IpRule::Addr(ip, port));
                 continue;
             }
-            let host = host.strip_prefix('*').filter(|h| h.starts_with('.')).unwrap_or(host);
+            let host = host
+                .strip_prefix('*')
+                .filter(|h| h.starts_with('.'))
+                .unwrap_or(host);
             let (suffix, match_host) = match host.strip_prefix('.') {
                 Some(_) => (host.to_string(), false),
                 None => (format!(".{host}"), true),
@@ -416,11 +422,20 @@ mod tests {
             ("http_proxy", "http://lower:1"),
             ("https_proxy", "sp:2"),
         ]);
-        assert_eq!(proxy(&e, "http://example.com/c").as_deref(), Some("http://hp:1/"));
-        assert_eq!(proxy(&e, "https://example.com/c").as_deref(), Some("http://sp:2/"));
+        assert_eq!(
+            proxy(&e, "http://example.com/c").as_deref(),
+            Some("http://hp:1/")
+        );
+        assert_eq!(
+            proxy(&e, "https://example.com/c").as_deref(),
+            Some("http://sp:2/")
+        );
         let e = env(&[("HTTPS_PROXY", "http://p")]);
         assert_eq!(proxy(&e, "http://example.com/c"), None);
-        assert_eq!(proxy(&e, "https://example.com/c").as_deref(), Some("http://p:80/"));
+        assert_eq!(
+            proxy(&e, "https://example.com/c").as_deref(),
+            Some("http://p:80/")
+        );
         // ALL_PROXY is curl's, not Go's.
         assert_eq!(proxy(&env(&[("ALL_PROXY", "http://p")]), "http://x/"), None);
     }
@@ -478,7 +493,10 @@ mod tests {
 
     #[test]
     fn cidr_edges() {
-        let e = env(&[("HTTPS_PROXY", "http://p"), ("NO_PROXY", "0.0.0.0/0,fd00::/8")]);
+        let e = env(&[
+            ("HTTPS_PROXY", "http://p"),
+            ("NO_PROXY", "0.0.0.0/0,fd00::/8"),
+        ]);
         assert_eq!(proxy(&e, "https://8.8.8.8/"), None);
         assert_eq!(proxy(&e, "https://[fdff::9]/"), None);
         assert!(proxy(&e, "https://[2001:db8::1]/").is_some());
@@ -515,8 +533,15 @@ mod tests {
         let err = parse_proxy("http://us er:secret@ho st", "HTTPS_PROXY").unwrap_err();
         assert!(!err.to_string().contains("secret"));
         // A bad value is only an error when it would be used.
-        let e = env(&[("HTTPS_PROXY", "http://:secret@"), ("NO_PROXY", "ok.example")]);
-        assert!(e.proxy_for(&"https://ok.example/".parse().unwrap()).unwrap().is_none());
+        let e = env(&[
+            ("HTTPS_PROXY", "http://:secret@"),
+            ("NO_PROXY", "ok.example"),
+        ]);
+        assert!(
+            e.proxy_for(&"https://ok.example/".parse().unwrap())
+                .unwrap()
+                .is_none()
+        );
         let err = e
             .proxy_for(&"https://other.example/".parse().unwrap())
             .unwrap_err();
