@@ -57,7 +57,10 @@ fn open_cert(source: &CertSource, kube: &KubeFlags) -> anyhow::Result<Vec<u8>> {
                 http_get(u)
             } else {
                 let scheme = u.split(':').next().unwrap_or_default();
-                anyhow::bail!("cannot fetch {u:?}: unsupported protocol scheme {scheme:?}")
+                anyhow::bail!(
+                    "cannot fetch {:?}: unsupported protocol scheme {scheme:?}",
+                    redacted(u)
+                )
             }
         }
         CertSource::Controller {
@@ -89,7 +92,7 @@ fn http_get(uri: &str) -> anyhow::Result<Vec<u8>> {
     rt.block_on(async {
         tokio::time::timeout(TIMEOUT, fetch(uri, env))
             .await
-            .map_err(|_| anyhow::anyhow!("cannot fetch {uri:?}: timed out"))?
+            .map_err(|_| anyhow::anyhow!("cannot fetch {:?}: timed out", redacted(uri)))?
     })
 }
 
@@ -102,7 +105,8 @@ const MAX_REQUESTS: usize = 10;
 /// [`ProxyEnv`] for each hop. A redirect to anything but http(s) is refused (upstream's transport
 /// would open a `file://` location on the local disk).
 async fn fetch(uri: &str, env: ProxyEnv) -> anyhow::Result<Vec<u8>> {
-    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot fetch {uri:?}: {e}");
+    let shown = redacted(uri);
+    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot fetch {shown:?}: {e}");
     let mut current: hyper::Uri = uri.parse().map_err(|e| fail(&e))?;
     let env = Arc::new(env);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -116,13 +120,18 @@ async fn fetch(uri: &str, env: ProxyEnv) -> anyhow::Result<Vec<u8>> {
     let mut requests = 0;
     loop {
         requests += 1;
-        let mut req = hyper::Request::get(current.clone())
+        // Go sends a URL's `user:password@` as basic auth, and never in the request line.
+        let (target, auth) = split_userinfo(&current).map_err(|e| fail(&e))?;
+        let mut req = hyper::Request::get(target)
             .header("Accept", "application/x-pem-file, */*")
             .header(
                 "User-Agent",
                 concat!("kubeseal/", env!("CARGO_PKG_VERSION")),
             )
             .body(Empty::new())?;
+        if let Some(auth) = auth {
+            req.headers_mut().insert(hyper::header::AUTHORIZATION, auth);
+        }
         // Plain http through an http proxy: the request itself goes to the proxy, so it carries
         // the proxy's credentials (a CONNECT tunnel sends them on the CONNECT instead).
         if current.scheme() == Some(&hyper::http::uri::Scheme::HTTP)
@@ -152,17 +161,21 @@ async fn fetch(uri: &str, env: ProxyEnv) -> anyhow::Result<Vec<u8>> {
                 .map_err(|e| fail(&format!("{status}: {e}")))?;
             if current.scheme_str() == Some("https") && next.scheme_str() == Some("http") {
                 eprintln!(
-                    "kubeseal: warning: --cert {uri:?} redirected from https to plain http ({next})"
+                    "kubeseal: warning: --cert {shown:?} redirected from https to plain http ({})",
+                    redacted(&next.to_string())
                 );
             }
             current = next;
             continue;
         }
         if status != hyper::StatusCode::OK {
-            if current.to_string() == uri {
+            if requests == 1 {
                 return Err(fail(&status));
             }
-            return Err(fail(&format!("{status} (from {current})")));
+            return Err(fail(&format!(
+                "{status} (from {})",
+                redacted(&current.to_string())
+            )));
         }
         let body = Limited::new(resp.into_body(), MAX_BODY)
             .collect()
@@ -170,6 +183,50 @@ async fn fetch(uri: &str, env: ProxyEnv) -> anyhow::Result<Vec<u8>> {
             .map_err(|e| fail(&e))?;
         return Ok(body.to_bytes().to_vec());
     }
+}
+
+/// `uri` with its password replaced by `xxxxx`, as Go's `URL.Redacted` (for messages).
+fn redacted(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:xxxxx@{host}{tail}"),
+            None => uri.to_string(),
+        },
+        None => uri.to_string(),
+    }
+}
+
+/// The request URI without `user:password@`, and the `Authorization: Basic` header it makes.
+fn split_userinfo(
+    uri: &hyper::Uri,
+) -> Result<(hyper::Uri, Option<hyper::header::HeaderValue>), &'static str> {
+    let Some(authority) = uri.authority().map(|a| a.as_str()) else {
+        return Ok((uri.clone(), None));
+    };
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return Ok((uri.clone(), None));
+    };
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let token = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!(
+            "{}:{}",
+            crate::cluster::proxy::percent_decode(user),
+            crate::cluster::proxy::percent_decode(pass)
+        ),
+    );
+    let mut auth = hyper::header::HeaderValue::from_str(&format!("Basic {token}"))
+        .map_err(|_| "invalid credentials in the URL")?;
+    auth.set_sensitive(true);
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(host.parse().map_err(|_| "invalid host in the URL")?);
+    let stripped = hyper::Uri::from_parts(parts).map_err(|_| "invalid URL")?;
+    Ok((stripped, Some(auth)))
 }
 
 /// The statuses Go's client follows when a `Location` is given.
@@ -382,6 +439,23 @@ impl hyper::rt::Write for Dialed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_credentials_are_basic_auth_and_redacted() {
+        assert_eq!(
+            redacted("https://me:s3cret@h.example/c.pem?x=1"),
+            "https://me:xxxxx@h.example/c.pem?x=1"
+        );
+        assert_eq!(redacted("https://me@h.example/c"), "https://me@h.example/c");
+        assert_eq!(redacted("https://h.example/a@b"), "https://h.example/a@b");
+        let (u, auth) =
+            split_userinfo(&"https://me:p%40ss@h.example:8443/c.pem".parse().unwrap()).unwrap();
+        assert_eq!(u.to_string(), "https://h.example:8443/c.pem");
+        assert_eq!(auth.unwrap().to_str().unwrap(), "Basic bWU6cEBzcw==");
+        let (u, auth) = split_userinfo(&"http://h.example/c".parse().unwrap()).unwrap();
+        assert_eq!(u.to_string(), "http://h.example/c");
+        assert!(auth.is_none());
+    }
 
     #[test]
     fn locations_resolve_as_go() {

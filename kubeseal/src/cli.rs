@@ -121,6 +121,10 @@ pub struct Cli {
     #[arg(long, default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     version: bool,
 
+    /// Ignored, as upstream's kubeseal ignores positional arguments (the input is stdin or -f).
+    #[arg(hide = true, value_name = "IGNORED")]
+    positional: Vec<std::ffi::OsString>,
+
     #[command(flatten)]
     kube: KubeArgs,
 }
@@ -354,6 +358,10 @@ where
             Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
         )
     };
+    // pflag's deprecation notice, for the command line only (upstream sets env values without it).
+    if matches.value_source("rotate") == Some(clap::parser::ValueSource::CommandLine) {
+        eprintln!("Flag --rotate has been deprecated, please use --re-encrypt instead");
+    }
     let format_explicit = explicit("format");
     let controller_name_explicit = explicit("controller_name");
     let cli = match Cli::from_arg_matches(&matches) {
@@ -363,6 +371,15 @@ where
             return Err(ExitCode::from(2));
         }
     };
+    if !cli.positional.is_empty() {
+        // Upstream ignores them silently; `kubeseal secret.yaml` then waits on stdin. The
+        // arguments are not echoed (one could be a value someone meant to seal).
+        let n = cli.positional.len();
+        eprintln!(
+            "kubeseal: warning: ignoring {n} positional argument{}: kubeseal reads the input from stdin or -f/--secret-file",
+            if n == 1 { "" } else { "s" }
+        );
+    }
     if cli.version {
         println!("kubeseal version: v{VERSION}");
         return Err(ExitCode::SUCCESS);

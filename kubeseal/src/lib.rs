@@ -10,8 +10,9 @@
 //! | `kubeseal keys …` | `modes/keys.rs` |
 //! | `--fetch-cert` | `cert.rs` |
 //!
-//! Around them: `cert.rs` (where the certificate comes from), `cluster/` (API server access and
-//! the kubeconfig), `io.rs` (input, output, Go-style I/O errors) and `rng.rs`.
+//! Around them: `cert.rs` (where the certificate comes from), `cluster/` (API server access, the
+//! kubeconfig, proxies from the environment), `io.rs` (input, output, Go-style I/O errors) and
+//! `rng.rs`.
 
 pub mod cli;
 pub mod config;

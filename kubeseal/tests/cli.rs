@@ -1278,6 +1278,30 @@ fn cert_url_follows_redirects_as_go() {
         "{:?}",
         server.requests()
     );
+    // `user:password@` is sent as basic auth (never in the request line), and redacted in
+    // messages as Go's URL.Redacted.
+    let authed = base.replace("http://", "http://me:pw@");
+    run(
+        d.path(),
+        &["--cert", &format!("{authed}/hop/0/302")],
+        input.as_bytes(),
+    )
+    .ok();
+    let last = server.requests().pop().unwrap();
+    assert!(last.starts_with("GET /hop/0/302 HTTP/1.1\r\n"), "{last}");
+    assert!(last.contains("authorization: Basic bWU6cHc="), "{last}");
+    let out = run(
+        d.path(),
+        &["--cert", &format!("{authed}/missing")],
+        input.as_bytes(),
+    );
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot fetch \"{}/missing\": 404 Not Found\n",
+            base.replace("http://", "http://me:xxxxx@")
+        )
+    );
     // A redirect without a Location is the response itself (Go returns it).
     let url = format!("{base}/nolocation");
     let out = run(d.path(), &["--cert", &url], input.as_bytes());
@@ -1407,5 +1431,143 @@ fn cert_url_uses_the_proxy_from_the_environment() {
     assert_eq!(
         out.stderr,
         "error: cannot fetch \"http://certs.example.invalid/cert.pem\": invalid proxy address in HTTP_PROXY\n"
+    );
+}
+
+/// Upstream ignores positional arguments (pflag collects them, kubeseal never reads them):
+/// `kubeseal --cert c.pem secret.yaml < secret.yaml` works, with a warning that does not echo them.
+/// `--rotate` prints pflag's deprecation notice.
+#[test]
+fn positional_arguments_are_ignored_and_rotate_is_deprecated() {
+    let d = TempDir::new("positional");
+    let input = secret_yaml("s", Some("n"), "");
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert_arg(),
+            "mysecret.yaml",
+            "-o",
+            "yaml",
+            "other",
+        ],
+        input.as_bytes(),
+    );
+    out.ok();
+    assert_eq!(
+        out.stderr,
+        "kubeseal: warning: ignoring 2 positional arguments: kubeseal reads the input from stdin or -f/--secret-file\n"
+    );
+    assert_eq!(
+        unseal_data(&parse_sealed_secrets(&out.stdout).unwrap()[0], "foo"),
+        b"bar"
+    );
+    let out = run(
+        d.path(),
+        &[
+            "--rotate",
+            "--recovery-private-key",
+            &key_arg(),
+            "--cert",
+            &cert_arg(),
+        ],
+        &out.stdout,
+    );
+    out.ok();
+    assert!(
+        out.stderr
+            .starts_with("Flag --rotate has been deprecated, please use --re-encrypt instead\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `HTTPS_PROXY=socks5://user:pass@…` (and `socks5h`): the target's host name goes to the proxy
+/// (nothing resolves `.invalid` locally), with the credentials. The test's SOCKS5 server checks the
+/// handshake, then answers the HTTP request itself with the certificate.
+#[test]
+fn cert_url_through_a_socks5_proxy() {
+    use std::io::{Read, Write};
+    let d = TempDir::new("cert-socks");
+    let pem = std::fs::read(fixture("cert-4096.pem")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut read = |n: usize| {
+                let mut b = vec![0u8; n];
+                s.read_exact(&mut b).map(|_| b)
+            };
+            // Greeting: VER NMETHODS METHODS…; choose username/password (2).
+            let Ok(head) = read(2) else { continue };
+            let Ok(methods) = read(usize::from(head[1])) else {
+                continue;
+            };
+            let offered_auth = methods.contains(&2);
+            let mut s2 = s.try_clone().unwrap();
+            s2.write_all(&[5, if offered_auth { 2 } else { 0 }])
+                .unwrap();
+            let mut creds = String::new();
+            if offered_auth {
+                let mut r = |n: usize| {
+                    let mut b = vec![0u8; n];
+                    s2.read_exact(&mut b).unwrap();
+                    b
+                };
+                let ulen = r(2)[1];
+                let user = String::from_utf8(r(usize::from(ulen))).unwrap();
+                let plen = r(1)[0];
+                let pass = String::from_utf8(r(usize::from(plen))).unwrap();
+                creds = format!("{user}:{pass}");
+                s2.write_all(&[1, 0]).unwrap();
+            }
+            // CONNECT: VER CMD RSV ATYP=3 LEN NAME PORT.
+            let mut r = |n: usize| {
+                let mut b = vec![0u8; n];
+                s2.read_exact(&mut b).unwrap();
+                b
+            };
+            let req = r(4);
+            let target = if req[3] == 3 {
+                let len = r(1)[0];
+                let name = String::from_utf8(r(usize::from(len))).unwrap();
+                let port = r(2);
+                format!("{name}:{}", u16::from_be_bytes([port[0], port[1]]))
+            } else {
+                "not a domain".to_string()
+            };
+            log.lock().unwrap().push(format!("{target} {creds}"));
+            s2.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+            // The HTTP request, answered here.
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s2.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            s2.write_all(&http_reply("200 OK", "", &pem)).unwrap();
+        }
+    });
+    let input = secret_yaml("s", Some("n"), "");
+    for scheme in ["socks5", "socks5h"] {
+        let out = run_env(
+            d.path(),
+            &["--cert", "http://certs.example.invalid:8080/cert.pem"],
+            input.as_bytes(),
+            &[("HTTP_PROXY", &format!("{scheme}://u:s3cret@{addr}"))],
+        );
+        assert_eq!(
+            unseal_data(&parse_sealed_secrets(&out.ok().stdout).unwrap()[0], "foo"),
+            b"bar"
+        );
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "certs.example.invalid:8080 u:s3cret",
+            "certs.example.invalid:8080 u:s3cret"
+        ]
     );
 }

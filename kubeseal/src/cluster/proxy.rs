@@ -209,7 +209,8 @@ pub fn parse_proxy(value: &str, source: &'static str) -> anyhow::Result<Proxy> {
     })
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes decoded (invalid ones kept as they are), as userinfo is percent-encoded.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
