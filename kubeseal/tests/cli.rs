@@ -285,6 +285,45 @@ fn namespace_from_kubeconfig_without_cluster() {
     assert_eq!(ss[0].metadata.namespace.as_deref(), Some("nons"));
 }
 
+/// A `--kubeconfig` that does not exist is client-go's loading error, but only when the namespace
+/// is needed: a Secret with its namespace, or `-n`, seals as upstream does; a missing file of
+/// `$KUBECONFIG` is skipped.
+#[test]
+fn missing_explicit_kubeconfig_fails_only_when_the_namespace_is_needed() {
+    let d = TempDir::new("kubeconfig-missing");
+    let missing = d.path().join("nope.yaml").display().to_string();
+    let out = run(
+        d.path(),
+        &["--cert", &cert_arg(), "--kubeconfig", &missing],
+        secret_yaml("s", None, "").as_bytes(),
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!("error: stat {missing}: no such file or directory\n")
+    );
+    let ss = seal(
+        &d,
+        &["--kubeconfig", &missing],
+        &secret_yaml("s", Some("has-ns"), ""),
+    );
+    assert_eq!(ss[0].metadata.namespace.as_deref(), Some("has-ns"));
+    let ss = seal(
+        &d,
+        &["--kubeconfig", &missing, "-n", "given"],
+        &secret_yaml("s", None, ""),
+    );
+    assert_eq!(ss[0].metadata.namespace.as_deref(), Some("given"));
+    let out = run_env(
+        d.path(),
+        &["--cert", &cert_arg()],
+        secret_yaml("s", None, "").as_bytes(),
+        &[("KUBECONFIG", &missing)],
+    );
+    let ss = parse_sealed_secrets(&out.ok().stdout).unwrap();
+    assert_eq!(ss[0].metadata.namespace.as_deref(), Some("default"));
+}
+
 #[test]
 fn test_namespace_mismatch_validation() {
     let d = TempDir::new("mismatch");

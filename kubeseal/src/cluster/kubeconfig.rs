@@ -11,8 +11,8 @@
 //! at opt-level 3), one load of a 5.7 KB single-context kubeconfig with certificate and key data
 //! took 241 µs here and 115 µs with `read_from` (16.8 KB, three contexts: 568 µs and 227 µs); both
 //! are noise next to the RSA work of a seal. It is kept for the offline semantics, which differ
-//! from the online loader's: a file that is missing or unreadable is skipped even when named by
-//! `--kubeconfig` (it only matters once the cluster is contacted), an empty file is an empty
+//! from the online loader's: a file that is unreadable is skipped (a missing one named by
+//! `--kubeconfig` is an error, as client-go's loading rules), an empty file is an empty
 //! config, the first non-empty `current-context` wins, fields it does not read are never
 //! validated, and a parse error is printed without a snippet of the file and redacted, since a
 //! kubeconfig holds credentials.
@@ -85,18 +85,57 @@ pub fn load(flags: &KubeFlags) -> anyhow::Result<Option<Kubeconfig>> {
     Ok(merged)
 }
 
+/// The namespace of [`namespace`], looked up the first time it is needed: upstream asks
+/// client-go's `Namespace()` only for a Secret without a namespace, so a kubeconfig problem never
+/// stops sealing Secrets that carry theirs.
+pub struct LazyNamespace<'a> {
+    flags: &'a KubeFlags,
+    value: std::cell::OnceCell<String>,
+}
+
+impl<'a> LazyNamespace<'a> {
+    /// Nothing is read yet.
+    pub fn new(flags: &'a KubeFlags) -> Self {
+        Self {
+            flags,
+            value: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// `-n`, when given (no lookup).
+    pub fn explicit(&self) -> Option<&str> {
+        self.flags.namespace.as_deref()
+    }
+
+    /// The namespace ([`namespace`]), looked up once.
+    pub fn get(&self) -> anyhow::Result<&str> {
+        if let Some(v) = self.value.get() {
+            return Ok(v);
+        }
+        let (ns, _) = namespace(self.flags)?;
+        Ok(self.value.get_or_init(|| ns))
+    }
+}
+
 /// The namespace and whether it was explicit (`-n`), as client-go's `ClientConfig.Namespace()`.
+/// An explicit `--kubeconfig` that does not exist is client-go's loading error
+/// (`stat <path>: no such file or directory`).
 pub fn namespace(flags: &KubeFlags) -> anyhow::Result<(String, bool)> {
     if let Some(ns) = &flags.namespace {
         return Ok((ns.clone(), true));
+    }
+    if let Some(p) = &flags.kubeconfig
+        && std::fs::metadata(p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        anyhow::bail!("stat {}: no such file or directory", p.display());
     }
     let mut current: Option<String> = flags.context.clone();
     let mut contexts: Vec<MinimalNamedContext> = Vec::new();
     for path in paths(flags) {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            // A missing file is skipped, as client-go does (an explicit --kubeconfig that does not
-            // exist only matters once the cluster is contacted).
+            // A missing file of $KUBECONFIG or ~/.kube/config is skipped, as client-go does (a
+            // missing --kubeconfig was refused above); so is an unreadable one.
             Err(_) => continue,
         };
         let text = String::from_utf8_lossy(&bytes);
