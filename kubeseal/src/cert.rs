@@ -77,7 +77,13 @@ fn open_cert(source: &CertSource, kube: &KubeFlags) -> anyhow::Result<Vec<u8>> {
 
 /// Upstream's `ParseKey`: the first certificate of the bundle, RSA, not expired at `now`.
 pub fn parse_cert(pem: &[u8], now: SystemTime) -> anyhow::Result<Certificate> {
-    let cert = Certificate::from_pem(pem)?;
+    let cert = Certificate::from_pem(pem).map_err(|e| match e {
+        // client-go's `cert.ParseCertsPEM`, upstream's text (e.g. for an HTML page).
+        common::keys::KeyError::NoPem("certificate") => {
+            anyhow::anyhow!("data does not contain any valid RSA or ECDSA certificates")
+        }
+        e => e.into(),
+    })?;
     cert.check_not_expired(now)?;
     Ok(cert)
 }

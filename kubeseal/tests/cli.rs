@@ -153,6 +153,23 @@ fn test_main_error() {
     );
 }
 
+/// Not a PEM certificate (an HTML page, a key): client-go's text, as upstream.
+#[test]
+fn cert_that_is_not_pem_gives_upstreams_message() {
+    let d = TempDir::new("notpem");
+    let page = d.write("page.html", "<html>login</html>");
+    let out = run(
+        d.path(),
+        &["--cert", &page.display().to_string()],
+        secret_yaml("s", Some("n"), "").as_bytes(),
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "error: data does not contain any valid RSA or ECDSA certificates\n"
+    );
+}
+
 #[test]
 fn cert_nonexistent_file() {
     let d = TempDir::new("nocert");
