@@ -121,6 +121,10 @@ pub struct Cli {
     #[arg(long, default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     version: bool,
 
+    /// Ignored, as upstream's kubeseal ignores positional arguments (the input is stdin or -f).
+    #[arg(hide = true, value_name = "IGNORED")]
+    positional: Vec<std::ffi::OsString>,
+
     #[command(flatten)]
     kube: KubeArgs,
 }
@@ -137,6 +141,9 @@ struct KubeArgs {
     /// Group to impersonate for the operation, this flag can be repeated to specify multiple groups.
     #[arg(long, env = "SEALED_SECRETS_AS_GROUP", value_delimiter = ',')]
     as_group: Vec<String>,
+    /// UID to impersonate for the operation.
+    #[arg(long, env = "SEALED_SECRETS_AS_UID")]
+    as_uid: Option<String>,
     /// Path to a cert file for the certificate authority
     #[arg(long, env = "SEALED_SECRETS_CERTIFICATE_AUTHORITY")]
     certificate_authority: Option<PathBuf>,
@@ -155,6 +162,15 @@ struct KubeArgs {
     /// If true, the server's certificate will not be checked for validity. This will make your HTTPS connections insecure
     #[arg(long, env = "SEALED_SECRETS_INSECURE_SKIP_TLS_VERIFY", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     insecure_skip_tls_verify: bool,
+    /// Server name to use for server certificate validation. If it is not provided, the hostname used to contact the server is used
+    #[arg(long, env = "SEALED_SECRETS_TLS_SERVER_NAME")]
+    tls_server_name: Option<String>,
+    /// If provided, this URL will be used to connect via proxy
+    #[arg(long, env = "SEALED_SECRETS_PROXY_URL")]
+    proxy_url: Option<String>,
+    /// If true, opt-out of response compression for all requests to the server
+    #[arg(long, env = "SEALED_SECRETS_DISABLE_COMPRESSION", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
+    disable_compression: bool,
     /// If present, the namespace scope for this CLI request
     #[arg(short = 'n', long, env = "SEALED_SECRETS_NAMESPACE")]
     namespace: Option<String>,
@@ -189,14 +205,32 @@ impl KubeArgs {
                 .into_iter()
                 .filter(|g| !g.is_empty())
                 .collect(),
+            as_uid: nonempty(self.as_uid),
             certificate_authority: nonempty_path(self.certificate_authority),
             client_certificate: nonempty_path(self.client_certificate),
             client_key: nonempty_path(self.client_key),
             insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            tls_server_name: nonempty(self.tls_server_name),
+            proxy_url: nonempty(self.proxy_url),
+            disable_compression: self.disable_compression,
             request_timeout: self.request_timeout,
-            namespace: nonempty(self.namespace),
+            namespace: nonempty(self.namespace.map(|n| remove_namespaces_prefix(&n))),
         }
     }
+}
+
+/// client-go's `RemoveNamespacesPrefix` (how `-n` is bound): `ns/x`, `namespace/x` and
+/// `namespaces/x` (any case) mean `x`.
+fn remove_namespaces_prefix(value: &str) -> String {
+    for prefix in ["namespaces/", "namespace/", "ns/"] {
+        if let Some(head) = value.get(..prefix.len())
+            && value.len() > prefix.len()
+            && head.eq_ignore_ascii_case(prefix)
+        {
+            return value.get(prefix.len()..).unwrap_or_default().to_string();
+        }
+    }
+    value.to_string()
 }
 
 /// `kubeseal keys <backup|restore|list>` (beyond upstream): manage the controller's sealing keys.
@@ -324,6 +358,10 @@ where
             Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
         )
     };
+    // pflag's deprecation notice, for the command line only (upstream sets env values without it).
+    if matches.value_source("rotate") == Some(clap::parser::ValueSource::CommandLine) {
+        eprintln!("Flag --rotate has been deprecated, please use --re-encrypt instead");
+    }
     let format_explicit = explicit("format");
     let controller_name_explicit = explicit("controller_name");
     let cli = match Cli::from_arg_matches(&matches) {
@@ -333,6 +371,15 @@ where
             return Err(ExitCode::from(2));
         }
     };
+    if !cli.positional.is_empty() {
+        // Upstream ignores them silently; `kubeseal secret.yaml` then waits on stdin. The
+        // arguments are not echoed (one could be a value someone meant to seal).
+        let n = cli.positional.len();
+        eprintln!(
+            "kubeseal: warning: ignoring {n} positional argument{}: kubeseal reads the input from stdin or -f/--secret-file",
+            if n == 1 { "" } else { "s" }
+        );
+    }
     if cli.version {
         println!("kubeseal version: v{VERSION}");
         return Err(ExitCode::SUCCESS);
@@ -416,7 +463,9 @@ where
                 from_file,
             }
         } else {
-            Mode::Seal
+            Mode::Seal {
+                name: nonempty(cli.name),
+            }
         }
     };
     let cert = nonempty(cli.cert);
@@ -462,7 +511,7 @@ mod tests {
         assert_eq!(c.output.format, Format::Json);
         assert_eq!(c.output.explicit_format, None);
         assert_eq!(c.scope, SealingScope::Strict);
-        assert_eq!(c.mode, Mode::Seal);
+        assert_eq!(c.mode, Mode::Seal { name: None });
     }
 
     #[test]
@@ -522,6 +571,60 @@ mod tests {
         assert!(parse_from(["kubeseal", "--from-file", "x"]).is_err());
         assert!(parse_from(["kubeseal", "--re-encrypt-dir", "d"]).is_err());
         assert!(parse_from(["kubeseal", "--validate", "--re-encrypt-dir", "d"]).is_ok());
+    }
+
+    #[test]
+    fn client_flags_as_kubectl() {
+        let c = parse_from([
+            "kubeseal",
+            "--as-uid=1234",
+            "--tls-server-name",
+            "api.internal",
+            "--proxy-url",
+            "http://proxy:3128",
+            "--disable-compression",
+            "-n",
+            "namespaces/team",
+        ])
+        .unwrap();
+        assert_eq!(c.kube.as_uid.as_deref(), Some("1234"));
+        assert_eq!(c.kube.tls_server_name.as_deref(), Some("api.internal"));
+        assert_eq!(c.kube.proxy_url.as_deref(), Some("http://proxy:3128"));
+        assert!(c.kube.disable_compression);
+        assert_eq!(c.kube.namespace.as_deref(), Some("team"));
+        let c = parse_from(["kubeseal", "--disable-compression=false", "-n", "ns/"]).unwrap();
+        assert!(!c.kube.disable_compression);
+        // Only a prefix followed by a name is removed, in any case.
+        assert_eq!(c.kube.namespace.as_deref(), Some("ns/"));
+        for (given, want) in [("NS/a", "a"), ("Namespace/b", "b"), ("x/ns/c", "x/ns/c")] {
+            assert_eq!(remove_namespaces_prefix(given), want);
+        }
+        // `kubeseal keys` takes the same flags.
+        let c = parse_from([
+            "kubeseal",
+            "keys",
+            "list",
+            "--as-uid",
+            "u",
+            "--proxy-url=socks5://p",
+        ])
+        .unwrap();
+        assert_eq!(c.kube.as_uid.as_deref(), Some("u"));
+        assert_eq!(c.kube.proxy_url.as_deref(), Some("socks5://p"));
+    }
+
+    #[test]
+    fn name_is_kept_for_seal_mode() {
+        assert_eq!(
+            parse_from(["kubeseal", "--name", "x"]).unwrap().mode,
+            Mode::Seal {
+                name: Some("x".into())
+            }
+        );
+        assert_eq!(
+            parse_from(["kubeseal", "--name", ""]).unwrap().mode,
+            Mode::Seal { name: None }
+        );
     }
 
     #[test]

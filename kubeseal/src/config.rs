@@ -26,6 +26,8 @@ pub struct KubeFlags {
     pub as_user: Option<String>,
     /// `--as-group`.
     pub as_group: Vec<String>,
+    /// `--as-uid`.
+    pub as_uid: Option<String>,
     /// `--certificate-authority`.
     pub certificate_authority: Option<PathBuf>,
     /// `--client-certificate`.
@@ -34,6 +36,12 @@ pub struct KubeFlags {
     pub client_key: Option<PathBuf>,
     /// `--insecure-skip-tls-verify`.
     pub insecure_skip_tls_verify: bool,
+    /// `--tls-server-name`.
+    pub tls_server_name: Option<String>,
+    /// `--proxy-url`.
+    pub proxy_url: Option<String>,
+    /// `--disable-compression`.
+    pub disable_compression: bool,
     /// `--request-timeout`.
     pub request_timeout: String,
     /// `-n/--namespace`: the explicit namespace.
@@ -46,7 +54,10 @@ pub struct KubeFlags {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Default: Secrets → SealedSecrets.
-    Seal,
+    Seal {
+        /// `--name`: the name of every sealed Secret (upstream's `overrideName`).
+        name: Option<String>,
+    },
     /// `--raw`: one value → bare base64.
     Raw {
         /// `--name`.

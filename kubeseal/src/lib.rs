@@ -10,8 +10,9 @@
 //! | `kubeseal keys …` | `modes/keys.rs` |
 //! | `--fetch-cert` | `cert.rs` |
 //!
-//! Around them: `cert.rs` (where the certificate comes from), `cluster/` (API server access and
-//! the kubeconfig), `io.rs` (input, output, Go-style I/O errors) and `rng.rs`.
+//! Around them: `cert.rs` (where the certificate comes from), `cluster/` (API server access, the
+//! kubeconfig, proxies from the environment), `io.rs` (input, output, Go-style I/O errors) and
+//! `rng.rs`.
 
 pub mod cli;
 pub mod config;
@@ -38,6 +39,6 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         Mode::FetchCert => io::emit(&config.output, &cert::open(config)?),
         Mode::MergeInto(target) => modes::seal::run_merge_into(config, target),
         Mode::Raw { name, from_file } => modes::seal::run_raw(config, name.as_deref(), from_file),
-        Mode::Seal => modes::seal::run(config),
+        Mode::Seal { name } => modes::seal::run(config, name.as_deref()),
     }
 }

@@ -153,6 +153,23 @@ fn test_main_error() {
     );
 }
 
+/// Not a PEM certificate (an HTML page, a key): client-go's text, as upstream.
+#[test]
+fn cert_that_is_not_pem_gives_upstreams_message() {
+    let d = TempDir::new("notpem");
+    let page = d.write("page.html", "<html>login</html>");
+    let out = run(
+        d.path(),
+        &["--cert", &page.display().to_string()],
+        secret_yaml("s", Some("n"), "").as_bytes(),
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "error: data does not contain any valid RSA or ECDSA certificates\n"
+    );
+}
+
 #[test]
 fn cert_nonexistent_file() {
     let d = TempDir::new("nocert");
@@ -283,6 +300,45 @@ fn namespace_from_kubeconfig_without_cluster() {
     );
     let ss = parse_sealed_secrets(&out.ok().stdout).unwrap();
     assert_eq!(ss[0].metadata.namespace.as_deref(), Some("nons"));
+}
+
+/// A `--kubeconfig` that does not exist is client-go's loading error, but only when the namespace
+/// is needed: a Secret with its namespace, or `-n`, seals as upstream does; a missing file of
+/// `$KUBECONFIG` is skipped.
+#[test]
+fn missing_explicit_kubeconfig_fails_only_when_the_namespace_is_needed() {
+    let d = TempDir::new("kubeconfig-missing");
+    let missing = d.path().join("nope.yaml").display().to_string();
+    let out = run(
+        d.path(),
+        &["--cert", &cert_arg(), "--kubeconfig", &missing],
+        secret_yaml("s", None, "").as_bytes(),
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!("error: stat {missing}: no such file or directory\n")
+    );
+    let ss = seal(
+        &d,
+        &["--kubeconfig", &missing],
+        &secret_yaml("s", Some("has-ns"), ""),
+    );
+    assert_eq!(ss[0].metadata.namespace.as_deref(), Some("has-ns"));
+    let ss = seal(
+        &d,
+        &["--kubeconfig", &missing, "-n", "given"],
+        &secret_yaml("s", None, ""),
+    );
+    assert_eq!(ss[0].metadata.namespace.as_deref(), Some("given"));
+    let out = run_env(
+        d.path(),
+        &["--cert", &cert_arg()],
+        secret_yaml("s", None, "").as_bytes(),
+        &[("KUBECONFIG", &missing)],
+    );
+    let ss = parse_sealed_secrets(&out.ok().stdout).unwrap();
+    assert_eq!(ss[0].metadata.namespace.as_deref(), Some("default"));
 }
 
 #[test]
@@ -1066,5 +1122,508 @@ fn broken_pipe_is_success() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `--name` in seal mode is upstream's `overrideName`: it renames every Secret (the label of the
+/// values is the new name's) and names one that has none; `--merge-into` keeps the file's name.
+#[test]
+fn name_renames_or_supplies_the_name_in_seal_mode() {
+    let d = TempDir::new("name-override");
+    let ss = seal(
+        &d,
+        &["--name", "renamed"],
+        &secret_yaml("original", Some("ns"), ""),
+    );
+    assert_eq!(ss[0].metadata.name.as_deref(), Some("renamed"));
+    assert_eq!(
+        ss[0].spec.template.metadata.name.as_deref(),
+        Some("renamed")
+    );
+    // Strict scope: it unseals only as `renamed`, so the values were sealed for that name.
+    assert_eq!(unseal_data(&ss[0], "foo"), b"bar");
+    // A Secret without a name gets one (instead of `missing metadata.name`), from the env too.
+    let nameless = "apiVersion: v1\nkind: Secret\nmetadata:\n  namespace: ns\ndata:\n  foo: YmFy\n";
+    let refused = run(d.path(), &["--cert", &cert_arg()], nameless.as_bytes());
+    assert_eq!(refused.code, 1);
+    assert_eq!(
+        refused.stderr,
+        "error: missing metadata.name in input Secret\n"
+    );
+    let out = run_env(
+        d.path(),
+        &["--cert", &cert_arg()],
+        nameless.as_bytes(),
+        &[("SEALED_SECRETS_NAME", "given")],
+    );
+    let ss = parse_sealed_secrets(&out.ok().stdout).unwrap();
+    assert_eq!(ss[0].metadata.name.as_deref(), Some("given"));
+    assert_eq!(unseal_data(&ss[0], "foo"), b"bar");
+    // Every document of a multi-document input, as upstream's loop does.
+    let two = format!(
+        "{}---\n{}",
+        secret_yaml("a", Some("ns"), ""),
+        secret_yaml("b", Some("ns"), "")
+    );
+    let ss = seal(&d, &["--name", "same"], &two);
+    assert_eq!(ss.len(), 2);
+    assert!(
+        ss.iter()
+            .all(|s| s.metadata.name.as_deref() == Some("same"))
+    );
+    // An empty --name changes nothing.
+    let ss = seal(&d, &["--name="], &secret_yaml("kept", Some("ns"), ""));
+    assert_eq!(ss[0].metadata.name.as_deref(), Some("kept"));
+    // --merge-into seals with the file's name whatever --name says (upstream passes orig.Name).
+    let file = d.write(
+        "target.json",
+        run(
+            d.path(),
+            &["--cert", &cert_arg()],
+            secret_yaml("target", Some("ns"), "").as_bytes(),
+        )
+        .ok()
+        .stdout
+        .clone(),
+    );
+    run(
+        d.path(),
+        &[
+            "--cert",
+            &cert_arg(),
+            "--merge-into",
+            "target.json",
+            "--name",
+            "other",
+        ],
+        b"kind: Secret\nmetadata: {name: x}\nstringData: {added: a}\n",
+    )
+    .ok();
+    let merged = &parse_sealed_secrets(&std::fs::read(file).unwrap()).unwrap()[0];
+    assert_eq!(merged.metadata.name.as_deref(), Some("target"));
+    assert_eq!(unseal_data(merged, "added"), b"a");
+}
+
+/// A loopback HTTP server on its own thread: each connection's request head (request line and
+/// headers, lower-cased header names kept as sent) is recorded and answered by `answer`, then the
+/// connection is closed.
+struct HttpServer {
+    addr: std::net::SocketAddr,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl HttpServer {
+    fn start(answer: impl Fn(&str) -> Vec<u8> + Send + 'static) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                    match s.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let reply = answer(&head);
+                seen.lock().unwrap().push(head);
+                let _ = s.write_all(&reply);
+            }
+        });
+        Self { addr, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn http_reply(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// The path of a request head's request line.
+fn request_target(head: &str) -> String {
+    head.split(' ').nth(1).unwrap_or_default().to_string()
+}
+
+/// `--cert http://…` follows redirects as Go's `http.Client`: 301/302/303/307/308, relative and
+/// absolute `Location`s, at most 10 requests (`stopped after 10 redirects`), never to `file://`.
+#[test]
+fn cert_url_follows_redirects_as_go() {
+    let d = TempDir::new("cert-redirects");
+    let pem = std::fs::read(fixture("cert-4096.pem")).unwrap();
+    let input = secret_yaml("s", Some("n"), "");
+    // /hop/<n>/<code> redirects to /hop/<n-1>/<code> (relative, absolute path or absolute URL in
+    // turn); /hop/0/... serves the certificate.
+    let server = HttpServer::start(move |head| {
+        let target = request_target(head);
+        let parts: Vec<&str> = target.trim_start_matches('/').split('/').collect();
+        match parts.as_slice() {
+            ["hop", "0", _] => http_reply("200 OK", "", &pem),
+            ["hop", n, code] => {
+                let n: u32 = n.parse().unwrap();
+                let host = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("host: ").or(l.strip_prefix("Host: ")))
+                    .unwrap_or_default()
+                    .to_string();
+                let location = match n % 3 {
+                    0 => format!("../{}/{code}", n - 1),
+                    1 => format!("/hop/{}/{code}", n - 1),
+                    _ => format!("http://{host}/hop/{}/{code}#frag", n - 1),
+                };
+                http_reply(
+                    &format!("{code} Redirect"),
+                    &format!("Location: {location}\r\n"),
+                    b"",
+                )
+            }
+            ["nolocation"] => http_reply("302 Found", "", b""),
+            ["tofile"] => http_reply("302 Found", "Location: file:///etc/hostname\r\n", b""),
+            ["tomissing"] => http_reply("302 Found", "Location: missing\r\n", b""),
+            _ => http_reply("404 Not Found", "", b""),
+        }
+    });
+    let base = format!("http://{}", server.addr);
+    for code in ["301", "302", "303", "307", "308"] {
+        let url = format!("{base}/hop/3/{code}");
+        let out = run(d.path(), &["--cert", &url], input.as_bytes());
+        assert_eq!(
+            unseal_data(&parse_sealed_secrets(&out.ok().stdout).unwrap()[0], "foo"),
+            b"bar",
+            "{code}"
+        );
+    }
+    // 9 redirects = 10 requests: fine. 10 redirects: Go's limit.
+    let before = server.requests().len();
+    run(
+        d.path(),
+        &["--cert", &format!("{base}/hop/9/302")],
+        input.as_bytes(),
+    )
+    .ok();
+    assert_eq!(server.requests().len() - before, 10);
+    let url = format!("{base}/hop/10/302");
+    let before = server.requests().len();
+    let out = run(d.path(), &["--cert", &url], input.as_bytes());
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!("error: cannot fetch \"{url}\": stopped after 10 redirects\n")
+    );
+    assert_eq!(server.requests().len() - before, 10);
+    // Every hop asked for a PEM file, as the first request does.
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|h| h.contains("accept: application/x-pem-file, */*")),
+        "{:?}",
+        server.requests()
+    );
+    // `user:password@` is sent as basic auth (never in the request line), and redacted in
+    // messages as Go's URL.Redacted.
+    let authed = base.replace("http://", "http://me:pw@");
+    run(
+        d.path(),
+        &["--cert", &format!("{authed}/hop/0/302")],
+        input.as_bytes(),
+    )
+    .ok();
+    let last = server.requests().pop().unwrap();
+    assert!(last.starts_with("GET /hop/0/302 HTTP/1.1\r\n"), "{last}");
+    assert!(last.contains("authorization: Basic bWU6cHc="), "{last}");
+    let out = run(
+        d.path(),
+        &["--cert", &format!("{authed}/missing")],
+        input.as_bytes(),
+    );
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot fetch \"{}/missing\": 404 Not Found\n",
+            base.replace("http://", "http://me:xxxxx@")
+        )
+    );
+    // A redirect without a Location is the response itself (Go returns it).
+    let url = format!("{base}/nolocation");
+    let out = run(d.path(), &["--cert", &url], input.as_bytes());
+    assert_eq!(
+        out.stderr,
+        format!("error: cannot fetch \"{url}\": 302 Found\n")
+    );
+    // The status after redirects names the URL that gave it.
+    let url = format!("{base}/tomissing");
+    let out = run(d.path(), &["--cert", &url], input.as_bytes());
+    assert_eq!(
+        out.stderr,
+        format!("error: cannot fetch \"{url}\": 404 Not Found (from {base}/missing)\n")
+    );
+    // Never to the local disk.
+    let url = format!("{base}/tofile");
+    let out = run(d.path(), &["--cert", &url], input.as_bytes());
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot fetch \"{url}\": 302 Found: redirected to unsupported protocol scheme \"file\"\n"
+        )
+    );
+}
+
+/// `--cert` URLs honour HTTP_PROXY/HTTPS_PROXY/NO_PROXY as Go's `ProxyFromEnvironment`: plain
+/// http in absolute form to the proxy, https through CONNECT, both with the proxy's credentials;
+/// NO_PROXY and loopback targets go direct. The targets are `.invalid` names: nothing resolves
+/// them but the proxy.
+#[test]
+fn cert_url_uses_the_proxy_from_the_environment() {
+    let d = TempDir::new("cert-proxy");
+    let pem = std::fs::read(fixture("cert-4096.pem")).unwrap();
+    let input = secret_yaml("s", Some("n"), "");
+    let proxy = HttpServer::start(move |head| {
+        if head.starts_with("GET http://certs.example.invalid/cert.pem HTTP/1.1\r\n") {
+            http_reply("200 OK", "", &pem)
+        } else {
+            // CONNECT (or anything else): refused, so kubeseal reports the tunnel's failure.
+            http_reply("403 Forbidden", "", b"")
+        }
+    });
+    let proxy_url = format!("http://user:p%40ss@{}", proxy.addr);
+    let env = |extra: &[(&'static str, String)]| {
+        let mut v: Vec<(&str, String)> = vec![
+            ("HTTP_PROXY", proxy_url.clone()),
+            ("HTTPS_PROXY", proxy_url.clone()),
+        ];
+        v.extend(extra.iter().cloned());
+        v
+    };
+    let run_with = |args: &[&str], vars: &[(&str, String)]| {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_env(d.path(), args, input.as_bytes(), &vars)
+    };
+    // http: the request goes to the proxy, in absolute form, with Proxy-Authorization.
+    let out = run_with(
+        &["--cert", "http://certs.example.invalid/cert.pem"],
+        &env(&[]),
+    );
+    assert_eq!(
+        unseal_data(&parse_sealed_secrets(&out.ok().stdout).unwrap()[0], "foo"),
+        b"bar"
+    );
+    let seen = proxy.requests();
+    let basic = format!("proxy-authorization: Basic {}", B64.encode("user:p@ss"));
+    assert!(
+        seen[0]
+            .to_ascii_lowercase()
+            .contains(&basic.to_ascii_lowercase()),
+        "{seen:?}"
+    );
+    // https: a CONNECT to the target's host and port, with the credentials; the proxy's refusal
+    // is the error, and the password is in no message.
+    let out = run_with(
+        &["--cert", "https://certs.example.invalid:8443/cert.pem"],
+        &env(&[]),
+    );
+    assert_eq!(out.code, 1);
+    let seen = proxy.requests();
+    let connect = seen.last().unwrap();
+    assert!(
+        connect.starts_with("CONNECT certs.example.invalid:8443 HTTP/1.1\r\n"),
+        "{connect}"
+    );
+    assert!(
+        connect
+            .to_ascii_lowercase()
+            .contains(&basic.to_ascii_lowercase()),
+        "{connect}"
+    );
+    assert!(
+        out.stderr
+            .starts_with("error: cannot fetch \"https://certs.example.invalid:8443/cert.pem\": "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("p@ss") && !out.stderr.contains("p%40ss"),
+        "{}",
+        out.stderr
+    );
+    // NO_PROXY: direct, so the name does not resolve; the proxy sees nothing.
+    let before = proxy.requests().len();
+    let out = run_with(
+        &["--cert", "http://certs.example.invalid/cert.pem"],
+        &env(&[("NO_PROXY", "localhost,.example.invalid".into())]),
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(proxy.requests().len(), before);
+    // Lower-case variables work too; a loopback target is never proxied.
+    let direct = HttpServer::start(|_| http_reply("404 Not Found", "", b""));
+    let url = format!("http://{}/cert.pem", direct.addr);
+    let out = run_with(&["--cert", &url], &[("http_proxy", proxy_url.clone())]);
+    assert_eq!(
+        out.stderr,
+        format!("error: cannot fetch \"{url}\": 404 Not Found\n")
+    );
+    assert_eq!(proxy.requests().len(), before);
+    assert_eq!(direct.requests().len(), 1);
+    // A proxy variable that cannot be parsed is named, never quoted.
+    let out = run_with(
+        &["--cert", "http://certs.example.invalid/cert.pem"],
+        &[("HTTP_PROXY", "http://user:secret@".into())],
+    );
+    assert_eq!(
+        out.stderr,
+        "error: cannot fetch \"http://certs.example.invalid/cert.pem\": invalid proxy address in HTTP_PROXY\n"
+    );
+}
+
+/// Upstream ignores positional arguments (pflag collects them, kubeseal never reads them):
+/// `kubeseal --cert c.pem secret.yaml < secret.yaml` works, with a warning that does not echo them.
+/// `--rotate` prints pflag's deprecation notice.
+#[test]
+fn positional_arguments_are_ignored_and_rotate_is_deprecated() {
+    let d = TempDir::new("positional");
+    let input = secret_yaml("s", Some("n"), "");
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert_arg(),
+            "mysecret.yaml",
+            "-o",
+            "yaml",
+            "other",
+        ],
+        input.as_bytes(),
+    );
+    out.ok();
+    assert_eq!(
+        out.stderr,
+        "kubeseal: warning: ignoring 2 positional arguments: kubeseal reads the input from stdin or -f/--secret-file\n"
+    );
+    assert_eq!(
+        unseal_data(&parse_sealed_secrets(&out.stdout).unwrap()[0], "foo"),
+        b"bar"
+    );
+    let out = run(
+        d.path(),
+        &[
+            "--rotate",
+            "--recovery-private-key",
+            &key_arg(),
+            "--cert",
+            &cert_arg(),
+        ],
+        &out.stdout,
+    );
+    out.ok();
+    assert!(
+        out.stderr
+            .starts_with("Flag --rotate has been deprecated, please use --re-encrypt instead\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `HTTPS_PROXY=socks5://user:pass@…` (and `socks5h`): the target's host name goes to the proxy
+/// (nothing resolves `.invalid` locally), with the credentials. The test's SOCKS5 server checks the
+/// handshake, then answers the HTTP request itself with the certificate.
+#[test]
+fn cert_url_through_a_socks5_proxy() {
+    use std::io::{Read, Write};
+    let d = TempDir::new("cert-socks");
+    let pem = std::fs::read(fixture("cert-4096.pem")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut read = |n: usize| {
+                let mut b = vec![0u8; n];
+                s.read_exact(&mut b).map(|_| b)
+            };
+            // Greeting: VER NMETHODS METHODS…; choose username/password (2).
+            let Ok(head) = read(2) else { continue };
+            let Ok(methods) = read(usize::from(head[1])) else {
+                continue;
+            };
+            let offered_auth = methods.contains(&2);
+            let mut s2 = s.try_clone().unwrap();
+            s2.write_all(&[5, if offered_auth { 2 } else { 0 }])
+                .unwrap();
+            let mut creds = String::new();
+            if offered_auth {
+                let mut r = |n: usize| {
+                    let mut b = vec![0u8; n];
+                    s2.read_exact(&mut b).unwrap();
+                    b
+                };
+                let ulen = r(2)[1];
+                let user = String::from_utf8(r(usize::from(ulen))).unwrap();
+                let plen = r(1)[0];
+                let pass = String::from_utf8(r(usize::from(plen))).unwrap();
+                creds = format!("{user}:{pass}");
+                s2.write_all(&[1, 0]).unwrap();
+            }
+            // CONNECT: VER CMD RSV ATYP=3 LEN NAME PORT.
+            let mut r = |n: usize| {
+                let mut b = vec![0u8; n];
+                s2.read_exact(&mut b).unwrap();
+                b
+            };
+            let req = r(4);
+            let target = if req[3] == 3 {
+                let len = r(1)[0];
+                let name = String::from_utf8(r(usize::from(len))).unwrap();
+                let port = r(2);
+                format!("{name}:{}", u16::from_be_bytes([port[0], port[1]]))
+            } else {
+                "not a domain".to_string()
+            };
+            log.lock().unwrap().push(format!("{target} {creds}"));
+            s2.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+            // The HTTP request, answered here.
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s2.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            s2.write_all(&http_reply("200 OK", "", &pem)).unwrap();
+        }
+    });
+    let input = secret_yaml("s", Some("n"), "");
+    for scheme in ["socks5", "socks5h"] {
+        let out = run_env(
+            d.path(),
+            &["--cert", "http://certs.example.invalid:8080/cert.pem"],
+            input.as_bytes(),
+            &[("HTTP_PROXY", &format!("{scheme}://u:s3cret@{addr}"))],
+        );
+        assert_eq!(
+            unseal_data(&parse_sealed_secrets(&out.ok().stdout).unwrap()[0], "foo"),
+            b"bar"
+        );
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "certs.example.invalid:8080 u:s3cret",
+            "certs.example.invalid:8080 u:s3cret"
+        ]
     );
 }

@@ -555,3 +555,368 @@ async fn finds_the_chart_named_controller_service_in_its_namespace_only() -> Res
     );
     Ok(())
 }
+
+/// The proxy variables kubeseal must not inherit from the machine in the proxy tests.
+const PROXY_VARS: [&str; 7] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+];
+
+/// kubeseal with the admin kubeconfig, `--controller-namespace`, no inherited proxy variables and
+/// `env` set, off the async runtime (the test's CONNECT proxy runs on it).
+async fn kubeseal_with_env(env: &Env, args: &[&str], vars: &[(&str, String)]) -> Out {
+    let mut cmd = std::process::Command::new(workspace_bin("kubeseal"));
+    cmd.args(args)
+        .args(["--kubeconfig", &cluster().kubeconfig.display().to_string()])
+        .args([
+            "--controller-namespace",
+            env.ns(),
+            "--request-timeout",
+            "20s",
+        ])
+        .env_remove("KUBECONFIG")
+        .env("HOME", env.dir.path())
+        .stdin(std::process::Stdio::null());
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("kubeseal thread")
+        .expect("spawning kubeseal");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A CONNECT proxy on 127.0.0.1 that records each CONNECT line (and whether it carried
+/// `Proxy-Authorization`) and splices the connection to the target.
+struct ConnectProxy {
+    addr: std::net::SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ConnectProxy {
+    async fn start() -> Result<Self> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 16384 {
+                        if client.read_exact(&mut b).await.is_err() {
+                            return;
+                        }
+                        head.push(b[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let line = head.lines().next().unwrap_or_default().to_string();
+                    let auth = head
+                        .to_ascii_lowercase()
+                        .contains("proxy-authorization: basic ");
+                    log.lock().unwrap().push(format!("{line} auth={auth}"));
+                    let Some(target) = line
+                        .strip_prefix("CONNECT ")
+                        .and_then(|r| r.split(' ').next())
+                    else {
+                        let _ = client
+                            .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                            .await;
+                        return;
+                    };
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                        return;
+                    };
+                    if client
+                        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                        .await
+                        .is_ok()
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, seen, task })
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The client flags kubeseal takes from kubectl reach the real API server: `--proxy-url` and
+/// HTTPS_PROXY tunnel through a CONNECT proxy (NO_PROXY with the server's address goes direct),
+/// `--tls-server-name` is what the server's certificate is checked against, and
+/// `--disable-compression` / `--as-uid` are accepted by a working request.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_flags_proxy_and_tls_server_name_against_the_api_server() -> Result<()> {
+    let env = Env::start("ks-kflags").await?;
+    let proxy = ConnectProxy::start().await?;
+    let server = cluster()
+        .apiserver
+        .trim_start_matches("https://")
+        .to_string();
+    let connect = |auth: bool| format!("CONNECT {server} HTTP/1.1 auth={auth}");
+    let expected = env.kubeseal(&["--fetch-cert"], b"").ok().stdout;
+
+    // --proxy-url, with credentials: one tunnel to the API server, and the same certificate.
+    let url = format!("http://user:pw@{}", proxy.addr);
+    let out = kubeseal_with_env(&env, &["--fetch-cert", "--proxy-url", &url], &[]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, expected);
+    assert!(proxy.seen().contains(&connect(true)), "{:?}", proxy.seen());
+
+    // HTTPS_PROXY (no flag): the same, as Go's ProxyFromEnvironment for an https server.
+    let before = proxy.seen().len();
+    let out = kubeseal_with_env(
+        &env,
+        &["--fetch-cert"],
+        &[("HTTPS_PROXY", format!("{}", proxy.addr))],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, expected);
+    assert!(
+        proxy.seen()[before..].contains(&connect(false)),
+        "{:?}",
+        proxy.seen()
+    );
+    // NO_PROXY naming the server's address: direct, the proxy sees nothing more.
+    let before = proxy.seen().len();
+    let out = kubeseal_with_env(
+        &env,
+        &["--fetch-cert"],
+        &[
+            ("HTTPS_PROXY", format!("http://{}", proxy.addr)),
+            (
+                "NO_PROXY",
+                format!("example.invalid, {}", cluster().host_ip),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(proxy.seen().len(), before);
+    // kube's client reads NO_PROXY too, more strictly than Go: an empty entry is a clear error.
+    let out = kubeseal_with_env(
+        &env,
+        &["--fetch-cert"],
+        &[
+            ("HTTPS_PROXY", format!("http://{}", proxy.addr)),
+            ("NO_PROXY", format!("{},", cluster().host_ip)),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .starts_with("error: cannot use NO_PROXY/no_proxy (")
+            && out.stderr.contains("trailing comma"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(proxy.seen().len(), before);
+    // An explicit --proxy-url wins over NO_PROXY, as client-go.
+    let out = kubeseal_with_env(
+        &env,
+        &[
+            "--fetch-cert",
+            &format!("--proxy-url=http://{}", proxy.addr),
+        ],
+        &[("NO_PROXY", cluster().host_ip.clone())],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(proxy.seen().len(), before + 1);
+
+    // --tls-server-name: a name in the server's certificate works with the server given by IP;
+    // another name fails the TLS check.
+    let out = kubeseal_with_env(
+        &env,
+        &[
+            "--fetch-cert",
+            "--tls-server-name",
+            "kubernetes.default",
+            "--disable-compression",
+            "--as-uid=",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, expected);
+    let out = kubeseal_with_env(
+        &env,
+        &[
+            "--fetch-cert",
+            "--tls-server-name=not-the-apiserver.example",
+        ],
+        &[],
+    )
+    .await;
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("cannot reach the Kubernetes API server")
+            || out.stderr.contains("cannot get sealed secret service"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.to_ascii_lowercase().contains("certificate"),
+        "a TLS name error: {}",
+        out.stderr
+    );
+    Ok(())
+}
+
+/// client-go's in-cluster namespace: kubeseal running in a real Pod on the harness's node seals a
+/// Secret without a namespace for the Pod's namespace (the service-account `namespace` file the
+/// kubelet mounts), or for `POD_NAMESPACE` when set — never `default`. The Pod runs the debug
+/// binary from a hostPath (the node sees the host's files), the certificate and the input come
+/// from a ConfigMap, and the SealedSecret is read from the Pod's log.
+#[tokio::test(flavor = "multi_thread")]
+async fn namespace_less_secret_sealed_in_a_pod_gets_the_pods_namespace() -> Result<()> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
+    if cluster().node.is_none() {
+        bail!("this test runs a real Pod: the cluster has no node (SSRS_NODE=0)");
+    }
+    let ns = TestNamespace::new("ks-inpod").await?;
+    // The ServiceAccount admission plugin mounts the token Secret: wait until it exists.
+    let sas: Api<ServiceAccount> = ns.api();
+    wait_for("the default ServiceAccount's token Secret", WAIT, || {
+        let sas = sas.clone();
+        async move {
+            Ok(sas
+                .get_opt("default")
+                .await?
+                .is_some_and(|sa| sa.secrets.is_some_and(|s| !s.is_empty())))
+        }
+    })
+    .await?;
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "input" },
+        "data": {
+            "cert.pem": String::from_utf8(fixtures::cert_pem())?,
+            "secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: in-pod\nstringData:\n  foo: bar\n",
+        }
+    }))?;
+    ns.api::<ConfigMap>()
+        .create(&PostParams::default(), &cm)
+        .await?;
+    let bin = workspace_bin("kubeseal");
+    let bin_dir = bin.parent().unwrap().display().to_string();
+    let pods: Api<Pod> = ns.api();
+    for (name, pod_ns) in [
+        ("seal-sa-file", None),
+        ("seal-pod-namespace", Some("from-env")),
+    ] {
+        let env: Vec<serde_json::Value> = pod_ns
+            .map(|v| serde_json::json!({ "name": "POD_NAMESPACE", "value": v }))
+            .into_iter()
+            .collect();
+        let host = |n: &str, path: &str, mount: &str| {
+            (
+                serde_json::json!({ "name": n, "hostPath": { "path": path } }),
+                serde_json::json!({ "name": n, "mountPath": mount, "readOnly": true }),
+            )
+        };
+        let vols = [
+            host("bin", &bin_dir, "/kubeseal"),
+            host("lib", "/lib", "/lib"),
+            host("lib64", "/lib64", "/lib64"),
+        ];
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name },
+            "spec": {
+                "restartPolicy": "Never",
+                // A development machine shared by several builds can be short of disk: the
+                // kubelet then taints the node (disk-pressure) and admits only critical Pods. This
+                // one runs for a second and writes nothing.
+                "priorityClassName": "system-node-critical",
+                "tolerations": [{ "key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule" }],
+                "containers": [{
+                    "name": "kubeseal",
+                    "image": "localhost/ssrs-pause:1",
+                    "imagePullPolicy": "Never",
+                    "command": ["/kubeseal/kubeseal", "--cert", "/input/cert.pem",
+                                "-f", "/input/secret.yaml", "-o", "yaml"],
+                    "env": env,
+                    "volumeMounts": vols.iter().map(|(_, m)| m.clone())
+                        .chain([serde_json::json!({ "name": "input", "mountPath": "/input" })])
+                        .collect::<Vec<_>>(),
+                }],
+                "volumes": vols.iter().map(|(v, _)| v.clone())
+                    .chain([serde_json::json!({ "name": "input", "configMap": { "name": "input" } })])
+                    .collect::<Vec<_>>(),
+            }
+        }))?;
+        pods.create(&PostParams::default(), &pod).await?;
+    }
+    let key = PrivateKey::from_pem(&fixtures::key_pem())?;
+    for (name, want) in [
+        ("seal-sa-file", ns.name().to_string()),
+        ("seal-pod-namespace", "from-env".to_string()),
+    ] {
+        let p = &pods;
+        let phase = wait_for_value(
+            &format!("Pod {name} finished"),
+            Duration::from_secs(90),
+            || async move {
+                let phase = p
+                    .get(name)
+                    .await?
+                    .status
+                    .and_then(|s| s.phase)
+                    .unwrap_or_default();
+                Ok(matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase))
+            },
+        )
+        .await?;
+        let log = pods.logs(name, &Default::default()).await?;
+        assert_eq!(phase, "Succeeded", "Pod {name}: {log}");
+        let ss = parse_sealed_secrets(log.as_bytes())
+            .with_context(|| format!("Pod {name} printed no SealedSecret: {log}"))?
+            .remove(0);
+        assert_eq!(
+            ss.metadata.namespace.as_deref(),
+            Some(want.as_str()),
+            "{name}"
+        );
+        // Sealed (strict scope) for that namespace: it opens as `<want>/in-pod` only.
+        let secret = unseal(
+            &ss,
+            &[&key],
+            &UnsealOptions::default(),
+            &mut Default::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        assert_eq!(secret.secret().data.as_ref().unwrap()["foo"].0, b"bar");
+    }
+    Ok(())
+}

@@ -1,7 +1,8 @@
 //! The kubeconfig: which files client-go would load (`--kubeconfig`, else the `$KUBECONFIG` path
 //! list, else `~/.kube/config`), loaded and merged for the online modes ([`load`]), with the
 //! kubectl override flags applied ([`apply_overrides`]); and the namespace kubectl would use,
-//! read without contacting the cluster ([`namespace`]).
+//! read without contacting the cluster ([`namespace`]: `-n`, the context's namespace, inside a
+//! pod the pod's namespace ([`InCluster`]), else `default`).
 //!
 //! Both read the files [`paths`] names, so the discovery rules are written once. The parsers
 //! differ: [`load`] uses `kube::config::Kubeconfig::read_from`; [`namespace`], which runs on every
@@ -10,8 +11,8 @@
 //! at opt-level 3), one load of a 5.7 KB single-context kubeconfig with certificate and key data
 //! took 241 µs here and 115 µs with `read_from` (16.8 KB, three contexts: 568 µs and 227 µs); both
 //! are noise next to the RSA work of a seal. It is kept for the offline semantics, which differ
-//! from the online loader's: a file that is missing or unreadable is skipped even when named by
-//! `--kubeconfig` (it only matters once the cluster is contacted), an empty file is an empty
+//! from the online loader's: a file that is unreadable is skipped (a missing one named by
+//! `--kubeconfig` is an error, as client-go's loading rules), an empty file is an empty
 //! config, the first non-empty `current-context` wins, fields it does not read are never
 //! validated, and a parse error is printed without a snippet of the file and redacted, since a
 //! kubeconfig holds credentials.
@@ -84,18 +85,57 @@ pub fn load(flags: &KubeFlags) -> anyhow::Result<Option<Kubeconfig>> {
     Ok(merged)
 }
 
+/// The namespace of [`namespace`], looked up the first time it is needed: upstream asks
+/// client-go's `Namespace()` only for a Secret without a namespace, so a kubeconfig problem never
+/// stops sealing Secrets that carry theirs.
+pub struct LazyNamespace<'a> {
+    flags: &'a KubeFlags,
+    value: std::cell::OnceCell<String>,
+}
+
+impl<'a> LazyNamespace<'a> {
+    /// Nothing is read yet.
+    pub fn new(flags: &'a KubeFlags) -> Self {
+        Self {
+            flags,
+            value: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// `-n`, when given (no lookup).
+    pub fn explicit(&self) -> Option<&str> {
+        self.flags.namespace.as_deref()
+    }
+
+    /// The namespace ([`namespace`]), looked up once.
+    pub fn get(&self) -> anyhow::Result<&str> {
+        if let Some(v) = self.value.get() {
+            return Ok(v);
+        }
+        let (ns, _) = namespace(self.flags)?;
+        Ok(self.value.get_or_init(|| ns))
+    }
+}
+
 /// The namespace and whether it was explicit (`-n`), as client-go's `ClientConfig.Namespace()`.
+/// An explicit `--kubeconfig` that does not exist is client-go's loading error
+/// (`stat <path>: no such file or directory`).
 pub fn namespace(flags: &KubeFlags) -> anyhow::Result<(String, bool)> {
     if let Some(ns) = &flags.namespace {
         return Ok((ns.clone(), true));
+    }
+    if let Some(p) = &flags.kubeconfig
+        && std::fs::metadata(p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        anyhow::bail!("stat {}: no such file or directory", p.display());
     }
     let mut current: Option<String> = flags.context.clone();
     let mut contexts: Vec<MinimalNamedContext> = Vec::new();
     for path in paths(flags) {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            // A missing file is skipped, as client-go does (an explicit --kubeconfig that does not
-            // exist only matters once the cluster is contacted).
+            // A missing file of $KUBECONFIG or ~/.kube/config is skipped, as client-go does (a
+            // missing --kubeconfig was refused above); so is an unreadable one.
             Err(_) => continue,
         };
         let text = String::from_utf8_lossy(&bytes);
@@ -118,13 +158,73 @@ pub fn namespace(flags: &KubeFlags) -> anyhow::Result<(String, bool)> {
         }
         contexts.extend(kc.contexts.unwrap_or_default());
     }
-    let ns = current
+    let context_ns = current
         .and_then(|c| contexts.into_iter().find(|nc| nc.name == c))
         .and_then(|nc| nc.context)
         .and_then(|c| c.namespace)
-        .filter(|ns| !ns.is_empty())
+        .filter(|ns| !ns.is_empty());
+    // client-go's `DeferredLoadingClientConfig.Namespace()`: a context without a namespace, inside
+    // a pod, means the pod's namespace.
+    let ns = context_ns
+        .or_else(|| InCluster::from_env().namespace())
         .unwrap_or_else(|| "default".to_string());
     Ok((ns, false))
+}
+
+/// Where client-go's `inClusterClientConfig` looks.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// What client-go's `inClusterClientConfig` reads: `Possible()` (both `KUBERNETES_SERVICE_*`
+/// variables and a `token` file) and `Namespace()` (`POD_NAMESPACE`, else the `namespace` file).
+/// The directory is a field so that tests can point it elsewhere; the binary always uses
+/// [`SERVICE_ACCOUNT_DIR`].
+#[derive(Debug, Clone, Default)]
+pub struct InCluster {
+    /// `KUBERNETES_SERVICE_HOST`.
+    pub service_host: Option<String>,
+    /// `KUBERNETES_SERVICE_PORT`.
+    pub service_port: Option<String>,
+    /// `POD_NAMESPACE`.
+    pub pod_namespace: Option<String>,
+    /// The service-account directory (`token`, `namespace`).
+    pub dir: PathBuf,
+}
+
+impl InCluster {
+    /// The process's environment and [`SERVICE_ACCOUNT_DIR`].
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok();
+        Self {
+            service_host: var("KUBERNETES_SERVICE_HOST"),
+            service_port: var("KUBERNETES_SERVICE_PORT"),
+            pod_namespace: var("POD_NAMESPACE"),
+            dir: PathBuf::from(SERVICE_ACCOUNT_DIR),
+        }
+    }
+
+    /// `Possible()`: running in a pod with a service-account token.
+    pub fn possible(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        set(&self.service_host)
+            && set(&self.service_port)
+            && std::fs::metadata(self.dir.join("token")).is_ok_and(|m| !m.is_dir())
+    }
+
+    /// The pod's namespace when [`Self::possible`]: `POD_NAMESPACE`, else the trimmed
+    /// `namespace` file, else `default`; `None` outside a pod.
+    pub fn namespace(&self) -> Option<String> {
+        if !self.possible() {
+            return None;
+        }
+        if let Some(ns) = self.pod_namespace.clone().filter(|n| !n.is_empty()) {
+            return Some(ns);
+        }
+        let file = std::fs::read(self.dir.join("namespace")).ok();
+        let ns = file
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .filter(|n| !n.is_empty());
+        Some(ns.unwrap_or_else(|| "default".to_string()))
+    }
 }
 
 const FLAGS_ENTRY: &str = "kubeseal-flags";
@@ -170,7 +270,10 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
 
     let cluster_override = flags.server.is_some()
         || flags.certificate_authority.is_some()
-        || flags.insecure_skip_tls_verify;
+        || flags.insecure_skip_tls_verify
+        || flags.tls_server_name.is_some()
+        || flags.proxy_url.is_some()
+        || flags.disable_compression;
     if cluster_override {
         upsert(
             &mut kc.clusters,
@@ -194,6 +297,17 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
                     c.certificate_authority = None;
                     c.certificate_authority_data = None;
                 }
+                // client-go: `--tls-server-name`, and `--server` without it, replace the file's
+                // `tls-server-name` (a new server usually has another name).
+                if flags.tls_server_name.is_some() || flags.server.is_some() {
+                    c.tls_server_name = flags.tls_server_name.clone();
+                }
+                if let Some(p) = &flags.proxy_url {
+                    c.proxy_url = Some(p.clone());
+                }
+                if flags.disable_compression {
+                    c.disable_compression = Some(true);
+                }
             },
         );
     }
@@ -201,6 +315,7 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
         || flags.client_certificate.is_some()
         || flags.client_key.is_some()
         || flags.as_user.is_some()
+        || flags.as_uid.is_some()
         || !flags.as_group.is_empty();
     if user_override {
         upsert(
@@ -232,6 +347,9 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
                 if let Some(a) = &flags.as_user {
                     u.impersonate = Some(a.clone());
                 }
+                if let Some(uid) = &flags.as_uid {
+                    u.impersonate_uid = Some(uid.clone());
+                }
                 if !flags.as_group.is_empty() {
                     u.impersonate_groups = Some(flags.as_group.clone());
                 }
@@ -243,6 +361,25 @@ pub fn apply_overrides(kc: &mut Kubeconfig, flags: &KubeFlags) -> KubeConfigOpti
         cluster: flags.cluster.clone(),
         user: flags.user.clone(),
     }
+}
+
+/// The `proxy-url` of the cluster `opts` selects in `kc` (after [`apply_overrides`]: `--proxy-url`
+/// included), empty values ignored.
+pub fn cluster_proxy_url(kc: &Kubeconfig, opts: &KubeConfigOptions) -> Option<String> {
+    let cluster = opts.cluster.clone().or_else(|| {
+        let ctx = opts.context.as_ref().or(kc.current_context.as_ref())?;
+        kc.contexts
+            .iter()
+            .find(|c| &c.name == ctx)
+            .and_then(|c| c.context.as_ref())
+            .map(|c| c.cluster.clone())
+    })?;
+    kc.clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.proxy_url.clone())
+        .filter(|p| !p.is_empty())
 }
 
 /// Apply `update` to the first entry of `items` that `is` selects, or to `new()` appended at the
@@ -267,6 +404,62 @@ fn upsert<T>(
 mod tests {
     use super::*;
 
+    fn sa_dir(token: bool, namespace: Option<&str>) -> fixtures::TempDir {
+        let d = fixtures::TempDir::new("kubeseal-sa");
+        if token {
+            std::fs::write(d.path().join("token"), "t").unwrap();
+        }
+        if let Some(ns) = namespace {
+            std::fs::write(d.path().join("namespace"), ns).unwrap();
+        }
+        d
+    }
+
+    fn in_cluster(dir: &std::path::Path, pod_ns: Option<&str>) -> InCluster {
+        InCluster {
+            service_host: Some("10.96.0.1".into()),
+            service_port: Some("443".into()),
+            pod_namespace: pod_ns.map(String::from),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn in_cluster_namespace_as_client_go() {
+        let d = sa_dir(true, Some(" team-a\n"));
+        assert_eq!(
+            in_cluster(d.path(), None).namespace().as_deref(),
+            Some("team-a")
+        );
+        // POD_NAMESPACE first.
+        assert_eq!(
+            in_cluster(d.path(), Some("from-env"))
+                .namespace()
+                .as_deref(),
+            Some("from-env")
+        );
+        // A token but no namespace file (or an empty one): `default`.
+        let bare = sa_dir(true, None);
+        assert_eq!(
+            in_cluster(bare.path(), None).namespace().as_deref(),
+            Some("default")
+        );
+        let empty = sa_dir(true, Some("  \n"));
+        assert_eq!(
+            in_cluster(empty.path(), None).namespace().as_deref(),
+            Some("default")
+        );
+        // Not in a pod: no token file, a directory named token, or no service variables.
+        let no_token = sa_dir(false, Some("team-a"));
+        assert_eq!(in_cluster(no_token.path(), Some("x")).namespace(), None);
+        let dir_token = sa_dir(false, Some("team-a"));
+        std::fs::create_dir(dir_token.path().join("token")).unwrap();
+        assert_eq!(in_cluster(dir_token.path(), None).namespace(), None);
+        let mut no_vars = in_cluster(d.path(), None);
+        no_vars.service_port = Some(String::new());
+        assert_eq!(no_vars.namespace(), None);
+    }
+
     #[test]
     fn overrides_build_a_context_from_flags() {
         let mut kc = Kubeconfig::default();
@@ -285,6 +478,50 @@ mod tests {
         let u = kc.auth_infos[0].auth_info.as_ref().unwrap();
         assert!(u.token.is_some());
         assert_eq!(u.impersonate.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn client_flags_override_the_selected_cluster_and_user() {
+        let yaml = "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: ca, user: ua}\nclusters:\n- name: ca\n  cluster: {server: 'https://a', tls-server-name: from-file, proxy-url: 'http://file-proxy:1'}\nusers:\n- name: ua\n  user: {token: x}\n";
+        let cluster = |kc: &Kubeconfig| kc.clusters[0].cluster.clone().unwrap();
+        // No flags: the file's values.
+        let mut kc = Kubeconfig::from_yaml(yaml).unwrap();
+        let opts = apply_overrides(&mut kc, &KubeFlags::default());
+        assert_eq!(cluster(&kc).tls_server_name.as_deref(), Some("from-file"));
+        assert_eq!(
+            cluster_proxy_url(&kc, &opts).as_deref(),
+            Some("http://file-proxy:1")
+        );
+        // The flags win; --as-uid goes on the user.
+        let mut kc = Kubeconfig::from_yaml(yaml).unwrap();
+        let flags = KubeFlags {
+            tls_server_name: Some("flag-name".into()),
+            proxy_url: Some("socks5://flag-proxy:1080".into()),
+            disable_compression: true,
+            as_uid: Some("uid-1".into()),
+            ..KubeFlags::default()
+        };
+        let opts = apply_overrides(&mut kc, &flags);
+        let c = cluster(&kc);
+        assert_eq!(c.tls_server_name.as_deref(), Some("flag-name"));
+        assert_eq!(c.disable_compression, Some(true));
+        assert_eq!(
+            cluster_proxy_url(&kc, &opts).as_deref(),
+            Some("socks5://flag-proxy:1080")
+        );
+        let u = kc.auth_infos[0].auth_info.as_ref().unwrap();
+        assert_eq!(u.impersonate_uid.as_deref(), Some("uid-1"));
+        assert!(u.token.is_some(), "the file's token stays");
+        // --server alone clears the file's tls-server-name (client-go: a new server usually has
+        // another name).
+        let mut kc = Kubeconfig::from_yaml(yaml).unwrap();
+        let flags = KubeFlags {
+            server: Some("https://elsewhere".into()),
+            ..KubeFlags::default()
+        };
+        apply_overrides(&mut kc, &flags);
+        assert_eq!(cluster(&kc).tls_server_name, None);
+        assert_eq!(cluster(&kc).server.as_deref(), Some("https://elsewhere"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use kube::config::Kubeconfig;
 use crate::config::KubeFlags;
 
 pub mod kubeconfig;
+pub mod proxy;
 
 /// Timeout of every request when `--request-timeout` is `0` (upstream: no timeout; we never hang).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -66,6 +67,39 @@ pub fn first_port_name(service_json: &[u8]) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// kube's configuration error, with a hint when its (stricter than Go's) proxy parsing refused
+/// the environment: it reads HTTPS_PROXY and NO_PROXY itself whenever a proxy is configured, and
+/// refuses a NO_PROXY with an empty entry (`a,,b`, a trailing comma) or an entry that is not a
+/// host, IP address or CIDR, where kubectl ignores the entry.
+fn kubeconfig_error(what: &str, e: &kube::config::KubeconfigError) -> anyhow::Error {
+    use kube::config::KubeconfigError as K;
+    match e {
+        K::ParseNoProxy(inner) => anyhow::anyhow!(
+            "cannot use NO_PROXY/no_proxy ({inner}): with a proxy for the API server, every comma-separated entry must be a host name, an IP address or a CIDR (remove empty entries such as a trailing comma)"
+        ),
+        K::ParseProxyUrl(_) => anyhow::anyhow!(
+            "cannot use the proxy for the API server: the kubeconfig's proxy-url or HTTPS_PROXY/https_proxy is not a valid URL"
+        ),
+        other => anyhow::anyhow!("{what}: {other}"),
+    }
+}
+
+/// `err` and its sources, `: `-separated, each once (hyper's and kube's top-level errors alone say
+/// only "client error (Connect)").
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut src = err.source();
+    while let Some(e) = src {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        src = e.source();
+    }
+    out
+}
+
 /// A connection to the API server.
 pub struct Online {
     rt: tokio::runtime::Runtime,
@@ -112,21 +146,25 @@ impl Online {
             .enable_all()
             .build()?;
         let kc = kubeconfig::load(flags)?;
-        let mut config = rt.block_on(async {
+        let (mut config, explicit_proxy) = rt.block_on(async {
             let overrides = flags.server.is_some() || flags.cluster.is_some();
             match kc {
                 Some(mut kc) => {
                     let opts = kubeconfig::apply_overrides(&mut kc, flags);
+                    let proxy = kubeconfig::cluster_proxy_url(&kc, &opts);
                     kube::Config::from_custom_kubeconfig(kc, &opts)
                         .await
-                        .map_err(|e| anyhow::anyhow!("invalid kubeconfig: {e}"))
+                        .map(|c| (c, proxy))
+                        .map_err(|e| kubeconfig_error("invalid kubeconfig", &e))
                 }
                 None if overrides => {
                     let mut kc = Kubeconfig::default();
                     let opts = kubeconfig::apply_overrides(&mut kc, flags);
+                    let proxy = kubeconfig::cluster_proxy_url(&kc, &opts);
                     kube::Config::from_custom_kubeconfig(kc, &opts)
                         .await
-                        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+                        .map(|c| (c, proxy))
+                        .map_err(|e| kubeconfig_error("invalid configuration", &e))
                 }
                 None => {
                     let mut c = kube::Config::incluster().map_err(|e| {
@@ -136,6 +174,9 @@ impl Online {
                     })?;
                     if let Some(a) = &flags.as_user {
                         c.auth_info.impersonate = Some(a.clone());
+                    }
+                    if let Some(uid) = &flags.as_uid {
+                        c.auth_info.impersonate_uid = Some(uid.clone());
                     }
                     if !flags.as_group.is_empty() {
                         c.auth_info.impersonate_groups = Some(flags.as_group.clone());
@@ -147,10 +188,29 @@ impl Online {
                     if flags.insecure_skip_tls_verify {
                         c.accept_invalid_certs = true;
                     }
-                    Ok(c)
+                    if let Some(n) = &flags.tls_server_name {
+                        c.tls_server_name = Some(n.clone());
+                    }
+                    if flags.disable_compression {
+                        c.disable_compression = true;
+                    }
+                    Ok((c, flags.proxy_url.clone()))
                 }
             }
         })?;
+        // The proxy as client-go picks it: `--proxy-url` or the cluster's `proxy-url`, else Go's
+        // `ProxyFromEnvironment` for the server's URL (kube's own reading of the environment uses
+        // HTTPS_PROXY for http:// servers too and matches NO_PROXY against the proxy's address).
+        config.proxy_url = match explicit_proxy {
+            Some(p) => Some(
+                proxy::parse_proxy(&p, "--proxy-url (or the kubeconfig's proxy-url)")?
+                    .uri_with_credentials()?,
+            ),
+            None => proxy::ProxyEnv::from_env()
+                .proxy_for(&config.cluster_url)?
+                .map(|p| p.uri_with_credentials())
+                .transpose()?,
+        };
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
@@ -213,7 +273,10 @@ impl Online {
         let server = self.server.clone();
         self.block_on(async move {
             let res = client.send(req).await.map_err(|e| {
-                anyhow::anyhow!("cannot reach the Kubernetes API server at {server}: {e}")
+                anyhow::anyhow!(
+                    "cannot reach the Kubernetes API server at {server}: {}",
+                    error_chain(&e)
+                )
             })?;
             let status = res.status();
             let body = http_body_util::Limited::new(res.into_body(), MAX_BODY)

@@ -21,16 +21,18 @@ use crate::io::{
 };
 use crate::rng::AppRng;
 
-/// Default mode: the Secrets of the input → SealedSecrets.
-pub fn run(config: &Config) -> anyhow::Result<()> {
+/// Default mode: the Secrets of the input → SealedSecrets; `name` (`--name`) renames every one,
+/// or names one that has no name, as upstream's `overrideName`.
+pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
     let cert = cert::load(config)?;
     let mut rng = AppRng::from_env()?;
-    let (ns, explicit) = kubeconfig::namespace(&config.kube)?;
+    let ns = kubeconfig::LazyNamespace::new(&config.kube);
     let input = read_input(config.input_file.as_deref(), TTY_HINT_RESOURCE)?;
     let params = SealParams {
         scope: config.scope,
-        namespace: (&ns, explicit),
+        namespace: &ns,
         allow_empty_data: config.allow_empty_data,
+        name,
         overrides: None,
     };
     let out = seal_documents(
@@ -68,13 +70,14 @@ pub fn run_raw(config: &Config, name: Option<&str>, from_file: &[String]) -> any
 pub fn run_merge_into(config: &Config, target: &Path) -> anyhow::Result<()> {
     let cert = cert::load(config)?;
     let mut rng = AppRng::from_env()?;
-    let (ns, explicit) = kubeconfig::namespace(&config.kube)?;
+    let ns = kubeconfig::LazyNamespace::new(&config.kube);
     let input = read_input(config.input_file.as_deref(), TTY_HINT_RESOURCE)?;
     let file = read_file(target)?;
     let params = SealParams {
         scope: config.scope,
-        namespace: (&ns, explicit),
+        namespace: &ns,
         allow_empty_data: config.allow_empty_data,
+        name: None,
         overrides: None,
     };
     let out = merge_into(
@@ -92,10 +95,12 @@ pub fn run_merge_into(config: &Config, target: &Path) -> anyhow::Result<()> {
 pub struct SealParams<'a> {
     /// `--scope`.
     pub scope: SealingScope,
-    /// `(namespace, explicit)` as client-go's `Namespace()`.
-    pub namespace: (&'a str, bool),
+    /// The namespace as client-go's `Namespace()`, looked up only for a Secret without one.
+    pub namespace: &'a kubeconfig::LazyNamespace<'a>,
     /// `--allow-empty-data`.
     pub allow_empty_data: bool,
+    /// `--name` in seal mode: replaces each Secret's name (upstream's `overrideName`).
+    pub name: Option<&'a str>,
     /// Overrides (merge-into): name, namespace and scope of the target file.
     pub overrides: Option<(String, String, SealingScope)>,
 }
@@ -115,6 +120,9 @@ pub fn seal_one<R: CryptoRng + ?Sized>(
         anyhow::bail!(
             "secret.data is empty in input Secret, assuming this is an error and aborting. To work with empty data, --allow-empty-data can be used"
         );
+    }
+    if let Some(name) = p.name.filter(|n| !n.is_empty()) {
+        secret.metadata.name = Some(name.to_string());
     }
     if let Some((name, ns, scope)) = &p.overrides {
         secret.metadata.name = Some(name.clone());
@@ -153,15 +161,18 @@ pub fn seal_one<R: CryptoRng + ?Sized>(
     }
     let scope = SealingScope::from_annotations(secret.metadata.annotations.as_ref());
     if scope != SealingScope::ClusterWide {
-        let (ns, explicit) = p.namespace;
         let input_ns = secret.metadata.namespace.clone().unwrap_or_default();
-        if p.overrides.is_none() && explicit && !input_ns.is_empty() && input_ns != ns {
+        if p.overrides.is_none()
+            && let Some(ns) = p.namespace.explicit()
+            && !input_ns.is_empty()
+            && input_ns != ns
+        {
             anyhow::bail!(
                 "namespace mismatch: input secret is in namespace {input_ns:?} but {ns:?} was specified"
             );
         }
         if input_ns.is_empty() {
-            secret.metadata.namespace = Some(ns.to_string());
+            secret.metadata.namespace = Some(p.namespace.get()?.to_string());
         }
     }
     let m = &mut secret.metadata;
@@ -277,6 +288,7 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
         scope: p.scope,
         namespace: p.namespace,
         allow_empty_data: p.allow_empty_data,
+        name: None,
         overrides: Some((name, namespace, scope)),
     };
     for update in seal_all(rng, key, input, &params)? {
