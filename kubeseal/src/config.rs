@@ -82,6 +82,76 @@ pub enum Mode {
     RecoveryUnseal,
     /// `kubeseal keys …` (ours): key backup/restore/list.
     Keys(KeysCommand),
+    /// `kubeseal set FILE …` (ours): add, replace or delete items of a SealedSecret file in place.
+    Set(SetCommand),
+}
+
+/// `kubeseal set FILE [KEY]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetCommand {
+    /// The SealedSecret file, edited in place.
+    pub file: PathBuf,
+    /// `--name`: the document to edit when the file holds several SealedSecrets.
+    pub name: Option<String>,
+    /// The items, in the order given.
+    pub items: Vec<SetItem>,
+    /// `--length` of `--generate` values.
+    pub length: usize,
+    /// `--charset` of `--generate` values.
+    pub charset: Charset,
+}
+
+/// One item of `kubeseal set`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetItem {
+    /// The item's name.
+    pub key: String,
+    /// Where its value comes from.
+    pub source: SetSource,
+}
+
+/// Where a `kubeseal set` value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetSource {
+    /// The positional KEY: a no-echo prompt on a terminal, else all of stdin.
+    Input,
+    /// `--from-file KEY=PATH`.
+    File(PathBuf),
+    /// `--from-literal KEY=VALUE` (visible in shell history and `ps`).
+    Literal(String),
+    /// `--generate KEY`: random, never shown.
+    Generate,
+    /// `--delete KEY`.
+    Delete,
+}
+
+/// Alphabets of `--generate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Charset {
+    /// A–Z, a–z, 0–9.
+    Alnum,
+    /// Hexadecimal digits, lower case.
+    Hex,
+    /// The URL-safe base64 alphabet (A–Z, a–z, 0–9, `-`, `_`).
+    Base64url,
+    /// Printable ASCII without space, quotes and backslash.
+    Ascii,
+}
+
+impl Charset {
+    /// The characters.
+    pub fn alphabet(self) -> &'static [u8] {
+        match self {
+            Charset::Alnum => b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            Charset::Hex => b"0123456789abcdef",
+            Charset::Base64url => {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            }
+            Charset::Ascii => {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&()*+,-./:;<=>?@[]^_{|}~"
+            }
+        }
+    }
 }
 
 /// Where the sealing certificate comes from.

@@ -8,6 +8,7 @@
 //! | `--re-encrypt --recovery-private-key …` (offline), `--re-encrypt-dir` | `modes/reencrypt.rs` |
 //! | `--validate`, `--re-encrypt` (online) | `modes/controller.rs` |
 //! | `kubeseal keys …` | `modes/keys.rs` |
+//! | `kubeseal set FILE …` | `modes/set.rs` |
 //! | `--fetch-cert` | `cert.rs` |
 //!
 //! Around them: `cert.rs` (where the certificate comes from), `cluster/` (API server access, the
@@ -32,6 +33,7 @@ use config::{Config, Mode};
 pub fn run(config: &Config) -> anyhow::Result<()> {
     match &config.mode {
         Mode::Keys(cmd) => modes::keys::run(cmd, config),
+        Mode::Set(cmd) => modes::set::run(cmd, config),
         Mode::RecoveryUnseal => modes::recovery::run(config),
         Mode::Validate => modes::controller::validate(config),
         Mode::Rotate => modes::controller::rotate(config),

@@ -5,3 +5,4 @@ pub mod keys;
 pub mod recovery;
 pub mod reencrypt;
 pub mod seal;
+pub mod set;

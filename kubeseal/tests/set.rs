@@ -1,0 +1,225 @@
+//! `kubeseal set FILE …` against the real binary: one value changed, one line changed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // test code: a panic is a failure
+
+mod support;
+
+use common::documents::parse_sealed_secrets;
+use common::sealing::{UnsealOptions, unseal};
+use support::*;
+
+/// A file as a user keeps it in Git: comments, two items, the namespace-wide scope.
+fn sealed_file(dir: &TempDir) -> String {
+    let cert = cert_arg();
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: prod\n  annotations:\n    sealedsecrets.bitnami.com/namespace-wide: \"true\"\nstringData:\n  password: old-password\n  user: admin\n";
+    let out = run(
+        dir.path(),
+        &["--cert", &cert, "-o", "yaml"],
+        secret.as_bytes(),
+    );
+    out.ok();
+    format!("# database credentials (prod)\n{}", out.stdout_str())
+}
+
+fn opened(text: &str) -> std::collections::BTreeMap<String, String> {
+    let ss = &parse_sealed_secrets(text.as_bytes()).unwrap()[0];
+    let s = unseal(
+        ss,
+        &[&key()],
+        &UnsealOptions::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
+    s.secret()
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+        .collect()
+}
+
+/// Lines removed and added, as `git diff --numstat` counts them (the files are written next to
+/// each other in a scratch directory).
+fn changed_lines(a: &str, b: &str) -> (usize, usize) {
+    let d = TempDir::new("numstat");
+    std::fs::write(d.path().join("a"), a).unwrap();
+    std::fs::write(d.path().join("b"), b).unwrap();
+    let out = std::process::Command::new("git")
+        .args(["diff", "--no-index", "--numstat", "a", "b"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut f = text.split_whitespace();
+    let added = f.next().map_or(0, |n| n.parse().unwrap());
+    let removed = f.next().map_or(0, |n| n.parse().unwrap());
+    (removed, added)
+}
+
+#[test]
+fn set_replaces_one_value_and_only_its_line_changes() {
+    let d = TempDir::new("set-one");
+    let before = sealed_file(&d);
+    let file = d.path().join("db.yaml");
+    std::fs::write(&file, &before).unwrap();
+    let cert = cert_arg();
+    // Value from stdin (not a terminal).
+    let out = run(
+        d.path(),
+        &["set", "db.yaml", "password", "--cert", &cert],
+        b"new-password",
+    );
+    out.ok();
+    assert_eq!(out.stdout, b"");
+    assert!(!out.stderr.contains("new-password"), "{}", out.stderr);
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(changed_lines(&before, &after), (1, 1));
+    let old_line = before
+        .lines()
+        .find(|l| l.trim_start().starts_with("password: "))
+        .unwrap();
+    assert!(!after.contains(old_line));
+    assert!(after.starts_with("# database credentials (prod)\n"));
+    let values = opened(&after);
+    assert_eq!(values["password"], "new-password");
+    assert_eq!(values["user"], "admin");
+}
+
+#[test]
+fn literal_file_generate_and_delete_in_one_run() {
+    let d = TempDir::new("set-many");
+    let before = sealed_file(&d);
+    let file = d.path().join("db.yaml");
+    std::fs::write(&file, &before).unwrap();
+    std::fs::write(
+        d.path().join("ca.pem"),
+        b"-----BEGIN CERTIFICATE-----\nMIIB\n",
+    )
+    .unwrap();
+    let cert = cert_arg();
+    let out = run(
+        d.path(),
+        &[
+            "set",
+            "db.yaml",
+            "--cert",
+            &cert,
+            "--from-literal",
+            "user=root",
+            "--from-file",
+            "ca.crt=ca.pem",
+            "--generate",
+            "token",
+            "--length",
+            "40",
+            "--charset",
+            "hex",
+            "--delete",
+            "password",
+        ],
+        b"",
+    );
+    out.ok();
+    let after = std::fs::read_to_string(&file).unwrap();
+    let values = opened(&after);
+    assert_eq!(values["user"], "root");
+    assert_eq!(values["ca.crt"], "-----BEGIN CERTIFICATE-----\nMIIB\n");
+    assert!(!values.contains_key("password"));
+    let token = &values["token"];
+    assert_eq!(token.len(), 40);
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+    // Never printed.
+    assert!(!out.stderr.contains(token.as_str()) && !out.stdout_str().contains(token.as_str()));
+    // user replaced (1 → 1), password removed, ca.crt and token added.
+    assert_eq!(changed_lines(&before, &after), (2, 3));
+}
+
+#[test]
+fn nothing_changed_leaves_the_file_untouched() {
+    let d = TempDir::new("set-noop");
+    let before = sealed_file(&d);
+    let file = d.path().join("db.yaml");
+    std::fs::write(&file, &before).unwrap();
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // Deleting an absent item needs no certificate and changes nothing.
+    run(d.path(), &["set", "db.yaml", "--delete", "absent"], b"").ok();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+}
+
+#[test]
+fn several_sealed_secrets_need_name_and_only_that_one_changes() {
+    let d = TempDir::new("set-multi");
+    let one = sealed_file(&d);
+    let two = one.replace("name: db", "name: cache");
+    let both = format!(
+        "{one}{}",
+        two.trim_start_matches("# database credentials (prod)\n")
+    );
+    let file = d.path().join("all.yaml");
+    std::fs::write(&file, &both).unwrap();
+    let cert = cert_arg();
+    let out = run(
+        d.path(),
+        &["set", "all.yaml", "user", "--cert", &cert],
+        b"x",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("2 SealedSecrets (db, cache); choose one with --name"),
+        "{}",
+        out.stderr
+    );
+    // The scope is the file's: namespace-wide, so the rename above still opens.
+    run(
+        d.path(),
+        &[
+            "set", "all.yaml", "user", "--name", "cache", "--cert", &cert,
+        ],
+        b"cache-user",
+    )
+    .ok();
+    let after = std::fs::read_to_string(&file).unwrap();
+    let docs = parse_sealed_secrets(after.as_bytes()).unwrap();
+    let first = |d: &common::crd::SealedSecret| serde_json::to_value(d).unwrap();
+    assert_eq!(
+        first(&docs[0]),
+        first(&parse_sealed_secrets(both.as_bytes()).unwrap()[0])
+    );
+    assert_eq!(changed_lines(&both, &after), (1, 1));
+}
+
+#[test]
+fn bad_arguments_name_the_problem_and_never_echo_values() {
+    let d = TempDir::new("set-bad");
+    std::fs::write(d.path().join("db.yaml"), sealed_file(&d)).unwrap();
+    let out = run(
+        d.path(),
+        &["set", "db.yaml", "--from-literal", "s3cr3t-no-equals"],
+        b"",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("--from-literal expects KEY=VALUE"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("s3cr3t"));
+    let out = run(d.path(), &["set", "db.yaml", "bad/key"], b"");
+    assert!(
+        out.stderr.contains("invalid item name \"bad/key\""),
+        "{}",
+        out.stderr
+    );
+    let out = run(d.path(), &["set", "missing.yaml", "--delete", "a"], b"");
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("missing.yaml"), "{}", out.stderr);
+}
