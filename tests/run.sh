@@ -13,6 +13,9 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
 step "supply chain: cargo deny (licences, duplicate versions, sources; advisories need the RustSec DB)"
 bash tests/deny.sh
 bash tests/deny.sh --self-test
+step "packages the CLI tests drive: tmux (a real terminal for kubeseal's prompts)"
+command -v tmux >/dev/null || apt-get install -y -q --no-install-recommends tmux >/dev/null ||
+  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends tmux >/dev/null; }
 step "cluster: install packages, build or reuse the cached Kubernetes binaries and the pause image"
 bash tests/cluster/cluster.sh build
 if [[ -n "${SSRS_CLUSTER_DIR:-}" ]] && bash tests/cluster/cluster.sh status 2>/dev/null; then

@@ -223,3 +223,65 @@ fn bad_arguments_name_the_problem_and_never_echo_values() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("missing.yaml"), "{}", out.stderr);
 }
+
+/// On a terminal the value comes from a prompt that does not echo it: kubeseal runs in a real
+/// pseudo-terminal (tmux), the value is typed with `send-keys`, and the screen never shows it.
+#[test]
+fn the_prompt_on_a_terminal_does_not_echo_the_value() {
+    let d = TempDir::new("set-tty");
+    let file = d.path().join("db.yaml");
+    std::fs::write(&file, sealed_file(&d)).unwrap();
+    let sock = d.path().join("tmux.sock");
+    let sock = sock.to_str().unwrap();
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-S", sock])
+            .args(args)
+            .output()
+            .expect("tmux (Debian package tmux; tests/run.sh installs it)")
+    };
+    let script = format!(
+        "{} set db.yaml password --cert {}; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_kubeseal"),
+        cert_arg()
+    );
+    let dir = d.path().to_str().unwrap();
+    let out = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "160",
+        "-y",
+        "20",
+        "-c",
+        dir,
+        &script,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = || String::from_utf8(tmux(&["capture-pane", "-p", "-t", "t"]).stdout).unwrap();
+    let wait_for = |what: &str| {
+        for _ in 0..200 {
+            if screen().contains(what) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("no {what:?} on the screen:\n{}", screen());
+    };
+    wait_for("Value for \"password\" (not echoed):");
+    tmux(&["send-keys", "-t", "t", "-l", "typed-s3cr3t"]);
+    tmux(&["send-keys", "-t", "t", "Enter"]);
+    wait_for("EXIT=0");
+    let shown = screen();
+    tmux(&["kill-server"]);
+    assert!(!shown.contains("typed-s3cr3t"), "{shown}");
+    let values = opened(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(values["password"], "typed-s3cr3t");
+    assert_eq!(values["user"], "admin");
+}
