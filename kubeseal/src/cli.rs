@@ -89,6 +89,9 @@ pub struct Cli {
     /// Merge items from secret into an existing sealed secret file, updating the file in-place instead of writing to stdout.
     #[arg(long, env = "SEALED_SECRETS_MERGE_INTO")]
     merge_into: Option<PathBuf>,
+    /// (sealing) Keep the ciphertext of every item of OLDFILE proven to hold the same value under the same label, so that only changed items change; the proof is --recovery-private-key (without it every item is sealed again). With -w OLDFILE only the changed items' lines are rewritten.
+    #[arg(long, value_name = "OLDFILE")]
+    keep_unchanged: Option<PathBuf>,
     /// Encrypt a raw value passed via the --from-file flag or stdin
     #[arg(long, env = "SEALED_SECRETS_RAW", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     raw: bool,
@@ -312,6 +315,7 @@ where
         allow_empty_data: false,
         scope: SealingScope::Strict,
         recovery_private_keys: Vec::new(),
+        keep_unchanged: None,
         kube: k.kube.into_flags(),
     })
 }
@@ -487,6 +491,7 @@ fn parse_set(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
         allow_empty_data: false,
         scope: SealingScope::Strict,
         recovery_private_keys: Vec::new(),
+        keep_unchanged: None,
         kube: s.kube.into_flags(),
     })
 }
@@ -629,7 +634,11 @@ where
     let mode = if cli.recovery_unseal {
         Mode::RecoveryUnseal
     } else {
-        if !recovery_private_keys.is_empty() && !re_encrypt && std::io::stderr().is_terminal() {
+        if !recovery_private_keys.is_empty()
+            && !re_encrypt
+            && cli.keep_unchanged.is_none()
+            && std::io::stderr().is_terminal()
+        {
             eprintln!(
                 "warning: ignoring --recovery-private-key because unseal command not chosen with --recovery-unseal"
             );
@@ -662,6 +671,10 @@ where
             }
         }
     };
+    let keep_unchanged = nonempty_path(cli.keep_unchanged);
+    if keep_unchanged.is_some() && !matches!(mode, Mode::Seal { .. }) {
+        return usage("--keep-unchanged works when sealing Secrets only");
+    }
     let cert = nonempty(cli.cert);
     Ok(Config {
         mode,
@@ -679,6 +692,7 @@ where
         allow_empty_data: cli.allow_empty_data,
         scope: cli.scope,
         recovery_private_keys,
+        keep_unchanged,
         kube: cli.kube.into_flags(),
     })
 }

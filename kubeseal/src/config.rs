@@ -231,8 +231,11 @@ pub struct Config {
     pub allow_empty_data: bool,
     /// `--scope`.
     pub scope: SealingScope,
-    /// `--recovery-private-key`, already split on commas (`--recovery-unseal`, `--re-encrypt`).
+    /// `--recovery-private-key`, already split on commas (`--recovery-unseal`, `--re-encrypt`,
+    /// the proof of `--keep-unchanged`).
     pub recovery_private_keys: Vec<String>,
+    /// `--keep-unchanged OLDFILE` (ours, seal mode): keep the ciphertext of items proven unchanged.
+    pub keep_unchanged: Option<PathBuf>,
     /// Connection flags.
     pub kube: KubeFlags,
 }

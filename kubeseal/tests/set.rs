@@ -285,3 +285,128 @@ fn the_prompt_on_a_terminal_does_not_echo_the_value() {
     assert_eq!(values["password"], "typed-s3cr3t");
     assert_eq!(values["user"], "admin");
 }
+
+fn plain_secret(password: &str, scope_annotation: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: prod\n  annotations:\n    sealedsecrets.bitnami.com/namespace-wide: \"{scope_annotation}\"\nstringData:\n  password: {password}\n  user: admin\n"
+    )
+}
+
+fn item_line<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.trim_start().starts_with(&format!("{key}: ")))
+        .unwrap()
+}
+
+/// `kubectl create secret … -o yaml | kubeseal --keep-unchanged db.yaml -w db.yaml`: only the
+/// item whose value changed gets a new ciphertext, proven with local keys.
+#[test]
+fn keep_unchanged_reseals_only_the_changed_item() {
+    let d = TempDir::new("keep");
+    let before = sealed_file(&d);
+    let file = d.path().join("db.yaml");
+    std::fs::write(&file, &before).unwrap();
+    let (cert, key) = (cert_arg(), key_arg());
+    let args = [
+        "--cert",
+        &cert,
+        "--keep-unchanged",
+        "db.yaml",
+        "--recovery-private-key",
+        &key,
+        "-w",
+        "db.yaml",
+    ];
+    let out = run(
+        d.path(),
+        &args,
+        plain_secret("new-password", "true").as_bytes(),
+    );
+    out.ok();
+    assert!(
+        out.stderr
+            .contains("1 item(s) kept from db.yaml (proven unchanged), 1 sealed again"),
+        "{}",
+        out.stderr
+    );
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(changed_lines(&before, &after), (1, 1));
+    assert_eq!(item_line(&after, "user"), item_line(&before, "user"));
+    assert!(
+        after.starts_with("# database credentials (prod)\n"),
+        "comments kept"
+    );
+    assert_eq!(opened(&after)["password"], "new-password");
+
+    // The same input again: nothing changes at all, the file is not even rewritten.
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    run(
+        d.path(),
+        &args,
+        plain_secret("new-password", "true").as_bytes(),
+    )
+    .ok();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), after);
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+}
+
+#[test]
+fn keep_unchanged_without_a_proof_or_under_another_label_reseals_everything() {
+    let d = TempDir::new("keep-none");
+    let before = sealed_file(&d);
+    std::fs::write(d.path().join("db.yaml"), &before).unwrap();
+    let (cert, key) = (cert_arg(), key_arg());
+    // No --recovery-private-key: nothing is proven, to stdout.
+    let out = run(
+        d.path(),
+        &["--cert", &cert, "--keep-unchanged", "db.yaml", "-o", "yaml"],
+        plain_secret("old-password", "true").as_bytes(),
+    );
+    out.ok();
+    assert!(
+        out.stderr.contains("0 item(s) kept") && out.stderr.contains("nothing can be proven"),
+        "{}",
+        out.stderr
+    );
+    assert_ne!(
+        item_line(&out.stdout_str(), "user"),
+        item_line(&before, "user")
+    );
+    // Another scope (strict instead of namespace-wide) is another label: nothing kept.
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert,
+            "--keep-unchanged",
+            "db.yaml",
+            "--recovery-private-key",
+            &key,
+            "-o",
+            "yaml",
+        ],
+        plain_secret("old-password", "false").as_bytes(),
+    );
+    out.ok();
+    assert!(out.stderr.contains("0 item(s) kept"), "{}", out.stderr);
+    // The same label and values, to stdout: both kept, byte for byte.
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert,
+            "--keep-unchanged",
+            "db.yaml",
+            "--recovery-private-key",
+            &key,
+            "-o",
+            "yaml",
+        ],
+        plain_secret("old-password", "true").as_bytes(),
+    );
+    out.ok();
+    assert!(out.stderr.contains("2 item(s) kept"), "{}", out.stderr);
+    let text = out.stdout_str();
+    assert_eq!(item_line(&text, "user"), item_line(&before, "user"));
+    assert_eq!(item_line(&text, "password"), item_line(&before, "password"));
+}

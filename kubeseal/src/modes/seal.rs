@@ -35,14 +35,103 @@ pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
         name,
         overrides: None,
     };
-    let out = seal_documents(
-        &mut rng,
-        cert.public_key(),
-        &input,
-        &params,
-        config.output.format,
-    )?;
-    emit(&config.output, &out)
+    let Some(old_path) = config.keep_unchanged.as_deref() else {
+        let out = seal_documents(
+            &mut rng,
+            cert.public_key(),
+            &input,
+            &params,
+            config.output.format,
+        )?;
+        return emit(&config.output, &out);
+    };
+    let mut sealed = seal_all(&mut rng, cert.public_key(), &input, &params)?;
+    let old_bytes = read_file(old_path)?;
+    let old = common::documents::parse_sealed_secrets(&old_bytes)
+        .map_err(|e| anyhow::anyhow!("--keep-unchanged {}: {e}", old_path.display()))?;
+    let keys = super::recovery::read_private_keys(&config.recovery_private_keys)?;
+    // The input again, with seal_one's renames: item values by name (never printed).
+    let secrets: Vec<Secret> = parse_secrets(&input)?
+        .into_iter()
+        .zip(&sealed)
+        .map(|(mut s, ss)| {
+            s.metadata.name.clone_from(&ss.metadata.name);
+            s
+        })
+        .collect();
+    let kept = super::keep::keep_unchanged(&mut sealed, &secrets, &old, &keys);
+    eprintln!(
+        "kubeseal: {} item(s) kept from {} (proven unchanged), {} sealed again{}",
+        kept.kept,
+        old_path.display(),
+        kept.resealed,
+        if keys.is_empty() {
+            " (no --recovery-private-key: nothing can be proven)"
+        } else {
+            ""
+        }
+    );
+    if let (Some(out_path), [one]) = (config.output.file.as_deref(), sealed.as_slice())
+        && same_file(out_path, old_path)
+        && let Some(text) = surgical(&old_bytes, one)
+    {
+        if text.as_bytes() != old_bytes.as_slice() {
+            write_atomic(out_path, text.as_bytes())?;
+        }
+        return Ok(());
+    }
+    let mut out = String::new();
+    for ss in &sealed {
+        out.push_str(&sealed_secret_to_string(ss, config.output.format)?);
+    }
+    emit(&config.output, out.as_bytes())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// OLDFILE's text with only `new`'s changed items rewritten, when that gives exactly `new` (same
+/// metadata and template); `None` when the whole document must be written.
+fn surgical(old_bytes: &[u8], new: &SealedSecret) -> Option<String> {
+    use common::edit::{ItemEdit, documents, edit_encrypted_data};
+    let text = std::str::from_utf8(old_bytes).ok()?;
+    let docs = documents(text).ok()?;
+    let index = docs.iter().position(|d| {
+        let field = |p: &str| d.value.pointer(p).and_then(|v| v.as_str());
+        field("/kind") == Some("SealedSecret")
+            && field("/metadata/name") == new.metadata.name.as_deref()
+            && field("/metadata/namespace") == new.metadata.namespace.as_deref()
+    })?;
+    let old = sealed_secret_from_value(docs.get(index)?.value.clone()).ok()?;
+    let mut edits: Vec<ItemEdit> = new
+        .spec
+        .encrypted_data
+        .iter()
+        .filter(|(k, ct)| old.spec.encrypted_data.get(*k) != Some(*ct))
+        .map(|(k, ct)| ItemEdit::Set {
+            key: k.clone(),
+            ciphertext: ct.clone(),
+        })
+        .collect();
+    edits.extend(
+        old.spec
+            .encrypted_data
+            .keys()
+            .filter(|k| !new.spec.encrypted_data.contains_key(*k))
+            .map(|k| ItemEdit::Delete { key: k.clone() }),
+    );
+    let edited = edit_encrypted_data(text, index, &edits).ok()?;
+    if edited.rewritten.is_some() {
+        return None;
+    }
+    let after = documents(&edited.text).ok()?;
+    let got = sealed_secret_from_value(after.get(index)?.value.clone()).ok()?;
+    let normal = |ss: &SealedSecret| serde_json::to_value(ss).ok();
+    (normal(&got)? == normal(new)?).then_some(edited.text)
 }
 
 /// `--raw`: one value (`--from-file`, else stdin) → bare base64.

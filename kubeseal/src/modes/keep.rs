@@ -1,0 +1,92 @@
+//! `--keep-unchanged OLDFILE` (ours): when sealing a Secret again, an item keeps its old ciphertext
+//! when there is a proof that the old ciphertext opens to the new value under the same label, so
+//! that re-sealing a whole Secret changes only the items whose values changed. The proof here is
+//! local keys (`--recovery-private-key`): the old ciphertext is opened and compared with the new
+//! value. Without a proof every item is sealed again, as without the flag. The controller is never
+//! asked whether two values are equal (that would be an oracle).
+
+use common::crd::SealedSecret;
+use common::crypto::hybrid_decrypt;
+use common::keys::PrivateKey;
+use common::scope::{SealingScope, encryption_label};
+use k8s_openapi::api::core::v1::Secret;
+
+use base64::Engine as _;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// How many items kept their old ciphertext, and how many were sealed again.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    /// Proven unchanged: the old ciphertext is kept.
+    pub kept: usize,
+    /// New, changed or unproven: sealed again.
+    pub resealed: usize,
+}
+
+fn label_of(ss: &SealedSecret) -> Vec<u8> {
+    let md = &ss.metadata;
+    encryption_label(
+        md.namespace.as_deref().unwrap_or_default(),
+        md.name.as_deref().unwrap_or_default(),
+        SealingScope::from_annotations(md.annotations.as_ref()),
+    )
+}
+
+/// The value of item `key` of `secret` as it was sealed (`stringData` wins over `data`).
+fn plaintext<'a>(secret: &'a Secret, key: &str) -> Option<&'a [u8]> {
+    if let Some(v) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
+        return Some(v.as_bytes());
+    }
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|v| v.0.as_slice())
+}
+
+/// Equal without an early exit on the first differing byte.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// For each new SealedSecret (`new[i]` sealed from `secrets[i]`), replace the ciphertext of every
+/// item that the SealedSecret of the same name and namespace in `old` holds, under the same label,
+/// and that opens with `keys` to the same value.
+pub fn keep_unchanged(
+    new: &mut [SealedSecret],
+    secrets: &[Secret],
+    old: &[SealedSecret],
+    keys: &[PrivateKey],
+) -> Kept {
+    let mut out = Kept::default();
+    for (ss, secret) in new.iter_mut().zip(secrets) {
+        let label = label_of(ss);
+        let previous = old.iter().find(|o| {
+            o.metadata.name == ss.metadata.name
+                && o.metadata.namespace == ss.metadata.namespace
+                && label_of(o) == label
+        });
+        for (key, ct) in ss.spec.encrypted_data.iter_mut() {
+            let proven = previous
+                .and_then(|o| o.spec.encrypted_data.get(key))
+                .filter(|old_ct| {
+                    let (Ok(raw), Some(value)) =
+                        (B64.decode(old_ct.as_bytes()), plaintext(secret, key))
+                    else {
+                        return false;
+                    };
+                    hybrid_decrypt(keys, &raw, &label, &mut 0)
+                        .is_ok_and(|(opened, _)| same(&opened, value))
+                });
+            match proven {
+                Some(old_ct) => {
+                    *ct = old_ct.clone();
+                    out.kept += 1;
+                }
+                None => out.resealed += 1,
+            }
+        }
+    }
+    out
+}
