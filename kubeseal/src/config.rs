@@ -84,6 +84,13 @@ pub enum Mode {
     Keys(KeysCommand),
     /// `kubeseal set FILE …` (ours): add, replace or delete items of a SealedSecret file in place.
     Set(SetCommand),
+    /// `kubeseal diff OLD NEW` (ours): which items changed, never the values.
+    Diff {
+        /// The old SealedSecret file.
+        old: PathBuf,
+        /// The new SealedSecret file.
+        new: PathBuf,
+    },
 }
 
 /// `kubeseal set FILE [KEY]`.

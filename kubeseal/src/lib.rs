@@ -9,6 +9,8 @@
 //! | `--validate`, `--re-encrypt` (online) | `modes/controller.rs` |
 //! | `kubeseal keys …` | `modes/keys.rs` |
 //! | `kubeseal set FILE …` | `modes/set.rs` |
+//! | `kubeseal diff OLD NEW` | `modes/diff.rs` |
+//! | `--keep-unchanged OLDFILE` (in seal mode) | `modes/keep.rs` |
 //! | `--fetch-cert` | `cert.rs` |
 //!
 //! Around them: `cert.rs` (where the certificate comes from), `cluster/` (API server access, the
@@ -34,6 +36,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     match &config.mode {
         Mode::Keys(cmd) => modes::keys::run(cmd, config),
         Mode::Set(cmd) => modes::set::run(cmd, config),
+        Mode::Diff { old, new } => modes::diff::run(old, new, config),
         Mode::RecoveryUnseal => modes::recovery::run(config),
         Mode::Validate => modes::controller::validate(config),
         Mode::Rotate => modes::controller::rotate(config),

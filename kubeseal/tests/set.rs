@@ -410,3 +410,63 @@ fn keep_unchanged_without_a_proof_or_under_another_label_reseals_everything() {
     assert_eq!(item_line(&text, "user"), item_line(&before, "user"));
     assert_eq!(item_line(&text, "password"), item_line(&before, "password"));
 }
+
+/// `kubeseal diff OLD NEW`: which items changed, never the values; a re-sealed item is told from a
+/// changed one only with a proof.
+#[test]
+fn diff_names_items_never_values() {
+    let d = TempDir::new("diff");
+    let old = sealed_file(&d);
+    std::fs::write(d.path().join("old.yaml"), &old).unwrap();
+    std::fs::write(d.path().join("new.yaml"), &old).unwrap();
+    let cert = cert_arg();
+    let key = key_arg();
+    // user re-sealed with the same value, password changed, token added.
+    run(
+        d.path(),
+        &[
+            "set",
+            "new.yaml",
+            "--cert",
+            &cert,
+            "--from-literal",
+            "user=admin",
+            "--from-literal",
+            "password=p2",
+            "--generate",
+            "token",
+        ],
+        b"",
+    )
+    .ok();
+    let out = run(
+        d.path(),
+        &[
+            "diff",
+            "old.yaml",
+            "new.yaml",
+            "--recovery-private-key",
+            &key,
+        ],
+        b"",
+    );
+    out.ok();
+    assert_eq!(
+        out.stdout_str(),
+        "prod/db password: changed\nprod/db token: added\nprod/db user: re-sealed, same value\n"
+    );
+    let out = run(d.path(), &["diff", "old.yaml", "new.yaml"], b"");
+    out.ok();
+    assert!(
+        out.stdout_str()
+            .contains("prod/db user: differs (no --recovery-private-key opens both"),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(!out.stdout_str().contains("admin") && !out.stdout_str().contains("p2"));
+    let out = run(d.path(), &["diff", "old.yaml", "old.yaml"], b"");
+    assert_eq!(
+        out.stdout_str(),
+        "prod/db password: unchanged\nprod/db user: unchanged\n"
+    );
+}

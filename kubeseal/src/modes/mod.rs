@@ -1,6 +1,7 @@
 //! One module per [`Mode`](crate::config::Mode) family.
 
 pub mod controller;
+pub mod diff;
 pub mod keep;
 pub mod keys;
 pub mod recovery;
