@@ -547,6 +547,92 @@ fn parse_diff(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
     })
 }
 
+/// `kubeseal edit FILE` (beyond upstream): the items of a SealedSecret in an editor.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubeseal edit",
+    about = "Edit the items of a SealedSecret file in $KUBE_EDITOR, $VISUAL or $EDITOR (default vi), as a Secret-shaped view in a private RAM-backed directory that is removed afterwards. Values opened by --recovery-private-key are shown in clear, the others as a placeholder that keeps their sealed bytes; only changed items are sealed again and only their lines change",
+    args_override_self = true
+)]
+struct EditCli {
+    /// The SealedSecret file (YAML or JSON), rewritten atomically when something changed.
+    file: PathBuf,
+    /// The SealedSecret to edit (metadata.name) when the file holds several.
+    #[arg(long)]
+    name: Option<String>,
+    /// Private keys (PEM, or a `kubeseal keys backup` file) that open the values to show them.
+    #[arg(long = "recovery-private-key", value_delimiter = ',')]
+    recovery_private_key: Vec<String>,
+    /// Certificate / public key file/URL to use for encryption. Overrides --controller-*
+    #[arg(long, env = "SEALED_SECRETS_CERT")]
+    cert: Option<String>,
+    /// Name of sealed-secrets controller.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAME",
+        default_value = "sealed-secrets-controller"
+    )]
+    controller_name: String,
+    /// Namespace of sealed-secrets controller.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        default_value = "kube-system"
+    )]
+    controller_namespace: String,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+fn parse_edit(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
+    let matches = match EditCli::command().try_get_matches_from(args.into_iter().skip(1)) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            return Err(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
+    };
+    let name_explicit = matches!(
+        matches.value_source("controller_name"),
+        Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+    );
+    let e = match EditCli::from_arg_matches(&matches) {
+        Ok(e) => e,
+        Err(err) => {
+            let _ = err.print();
+            return Err(ExitCode::from(2));
+        }
+    };
+    Ok(Config {
+        cert: CertSource::new(
+            e.cert.as_deref(),
+            &e.controller_name,
+            &e.controller_namespace,
+            name_explicit,
+        ),
+        controller_name: e.controller_name,
+        controller_name_explicit: name_explicit,
+        controller_namespace: e.controller_namespace,
+        mode: Mode::Edit {
+            file: e.file,
+            name: e.name,
+        },
+        input_file: None,
+        output: Output {
+            file: None,
+            in_place: true,
+            format: Format::Json,
+            explicit_format: None,
+        },
+        allow_empty_data: false,
+        scope: SealingScope::Strict,
+        recovery_private_keys: e.recovery_private_key,
+        keep_unchanged: None,
+        kube: e.kube.into_flags(),
+    })
+}
+
 /// A Secret data key, as the API server validates it.
 fn is_secret_key(k: &str) -> bool {
     !k.is_empty()
@@ -599,6 +685,12 @@ where
         .is_some_and(|a| Into::<std::ffi::OsString>::into(a.clone()) == "diff")
     {
         return parse_diff(args.into_iter().map(Into::into).collect());
+    }
+    if args
+        .get(1)
+        .is_some_and(|a| Into::<std::ffi::OsString>::into(a.clone()) == "edit")
+    {
+        return parse_edit(args.into_iter().map(Into::into).collect());
     }
     let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,

@@ -84,6 +84,13 @@ pub enum Mode {
     Keys(KeysCommand),
     /// `kubeseal set FILE …` (ours): add, replace or delete items of a SealedSecret file in place.
     Set(SetCommand),
+    /// `kubeseal edit FILE` (ours): edit the items of a SealedSecret file in `$EDITOR`.
+    Edit {
+        /// The SealedSecret file, edited in place.
+        file: PathBuf,
+        /// `--name`: the document to edit when the file holds several SealedSecrets.
+        name: Option<String>,
+    },
     /// `kubeseal diff OLD NEW` (ours): which items changed, never the values.
     Diff {
         /// The old SealedSecret file.

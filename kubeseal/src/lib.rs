@@ -10,6 +10,7 @@
 //! | `kubeseal keys …` | `modes/keys.rs` |
 //! | `kubeseal set FILE …` | `modes/set.rs` |
 //! | `kubeseal diff OLD NEW` | `modes/diff.rs` |
+//! | `kubeseal edit FILE` | `modes/edit.rs` |
 //! | `--keep-unchanged OLDFILE` (in seal mode) | `modes/keep.rs` |
 //! | `--fetch-cert` | `cert.rs` |
 //!
@@ -37,6 +38,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         Mode::Keys(cmd) => modes::keys::run(cmd, config),
         Mode::Set(cmd) => modes::set::run(cmd, config),
         Mode::Diff { old, new } => modes::diff::run(old, new, config),
+        Mode::Edit { file, name } => modes::edit::run(file, name.as_deref(), config),
         Mode::RecoveryUnseal => modes::recovery::run(config),
         Mode::Validate => modes::controller::validate(config),
         Mode::Rotate => modes::controller::rotate(config),

@@ -470,3 +470,165 @@ fn diff_names_items_never_values() {
         "prod/db password: unchanged\nprod/db user: unchanged\n"
     );
 }
+
+/// `kubeseal edit` driven in a real terminal with Debian's vi: one value changed, one line changed
+/// in the file, the password's sealed bytes kept, and nothing left in the private RAM directory.
+#[test]
+fn edit_in_vi_changes_one_line_and_leaves_nothing_behind() {
+    let d = TempDir::new("edit-vi");
+    let before = sealed_file(&d);
+    let file = d.path().join("db.yaml");
+    std::fs::write(&file, &before).unwrap();
+    let run_dir = d.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let sock = d.path().join("tmux.sock");
+    let sock = sock.to_str().unwrap();
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-S", sock])
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let script = format!(
+        "{} edit db.yaml --cert {} --recovery-private-key {}; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_kubeseal"),
+        cert_arg(),
+        key_arg()
+    );
+    let home = format!("HOME={}", d.path().display());
+    let xdg = format!("XDG_RUNTIME_DIR={}", run_dir.display());
+    let dir = d.path().to_str().unwrap();
+    let out = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "160",
+        "-y",
+        "30",
+        "-c",
+        dir,
+        "-e",
+        &home,
+        "-e",
+        &xdg,
+        "-e",
+        "EDITOR=vi",
+        "-e",
+        "KUBE_EDITOR=",
+        "-e",
+        "VISUAL=",
+        &script,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = || String::from_utf8(tmux(&["capture-pane", "-p", "-t", "t"]).stdout).unwrap();
+    let wait_for = |what: &str| {
+        for _ in 0..200 {
+            if screen().contains(what) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("no {what:?} on the screen:\n{}", screen());
+    };
+    wait_for("user: admin");
+    // The view: one 0700 directory holding the 0600 file, while the editor runs.
+    use std::os::unix::fs::PermissionsExt as _;
+    let dirs: Vec<_> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert_eq!(
+        std::fs::metadata(&dirs[0]).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let view = dirs[0].join("db.yaml");
+    assert_eq!(
+        std::fs::metadata(&view).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    tmux(&["send-keys", "-t", "t", "-l", ":%s/user: admin/user: root/"]);
+    tmux(&["send-keys", "-t", "t", "Enter"]);
+    tmux(&["send-keys", "-t", "t", "-l", ":wq"]);
+    tmux(&["send-keys", "-t", "t", "Enter"]);
+    wait_for("EXIT=0");
+    tmux(&["kill-server"]);
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(changed_lines(&before, &after), (1, 1));
+    assert_eq!(
+        item_line(&after, "password"),
+        item_line(&before, "password")
+    );
+    let values = opened(&after);
+    assert_eq!(
+        (values["user"].as_str(), values["password"].as_str()),
+        ("root", "old-password")
+    );
+    assert_eq!(
+        std::fs::read_dir(&run_dir).unwrap().count(),
+        0,
+        "the private directory is gone"
+    );
+}
+
+/// Without keys the values are placeholders; leaving them alone changes nothing at all.
+#[test]
+fn edit_without_keys_shows_placeholders_and_keeps_the_file() {
+    let d = TempDir::new("edit-none");
+    let before = sealed_file(&d);
+    let file = d.path().join("db.yaml");
+    std::fs::write(&file, &before).unwrap();
+    let run_dir = d.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    // An "editor" that copies the view out for the test, then adds one item.
+    let seen = d.path().join("seen.yaml");
+    let editor = format!(
+        "sh -c 'cp \"$0\" {} && printf \"  token: fresh\\\\n\" >> \"$0\"'",
+        seen.display()
+    );
+    let xdg = run_dir.to_str().unwrap();
+    let cert = cert_arg();
+    let out = run_env(
+        d.path(),
+        &["edit", "db.yaml", "--cert", &cert],
+        b"",
+        &[
+            ("EDITOR", &editor),
+            ("XDG_RUNTIME_DIR", xdg),
+            ("PATH", "/usr/bin:/bin"),
+        ],
+    );
+    out.ok();
+    let view = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        view.contains("password: \"<sealed: unchanged>\"")
+            && view.contains("user: \"<sealed: unchanged>\""),
+        "{view}"
+    );
+    assert!(!view.contains("admin"));
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(changed_lines(&before, &after), (0, 1));
+    assert_eq!(opened(&after)["token"], "fresh");
+    assert_eq!(std::fs::read_dir(&run_dir).unwrap().count(), 0);
+    // An editor that changes nothing: the file keeps its bytes.
+    let out = run_env(
+        d.path(),
+        &["edit", "db.yaml", "--cert", &cert],
+        b"",
+        &[
+            ("EDITOR", "true"),
+            ("XDG_RUNTIME_DIR", xdg),
+            ("PATH", "/usr/bin:/bin"),
+        ],
+    );
+    out.ok();
+    assert!(out.stderr.contains("nothing changed"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), after);
+}

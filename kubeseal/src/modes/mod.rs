@@ -2,6 +2,7 @@
 
 pub mod controller;
 pub mod diff;
+pub mod edit;
 pub mod keep;
 pub mod keys;
 pub mod recovery;

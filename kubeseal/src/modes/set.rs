@@ -25,30 +25,7 @@ pub fn run(cmd: &SetCommand, config: &Config) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))?;
     let docs = documents(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let (index, target) = pick(&docs, cmd.name.as_deref(), path)?;
-    let field = |p: &str| {
-        target
-            .value
-            .pointer(p)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-    };
-    let name = field("/metadata/name").to_owned();
-    let namespace = field("/metadata/namespace").to_owned();
-    let annotations = target
-        .value
-        .pointer("/metadata/annotations")
-        .and_then(|a| serde_json::from_value(a.clone()).ok());
-    let scope = SealingScope::from_annotations(annotations.as_ref());
-    if scope != SealingScope::ClusterWide && namespace.is_empty() {
-        anyhow::bail!(
-            "{}: SealedSecret {name:?} has no metadata.namespace (needed by its {} scope)",
-            path.display(),
-            scope.as_str()
-        );
-    }
-    if scope == SealingScope::Strict && name.is_empty() {
-        anyhow::bail!("{}: the SealedSecret has no metadata.name", path.display());
-    }
+    let (name, namespace, scope) = identity(target, path)?;
 
     let mut rng = AppRng::from_env()?;
     let needs_key = cmd.items.iter().any(|i| i.source != SetSource::Delete);
@@ -94,8 +71,40 @@ pub fn run(cmd: &SetCommand, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The name, namespace and scope a SealedSecret's items are sealed with.
+pub(super) fn identity(
+    target: &Document,
+    path: &Path,
+) -> anyhow::Result<(String, String, SealingScope)> {
+    let field = |p: &str| {
+        target
+            .value
+            .pointer(p)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+    };
+    let name = field("/metadata/name").to_owned();
+    let namespace = field("/metadata/namespace").to_owned();
+    let annotations = target
+        .value
+        .pointer("/metadata/annotations")
+        .and_then(|a| serde_json::from_value(a.clone()).ok());
+    let scope = SealingScope::from_annotations(annotations.as_ref());
+    if scope != SealingScope::ClusterWide && namespace.is_empty() {
+        anyhow::bail!(
+            "{}: SealedSecret {name:?} has no metadata.namespace (needed by its {} scope)",
+            path.display(),
+            scope.as_str()
+        );
+    }
+    if scope == SealingScope::Strict && name.is_empty() {
+        anyhow::bail!("{}: the SealedSecret has no metadata.name", path.display());
+    }
+    Ok((name, namespace, scope))
+}
+
 /// The SealedSecret to edit: `--name`, else the only one.
-fn pick<'a>(
+pub(super) fn pick<'a>(
     docs: &'a [Document],
     name: Option<&str>,
     path: &Path,
@@ -133,15 +142,19 @@ fn pick<'a>(
 }
 
 /// What a value is sealed to.
-struct Target<'a> {
-    key: &'a PublicKey,
-    namespace: &'a str,
-    name: &'a str,
-    scope: SealingScope,
+pub(super) struct Target<'a> {
+    pub(super) key: &'a PublicKey,
+    pub(super) namespace: &'a str,
+    pub(super) name: &'a str,
+    pub(super) scope: SealingScope,
 }
 
 impl Target<'_> {
-    fn seal<R: CryptoRng + ?Sized>(&self, rng: &mut R, value: &[u8]) -> anyhow::Result<String> {
+    pub(super) fn seal<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        value: &[u8],
+    ) -> anyhow::Result<String> {
         Ok(seal_raw(
             rng,
             self.key,
