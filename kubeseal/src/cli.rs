@@ -92,6 +92,9 @@ pub struct Cli {
     /// (sealing) Keep the ciphertext of every item of OLDFILE proven to hold the same value under the same label, so that only changed items change; the proof is --recovery-private-key (without it every item is sealed again). With -w OLDFILE only the changed items' lines are rewritten.
     #[arg(long, value_name = "OLDFILE")]
     keep_unchanged: Option<PathBuf>,
+    /// (with --keep-unchanged) Also prove values with the live cluster: the in-cluster SealedSecret must hold OLDFILE's exact items, be Synced at its generation and own the Secret whose values are read (needs get on sealedsecrets and secrets).
+    #[arg(long, default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
+    from_cluster: bool,
     /// Encrypt a raw value passed via the --from-file flag or stdin
     #[arg(long, env = "SEALED_SECRETS_RAW", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     raw: bool,
@@ -316,6 +319,7 @@ where
         scope: SealingScope::Strict,
         recovery_private_keys: Vec::new(),
         keep_unchanged: None,
+        from_cluster: false,
         kube: k.kube.into_flags(),
     })
 }
@@ -492,6 +496,7 @@ fn parse_set(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
         scope: SealingScope::Strict,
         recovery_private_keys: Vec::new(),
         keep_unchanged: None,
+        from_cluster: false,
         kube: s.kube.into_flags(),
     })
 }
@@ -543,6 +548,7 @@ fn parse_diff(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
         scope: SealingScope::Strict,
         recovery_private_keys: d.recovery_private_key,
         keep_unchanged: None,
+        from_cluster: false,
         kube: KubeFlags::default(),
     })
 }
@@ -563,6 +569,9 @@ struct EditCli {
     /// Private keys (PEM, or a `kubeseal keys backup` file) that open the values to show them.
     #[arg(long = "recovery-private-key", value_delimiter = ',')]
     recovery_private_key: Vec<String>,
+    /// Show the values the live cluster proves: the in-cluster SealedSecret must hold the file's exact items, be Synced at its generation and own the Secret whose values are read (needs get on sealedsecrets and secrets).
+    #[arg(long)]
+    from_cluster: bool,
     /// Certificate / public key file/URL to use for encryption. Overrides --controller-*
     #[arg(long, env = "SEALED_SECRETS_CERT")]
     cert: Option<String>,
@@ -629,6 +638,7 @@ fn parse_edit(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
         scope: SealingScope::Strict,
         recovery_private_keys: e.recovery_private_key,
         keep_unchanged: None,
+        from_cluster: e.from_cluster,
         kube: e.kube.into_flags(),
     })
 }
@@ -824,6 +834,9 @@ where
     if keep_unchanged.is_some() && !matches!(mode, Mode::Seal { .. }) {
         return usage("--keep-unchanged works when sealing Secrets only");
     }
+    if cli.from_cluster && keep_unchanged.is_none() {
+        return usage("--from-cluster is a proof for --keep-unchanged (and kubeseal edit)");
+    }
     let cert = nonempty(cli.cert);
     Ok(Config {
         mode,
@@ -842,6 +855,7 @@ where
         scope: cli.scope,
         recovery_private_keys,
         keep_unchanged,
+        from_cluster: cli.from_cluster,
         kube: cli.kube.into_flags(),
     })
 }

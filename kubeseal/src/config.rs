@@ -250,6 +250,8 @@ pub struct Config {
     pub recovery_private_keys: Vec<String>,
     /// `--keep-unchanged OLDFILE` (ours, seal mode): keep the ciphertext of items proven unchanged.
     pub keep_unchanged: Option<PathBuf>,
+    /// `--from-cluster` (ours; `edit`, `--keep-unchanged`): the live cluster as a proof of values.
+    pub from_cluster: bool,
     /// Connection flags.
     pub kube: KubeFlags,
 }

@@ -920,3 +920,131 @@ async fn namespace_less_secret_sealed_in_a_pod_gets_the_pods_namespace() -> Resu
     }
     Ok(())
 }
+
+/// Wait until the in-cluster SealedSecret `name` is Synced at its generation.
+async fn wait_synced(env: &Env, name: &str) -> Result<()> {
+    let api: Api<SealedSecret> = Api::namespaced(env.client.clone(), env.ns());
+    wait_for(
+        &format!("{name}: Synced=True at its generation"),
+        WAIT,
+        || {
+            let api = api.clone();
+            async move {
+                let ss = api.get(name).await?;
+                Ok(ss.status.as_ref().is_some_and(|st| {
+                    st.observed_generation == ss.metadata.generation
+                        && st
+                            .conditions
+                            .iter()
+                            .any(|c| c.type_ == "Synced" && c.status == "True")
+                }))
+            }
+        },
+    )
+    .await
+    .with_context(|| env.logs())
+}
+
+/// `kubeseal edit --from-cluster` and `--keep-unchanged --from-cluster`: values proven by the Secret
+/// the controller unsealed from the file's exact bytes; refused when the in-cluster object is
+/// missing or differs from the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn edit_and_keep_unchanged_with_the_cluster_as_proof() -> Result<()> {
+    let env = Env::start("ks-proof").await?;
+    let secret = |foo: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: {}\nstringData:\n  bar: kept-value\n  foo: {foo}\n",
+            env.ns()
+        )
+    };
+    let sealed = env
+        .kubeseal(&["-o", "yaml"], secret("v1").as_bytes())
+        .ok()
+        .stdout;
+    let file = env.dir.path().join("app.yaml");
+    std::fs::write(&file, &sealed)?;
+    let f = file.display().to_string();
+    let seen = env.dir.path().join("seen.yaml");
+    let editor = format!(
+        "sh -c 'cp \"$0\" {} && sed -i \"s/foo: v1/foo: v2/\" \"$0\"'",
+        seen.display()
+    );
+    let vars = [
+        ("EDITOR", editor.clone()),
+        ("XDG_RUNTIME_DIR", env.dir.path().display().to_string()),
+    ];
+
+    // Not in the cluster yet: no proof, nothing written.
+    let out = kubeseal_with_env(&env, &["edit", &f, "--from-cluster"], &vars).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("not found"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&file)?, sealed);
+
+    let created = env.create(&sealed).await?;
+    env.wait_secret("app").await?;
+    wait_synced(&env, "app").await?;
+    let out = kubeseal_with_env(&env, &["edit", &f, "--from-cluster"], &vars).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let view = std::fs::read_to_string(&seen)?;
+    assert!(
+        view.contains("foo: v1") && view.contains("bar: kept-value"),
+        "{view}"
+    );
+    let edited = std::fs::read_to_string(&file)?;
+    let before = String::from_utf8(sealed.clone())?;
+    let changed: Vec<&str> = edited
+        .lines()
+        .filter(|l| !before.lines().any(|b| b == *l))
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].trim_start().starts_with("foo: "));
+
+    // The file now differs from the cluster: refused.
+    let out = kubeseal_with_env(&env, &["edit", &f, "--from-cluster"], &vars).await;
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("differs from the file"),
+        "{}",
+        out.stderr
+    );
+
+    // Re-applied: the controller updates the Secret.
+    let api: Api<SealedSecret> = Api::namespaced(env.client.clone(), env.ns());
+    let mut next = parse_sealed_secrets(edited.as_bytes())?.remove(0);
+    next.metadata.resource_version = api.get("app").await?.metadata.resource_version;
+    next.metadata.uid = created.metadata.uid.clone();
+    api.replace("app", &PostParams::default(), &next).await?;
+    let secrets: Api<Secret> = env.ns.api();
+    wait_for("Secret app updated to foo=v2", WAIT, || {
+        let secrets = secrets.clone();
+        async move {
+            let s = secrets.get("app").await?;
+            Ok(s.data
+                .and_then(|d| d.get("foo").map(|v| v.0 == b"v2"))
+                .unwrap_or(false))
+        }
+    })
+    .await
+    .with_context(|| env.logs())?;
+    wait_synced(&env, "app").await?;
+
+    // The whole Secret sealed again from a pipeline: both items proven by the cluster, kept.
+    let cert = env.dir.path().join("cert.pem");
+    std::fs::write(&cert, env.kubeseal(&["--fetch-cert"], b"").ok().stdout)?;
+    let out = env.kubeseal(
+        &[
+            "--cert",
+            &cert.display().to_string(),
+            "--keep-unchanged",
+            &f,
+            "--from-cluster",
+            "-w",
+            &f,
+        ],
+        secret("v2").as_bytes(),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("2 item(s) kept"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&file)?, edited);
+    Ok(())
+}

@@ -89,6 +89,17 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
         }
     }
 
+    if config.from_cluster {
+        let proven = super::proof::from_cluster(config, &namespace, &name, &items)?;
+        for k in items.keys() {
+            let text = proven
+                .get(k)
+                .and_then(|v| String::from_utf8(v.to_vec()).ok());
+            if let Some(text) = text {
+                known.entry(k).or_insert_with(|| Zeroizing::new(text));
+            }
+        }
+    }
     let scratch = ScratchDir::new()?;
     let view_path = scratch.0.join(format!("{name}.yaml"));
     let view = view(&name, &namespace, &items, &known)?;

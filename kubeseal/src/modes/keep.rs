@@ -15,6 +15,9 @@ use base64::Engine as _;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+/// Item values proven by another source (the live cluster), by item name.
+pub type Proven = std::collections::BTreeMap<String, zeroize::Zeroizing<Vec<u8>>>;
+
 /// How many items kept their old ciphertext, and how many were sealed again.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Kept {
@@ -58,6 +61,7 @@ pub fn keep_unchanged(
     secrets: &[Secret],
     old: &[SealedSecret],
     keys: &[PrivateKey],
+    proven: &dyn Fn(&SealedSecret) -> Proven,
 ) -> Kept {
     let mut out = Kept::default();
     for (ss, secret) in new.iter_mut().zip(secrets) {
@@ -67,6 +71,7 @@ pub fn keep_unchanged(
                 && o.metadata.namespace == ss.metadata.namespace
                 && label_of(o) == label
         });
+        let by_cluster = previous.map(proven).unwrap_or_default();
         for (key, ct) in ss.spec.encrypted_data.iter_mut() {
             let proven = previous
                 .and_then(|o| o.spec.encrypted_data.get(key))
@@ -76,8 +81,9 @@ pub fn keep_unchanged(
                     else {
                         return false;
                     };
-                    hybrid_decrypt(keys, &raw, &label, &mut 0)
-                        .is_ok_and(|(opened, _)| same(&opened, value))
+                    by_cluster.get(key).is_some_and(|v| same(v, value))
+                        || hybrid_decrypt(keys, &raw, &label, &mut 0)
+                            .is_ok_and(|(opened, _)| same(&opened, value))
                 });
             match proven {
                 Some(old_ct) => {

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod edit;
 pub mod keep;
 pub mod keys;
+pub mod proof;
 pub mod recovery;
 pub mod reencrypt;
 pub mod seal;

@@ -59,14 +59,35 @@ pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
             s
         })
         .collect();
-    let kept = super::keep::keep_unchanged(&mut sealed, &secrets, &old, &keys);
+    // --from-cluster: the values the cluster proves for each old SealedSecret (an error is a
+    // refusal, not a silent re-seal).
+    let mut by_cluster = std::collections::BTreeMap::new();
+    if config.from_cluster {
+        for o in &old {
+            let ns = o.metadata.namespace.clone().unwrap_or_default();
+            let name = o.metadata.name.clone().unwrap_or_default();
+            let values = super::proof::from_cluster(config, &ns, &name, &o.spec.encrypted_data)?;
+            by_cluster.insert((ns, name), values);
+        }
+    }
+    let proven = |o: &SealedSecret| {
+        let id = (
+            o.metadata.namespace.clone().unwrap_or_default(),
+            o.metadata.name.clone().unwrap_or_default(),
+        );
+        by_cluster
+            .get(&id)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    };
+    let kept = super::keep::keep_unchanged(&mut sealed, &secrets, &old, &keys, &proven);
     eprintln!(
         "kubeseal: {} item(s) kept from {} (proven unchanged), {} sealed again{}",
         kept.kept,
         old_path.display(),
         kept.resealed,
-        if keys.is_empty() {
-            " (no --recovery-private-key: nothing can be proven)"
+        if keys.is_empty() && !config.from_cluster {
+            " (no --recovery-private-key or --from-cluster: nothing can be proven)"
         } else {
             ""
         }
