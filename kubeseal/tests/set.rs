@@ -515,7 +515,7 @@ fn edit_in_vi_changes_one_line_and_leaves_nothing_behind() {
         "-e",
         &xdg,
         "-e",
-        "EDITOR=vi",
+        "EDITOR=vi -i NONE",
         "-e",
         "KUBE_EDITOR=",
         "-e",
@@ -576,6 +576,32 @@ fn edit_in_vi_changes_one_line_and_leaves_nothing_behind() {
         0,
         "the private directory is gone"
     );
+    // No plaintext anywhere under the test's directory (its HOME: vi runs with `-i NONE`, as the
+    // docs recommend, else its .viminfo keeps registers) nor in /dev/shm.
+    for dir in [d.path().to_path_buf(), std::path::PathBuf::from("/dev/shm")] {
+        for e in walk(&dir) {
+            let bytes = std::fs::read(&e).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains("old-password") && !text.contains("user: root"),
+                "plaintext left in {}",
+                e.display()
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_none_or(|x| x != "sock") {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Without keys the values are placeholders; leaving them alone changes nothing at all.

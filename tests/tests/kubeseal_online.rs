@@ -1028,6 +1028,47 @@ async fn edit_and_keep_unchanged_with_the_cluster_as_proof() -> Result<()> {
     .with_context(|| env.logs())?;
     wait_synced(&env, "app").await?;
 
+    // An in-cluster object the controller cannot open is not Synced: refused.
+    let broken = String::from_utf8(sealed.clone())?
+        .replace("name: app", "name: broken")
+        .replace(
+            &format!(
+                "foo: {}",
+                parse_sealed_secrets(&sealed)?[0].spec.encrypted_data["foo"]
+            ),
+            "foo: AgBvbm90LWEtY2lwaGVydGV4dA==",
+        );
+    let broken_file = env.dir.path().join("broken.yaml");
+    std::fs::write(&broken_file, &broken)?;
+    env.create(broken.as_bytes()).await?;
+    let bapi: Api<SealedSecret> = Api::namespaced(env.client.clone(), env.ns());
+    wait_for("broken: Synced=False", WAIT, || {
+        let bapi = bapi.clone();
+        async move {
+            let ss = bapi.get("broken").await?;
+            Ok(ss.status.is_some_and(|st| {
+                st.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Synced" && c.status == "False")
+            }))
+        }
+    })
+    .await
+    .with_context(|| env.logs())?;
+    let out = kubeseal_with_env(
+        &env,
+        &["edit", &broken_file.display().to_string(), "--from-cluster"],
+        &vars,
+    )
+    .await;
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("not Synced at its generation"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&broken_file)?, broken);
+
     // The whole Secret sealed again from a pipeline: both items proven by the cluster, kept.
     let cert = env.dir.path().join("cert.pem");
     std::fs::write(&cert, env.kubeseal(&["--fetch-cert"], b"").ok().stdout)?;
