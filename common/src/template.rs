@@ -220,6 +220,13 @@ pub const FUNCTIONS: &[&str] = &[
     "kindIs",
 ];
 
+/// Functions Go (text/template + sprig) has that we do not implement, with the reason. A
+/// template naming one fails at parse time with `function "NAME" not supported: REASON`.
+pub const OMITTED: &[(&str, &str)] = &[];
+
+/// Functions we accept that upstream's map does not have (listed in docs/templates.md).
+pub const EXTENSIONS: &[&str] = &["toYaml"];
+
 /// Parse and execute one template named `name` over `data` (decrypted key -> bytes).
 pub fn render(
     name: &str,
