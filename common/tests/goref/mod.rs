@@ -23,14 +23,17 @@ pub enum GoOutcome {
     Exec(String),
     /// The output passed the byte limit it was given.
     Limit,
-    /// No answer within the renderer's 10 s: no verdict.
+    /// No answer within the renderer's 60 s: no verdict.
     Timeout,
 }
 
 impl GoOutcome {
     /// Any failure (parse, exec or the output limit).
     pub fn is_err(&self) -> bool {
-        matches!(self, GoOutcome::Parse(_) | GoOutcome::Exec(_) | GoOutcome::Limit)
+        matches!(
+            self,
+            GoOutcome::Parse(_) | GoOutcome::Exec(_) | GoOutcome::Limit
+        )
     }
 }
 
@@ -81,7 +84,11 @@ pub fn start() -> Result<GoRef, String> {
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     let stdin = child.stdin.take().ok_or("no stdin")?;
     let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-    Ok(GoRef { child, stdin, stdout })
+    Ok(GoRef {
+        child,
+        stdin,
+        stdout,
+    })
 }
 
 impl GoRef {
@@ -108,7 +115,10 @@ impl GoRef {
         let a = self.call(&serde_json::json!({ "names": true }))?;
         let out = a["out"].as_str().unwrap_or_default();
         let bytes = B64.decode(out).map_err(|e| e.to_string())?;
-        Ok(String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect())
+        Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect())
     }
 
     /// Renders `tpl` named `name` over `data` with the output bounded to `max` bytes.

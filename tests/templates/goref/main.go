@@ -103,7 +103,7 @@ func render(req request) response {
 	go func() { done <- t.Execute(w, data) }()
 	select {
 	case err = <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		// The goroutine is abandoned; the caller treats a timeout as "no verdict".
 		return response{Stage: "timeout", Err: "timeout"}
 	}
