@@ -478,8 +478,8 @@ pub fn render_with_rng(
     rng: &mut dyn CryptoRng,
 ) -> Result<Zeroizing<Vec<u8>>, TemplateError> {
     let tree = parse(name, src, limits)?;
-    let mut ex = Exec::new(name, src, data, limits, rng);
-    let res = ex.walk(&Value::Root, &tree);
+    let mut ex = Exec::new(name, src, data, limits, rng, &tree.defs);
+    let res = ex.walk(&Value::Root, &tree.root);
     match res {
         Ok(_) => Ok(std::mem::take(&mut ex.out).into_inner()),
         Err(e) => Err(ex.to_error(e)),
@@ -1063,6 +1063,8 @@ enum Node {
     Range(Pipe, Vec<Node>, Option<Vec<Node>>),
     Break,
     Continue,
+    /// `{{template "name" pipeline}}` (and the call half of `{{block}}`).
+    Template(Span, String, Option<Pipe>),
 }
 
 struct Pipe {
@@ -1121,6 +1123,8 @@ type PR<T> = Result<T, PErr>;
 struct Parser {
     toks: Vec<Token>,
     i: usize,
+    /// Templates named by `{{define}}` / `{{block}}`.
+    defs: BTreeMap<String, Vec<Node>>,
     vars: Vec<String>,
     range_depth: usize,
     depth: usize,
@@ -1132,7 +1136,20 @@ fn line_of(src: &str, pos: usize) -> usize {
     1 + upto.bytes().filter(|b| *b == b'\n').count()
 }
 
-fn parse(name: &str, src: &str, limits: &Limits) -> Result<Vec<Node>, TemplateError> {
+/// A parsed template: the main tree and the ones `{{define}}` and `{{block}}` named.
+struct Tree {
+    root: Vec<Node>,
+    defs: BTreeMap<String, Vec<Node>>,
+}
+
+/// Go's `parse.IsEmptyTree`: nothing but whitespace text.
+fn is_empty_tree(nodes: &[Node]) -> bool {
+    nodes
+        .iter()
+        .all(|n| matches!(n, Node::Text(t) if t.bytes().all(|b| b.is_ascii_whitespace())))
+}
+
+fn parse(name: &str, src: &str, limits: &Limits) -> Result<Tree, TemplateError> {
     let perr = |pos: usize, message: String| TemplateError::Parse {
         name: name.to_string(),
         line: line_of(src, pos),
@@ -1142,18 +1159,34 @@ fn parse(name: &str, src: &str, limits: &Limits) -> Result<Vec<Node>, TemplateEr
     let mut p = Parser {
         toks,
         i: 0,
+        defs: BTreeMap::new(),
         vars: vec!["$".to_string()],
         range_depth: 0,
         depth: 0,
         max_depth: limits.max_depth,
     };
-    p.root().map_err(|e| match e {
+    let to_err = |e| match e {
         PErr::Syntax(pos, m) => perr(pos, m),
         PErr::Depth => TemplateError::DepthLimit {
             name: name.to_string(),
             limit: limits.max_depth,
         },
-    })
+    };
+    let root = p.root().map_err(to_err)?;
+    // Go adds the main tree last (parse.Tree.add): a {{define}} of the template's own name
+    // stands when the main tree is empty, and is a redefinition error otherwise.
+    let mut defs = std::mem::take(&mut p.defs);
+    let root = match defs.remove(name) {
+        Some(d) if !is_empty_tree(&d) && is_empty_tree(&root) => d,
+        Some(d) if !is_empty_tree(&d) => {
+            return Err(perr(
+                src.len(),
+                format!("template: multiple definition of template {name:?}"),
+            ));
+        }
+        _ => root,
+    };
+    Ok(Tree { root, defs })
 }
 
 fn tok_desc(t: &Token) -> String {
@@ -1237,6 +1270,16 @@ impl Parser {
             if t.tok == Tok::Eof {
                 return Ok(out);
             }
+            if t.tok == Tok::LeftDelim {
+                let save = self.i;
+                self.next();
+                if self.peek_non_space().tok == Tok::Kw(Kw::Define) {
+                    self.next_non_space();
+                    self.define()?;
+                    continue;
+                }
+                self.i = save;
+            }
             match self.text_or_action()? {
                 Item::Node(n) => out.push(n),
                 Item::End(pos) => return self.err(pos, "unexpected {{end}}"),
@@ -1305,16 +1348,93 @@ impl Parser {
                 if self.range_depth == 0 {
                     return self.err(t.pos, format!("{{{{{word}}}}} outside {{{{range}}}}"));
                 }
-                Ok(Item::Node(if is_break { Node::Break } else { Node::Continue }))
+                Ok(Item::Node(if is_break {
+                    Node::Break
+                } else {
+                    Node::Continue
+                }))
             }
-            Tok::Kw(Kw::Define) | Tok::Kw(Kw::Template) | Tok::Kw(Kw::Block) => self.err(
-                t.pos,
-                "{{define}}, {{template}} and {{block}} are not supported in Sealed Secrets templates",
-            ),
+            Tok::Kw(Kw::Template) => {
+                let (name, pipe) = self.template_clause("template", t.pos)?;
+                let span = Span {
+                    start: t.pos,
+                    end: self.peek().pos,
+                };
+                Ok(Item::Node(Node::Template(span, name, pipe)))
+            }
+            Tok::Kw(Kw::Block) => {
+                // {{block "name" pipeline}} body {{end}} = define + template.
+                let (name, pipe) = self.template_clause("block", t.pos)?;
+                let span = Span {
+                    start: t.pos,
+                    end: self.peek().pos,
+                };
+                let pipe =
+                    pipe.ok_or(PErr::Syntax(t.pos, "missing value for block clause".into()))?;
+                self.define_body(name.clone(), t.pos)?;
+                Ok(Item::Node(Node::Template(span, name, Some(pipe))))
+            }
             _ => {
                 self.i = self.i.saturating_sub(1);
                 let pipe = self.pipeline("command", true)?;
                 Ok(Item::Node(Node::Action(pipe)))
+            }
+        }
+    }
+
+    /// The name and optional pipeline of `{{template "name" pipeline}}`; the right delimiter
+    /// is consumed.
+    fn template_clause(&mut self, ctx: &str, pos: usize) -> PR<(String, Option<Pipe>)> {
+        let t = self.next_non_space();
+        let Tok::Str(name) = t.tok else {
+            return self.err(pos, format!("unexpected {} in {ctx} clause", tok_desc(&t)));
+        };
+        let name = String::from_utf8_lossy(&name).into_owned();
+        if self.peek_non_space().tok == Tok::RightDelim {
+            self.next_non_space();
+            return Ok((name, None));
+        }
+        let pipe = self.pipeline(ctx, true)?;
+        Ok((name, Some(pipe)))
+    }
+
+    /// `{{define "name"}}` (the keyword already read): its name, then its body up to `{{end}}`.
+    fn define(&mut self) -> PR<()> {
+        let t = self.next_non_space();
+        let Tok::Str(name) = t.tok else {
+            return self.err(
+                t.pos,
+                format!("unexpected {} in define clause", tok_desc(&t)),
+            );
+        };
+        let name = String::from_utf8_lossy(&name).into_owned();
+        self.expect_right("define clause")?;
+        self.define_body(name, t.pos)
+    }
+
+    /// A template body up to `{{end}}` with a fresh variable scope (`$` only), stored as `name`.
+    fn define_body(&mut self, name: String, pos: usize) -> PR<()> {
+        self.enter()?;
+        let vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
+        let range_depth = std::mem::replace(&mut self.range_depth, 0);
+        let (body, next) = self.item_list()?;
+        self.vars = vars;
+        self.range_depth = range_depth;
+        self.leave();
+        match next {
+            Item::End(_) => {}
+            Item::Else(p, _) => return self.err(p, "unexpected {{else}}"),
+            Item::Node(_) => return self.err(pos, "expected end"),
+        }
+        match self.defs.get(&name) {
+            Some(old) if !is_empty_tree(old) && !is_empty_tree(&body) => self.err(
+                pos,
+                format!("template: multiple definition of template {name:?}"),
+            ),
+            Some(old) if !is_empty_tree(old) => Ok(()),
+            _ => {
+                self.defs.insert(name, body);
+                Ok(())
             }
         }
     }
@@ -1741,6 +1861,10 @@ struct Exec<'a> {
     cur: Span,
     /// The random functions' source (`randAlphaNum`, `uuidv4`, `bcrypt` salts, …).
     rng: &'a mut dyn CryptoRng,
+    /// The templates `{{define}}` and `{{block}}` named.
+    defs: &'a BTreeMap<String, Vec<Node>>,
+    /// Nested `{{template}}` calls.
+    calls: usize,
 }
 
 /// Go's `unicode.IsSpace`.
@@ -2291,6 +2415,7 @@ impl<'a> Exec<'a> {
         data: &BTreeMap<String, Zeroizing<Vec<u8>>>,
         limits: &'a Limits,
         rng: &'a mut dyn CryptoRng,
+        defs: &'a BTreeMap<String, Vec<Node>>,
     ) -> Self {
         let root = data
             .iter()
@@ -2307,6 +2432,8 @@ impl<'a> Exec<'a> {
             out: SecBuf::new(limits.max_output_bytes),
             cur: Span::default(),
             rng,
+            defs,
+            calls: 0,
         }
     }
 
@@ -2501,6 +2628,28 @@ impl<'a> Exec<'a> {
                 }
                 Node::Break => return Ok(Flow::Break),
                 Node::Continue => return Ok(Flow::Continue),
+                Node::Template(sp, name, pipe) => {
+                    let v = match pipe {
+                        Some(p) => self.eval_pipeline(dot, p)?,
+                        None => Value::Nil,
+                    };
+                    self.cur = *sp;
+                    let defs = self.defs;
+                    let Some(body) = defs.get(name) else {
+                        return self.err(format!("template {name:?} not defined"));
+                    };
+                    // Go stops at 100,000 nested calls; we stop at the nesting limit.
+                    self.calls += 1;
+                    if self.calls > self.limits.max_depth {
+                        return Err(XErr::Depth);
+                    }
+                    let vars =
+                        std::mem::replace(&mut self.vars, vec![("$".to_string(), v.clone())]);
+                    let r = self.walk(&v, body);
+                    self.vars = vars;
+                    self.calls -= 1;
+                    r?;
+                }
             }
         }
         Ok(Flow::Normal)
@@ -4896,7 +5045,7 @@ mod tests {
         fails("{{ .x", &[], "unclosed action");
         fails("{{ $u }}", &[], "undefined variable \"$u\"");
         fails("{{ break }}", &[], "{{break}} outside {{range}}");
-        fails("{{ define \"x\" }}{{ end }}", &[], "not supported");
+        fails("{{ template \"x\" }}", &[], "template \"x\" not defined");
     }
 
     #[test]
