@@ -308,6 +308,9 @@ pub const FUNCTIONS: &[&str] = &[
     "osClean",
     "osExt",
     "osIsAbs",
+    "snakecase",
+    "camelcase",
+    "kebabcase",
 ];
 
 /// Functions Go (text/template + sprig) has that we do not implement, with the reason. A
@@ -392,18 +395,6 @@ pub const OMITTED: &[(&str, &str)] = &[
     (
         "semverCompare",
         "not implemented yet (issue 15): needs Masterminds/semver's version coercion and constraint syntax",
-    ),
-    (
-        "snakecase",
-        "not implemented yet (issue 15): needs huandu/xstrings' word-splitting rules",
-    ),
-    (
-        "camelcase",
-        "not implemented yet (issue 15): needs huandu/xstrings' word-splitting rules",
-    ),
-    (
-        "kebabcase",
-        "not implemented yet (issue 15): needs huandu/xstrings' word-splitting rules",
     ),
     (
         "genPrivateKey",

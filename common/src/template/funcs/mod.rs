@@ -15,6 +15,7 @@ mod numbers;
 mod paths;
 mod regex;
 mod strings;
+mod xstrings;
 
 impl Exec<'_> {
     /// A Go `string` parameter as text (invalid UTF-8 becomes U+FFFD).
@@ -33,6 +34,7 @@ impl Exec<'_> {
             dicts::apply,
             numbers::apply,
             strings::apply,
+            xstrings::apply,
             crypto::apply,
             paths::apply,
         ] {
