@@ -5240,6 +5240,89 @@ mod tests {
         );
     }
 
+    /// docs/templates.md has one table row per function: implemented ones say so, omitted ones
+    /// say "not supported", and no row names a function the registry does not know.
+    #[test]
+    fn docs_list_every_function() {
+        let doc = include_str!("../../docs/templates.md");
+        let rows: BTreeMap<&str, &str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once("` | "))
+            .collect();
+        for f in FUNCTIONS {
+            let row = rows
+                .get(f)
+                .unwrap_or_else(|| panic!("{f}: no row in docs/templates.md"));
+            assert!(row.starts_with("implemented"), "{f}: {row}");
+        }
+        for (f, _) in OMITTED {
+            let row = rows
+                .get(f)
+                .unwrap_or_else(|| panic!("{f}: no row in docs/templates.md"));
+            assert!(row.starts_with("**not supported**"), "{f}: {row}");
+        }
+        for (name, row) in &rows {
+            let known = FUNCTIONS.contains(name)
+                || OMITTED.iter().any(|(n, _)| n == name)
+                || ["env", "expandenv", "getHostByName"].contains(name);
+            assert!(known, "docs row for unknown function {name}: {row}");
+        }
+    }
+
+    #[test]
+    fn sha512sum_is_sprig_3_3s() {
+        // FIPS 180-2 test vector ("abc"); the Go reference (sprig 3.2.3) has no sha512sum.
+        ok(
+            "{{ sha512sum \"abc\" }}",
+            &[],
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+             2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+        );
+    }
+
+    #[test]
+    fn hostile_new_functions_are_bounded() {
+        // bcrypt is charged 10,000 steps: a loop of them hits the step limit, not the CPU.
+        let e = fails(
+            "{{ range until 200 }}{{ bcrypt \"x\" }}{{ end }}",
+            &[],
+            "steps",
+        );
+        assert!(!e.contains("x\""));
+        // Output bombs through replacement, wrapping and sequences.
+        fails(
+            "{{ regexReplaceAll \"\" (repeat 1000 \"a\") (repeat 2000 \"b\") }}",
+            &[],
+            "output exceeds",
+        );
+        fails(
+            "{{ wrapWith 1 (repeat 600000 \"x\") (repeat 1000 \"a b \") }}",
+            &[],
+            "output exceeds",
+        );
+        fails("{{ seq 100000000 }}", &[], "steps");
+        fails("{{ untilStep 0 100000000 1 }}", &[], "steps");
+        fails("{{ randAlphaNum 100000000 }}", &[], "output exceeds");
+        fails("{{ randBytes 100000000 }}", &[], "output exceeds");
+        // Nesting: a template calling itself, and deepCopy of a dict that contains itself.
+        fails(
+            "{{ define \"r\" }}{{ template \"r\" }}{{ end }}{{ template \"r\" }}",
+            &[],
+            "nesting",
+        );
+        fails(
+            "{{ $d := dict }}{{ $_ := set $d \"d\" $d }}{{ deepCopy $d }}",
+            &[],
+            "nesting",
+        );
+        fails(
+            "{{ $d := dict }}{{ $_ := set $d \"d\" $d }}{{ merge (dict \"d\" (dict)) $d }}",
+            &[],
+            "nesting",
+        );
+    }
+
     #[test]
     fn every_listed_function_is_implemented() {
         for f in FUNCTIONS {
