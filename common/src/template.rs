@@ -311,6 +311,7 @@ pub const FUNCTIONS: &[&str] = &[
     "snakecase",
     "camelcase",
     "kebabcase",
+    "semverCompare",
 ];
 
 /// Functions Go (text/template + sprig) has that we do not implement, with the reason. A
@@ -390,10 +391,6 @@ pub const OMITTED: &[(&str, &str)] = &[
     ),
     (
         "semver",
-        "not implemented yet (issue 15): needs Masterminds/semver's version coercion and constraint syntax",
-    ),
-    (
-        "semverCompare",
         "not implemented yet (issue 15): needs Masterminds/semver's version coercion and constraint syntax",
     ),
     (

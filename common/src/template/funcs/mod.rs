@@ -14,6 +14,7 @@ mod lists;
 mod numbers;
 mod paths;
 mod regex;
+mod semver;
 mod strings;
 mod xstrings;
 
@@ -30,6 +31,7 @@ impl Exec<'_> {
         let mut args = Some(args);
         for family in [
             regex::apply,
+            semver::apply,
             lists::apply,
             dicts::apply,
             numbers::apply,
