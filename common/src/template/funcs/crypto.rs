@@ -72,7 +72,7 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
             let [s] = ex.fixed::<1>(f, args)?;
             let s = ex.strval(&s)?;
             let d = sha2::Sha512::digest(&**s);
-            Value::str(&crate::template::hex_lower(&d))
+            Value::str(&super::builtins::hex_lower(&d))
         }
         _ => return Ok(Err(args)),
     };

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use super::{Exec, Value, XR};
 
+mod builtins;
 mod crypto;
 mod dicts;
 mod lists;
