@@ -321,6 +321,8 @@ pub const FUNCTIONS: &[&str] = &[
     "camelcase",
     "kebabcase",
     "semverCompare",
+    "encryptAES",
+    "decryptAES",
 ];
 
 /// Functions Go (text/template + sprig) has that we do not implement, with the reason. A
@@ -437,14 +439,6 @@ pub const OMITTED: &[(&str, &str)] = &[
     (
         "derivePassword",
         "not implemented yet (issue 15): the Master Password algorithm (scrypt + HMAC-SHA256)",
-    ),
-    (
-        "encryptAES",
-        "not implemented yet (issue 15): AES-256-CBC with sprig's key and padding rules",
-    ),
-    (
-        "decryptAES",
-        "not implemented yet (issue 15): AES-256-CBC with sprig's key and padding rules",
     ),
 ];
 

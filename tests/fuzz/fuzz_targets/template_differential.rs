@@ -405,7 +405,8 @@ impl Gen<'_> {
                     if self.byte() % 2 == 0 {
                         self.literal('l');
                     } else {
-                        self.out.push_str(self.pick_field_or_dict());
+                        let r = self.pick_field_or_dict();
+                        self.out.push_str(r);
                     }
                     self.in_range += 1;
                 } else {
@@ -415,8 +416,8 @@ impl Gen<'_> {
                 self.list(3);
                 if kw == "range" {
                     if self.byte() % 4 == 0 {
-                        self.out
-                            .push_str(self.pick(&["{{ break }}", "{{ continue }}"]));
+                        let b = self.pick(&["{{ break }}", "{{ continue }}"]);
+                        self.out.push_str(b);
                     }
                     self.in_range -= 1;
                 }

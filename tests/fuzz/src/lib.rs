@@ -22,9 +22,7 @@ pub fn key() -> &'static PrivateKey {
 /// The fixture certificate.
 pub fn cert() -> &'static Certificate {
     static CERT: OnceLock<Certificate> = OnceLock::new();
-    CERT.get_or_init(|| {
-        Certificate::from_pem(&fixtures::cert_pem()).expect("fixture certificate parses")
-    })
+    CERT.get_or_init(|| Certificate::from_pem(&fixtures::cert_pem()).expect("fixture certificate parses"))
 }
 
 /// A controller key ring holding only the fixture key.
