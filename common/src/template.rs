@@ -323,6 +323,8 @@ pub const FUNCTIONS: &[&str] = &[
     "semverCompare",
     "encryptAES",
     "decryptAES",
+    "urlParse",
+    "urlJoin",
 ];
 
 /// Functions Go (text/template + sprig) has that we do not implement, with the reason. A
@@ -391,14 +393,6 @@ pub const OMITTED: &[(&str, &str)] = &[
     (
         "unixEpoch",
         "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "urlParse",
-        "not implemented yet (issue 15): needs Go's net/url parsing and escaping rules",
-    ),
-    (
-        "urlJoin",
-        "not implemented yet (issue 15): needs Go's net/url parsing and escaping rules",
     ),
     (
         "semver",

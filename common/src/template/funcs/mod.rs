@@ -17,6 +17,7 @@ mod paths;
 mod regex;
 mod semver;
 mod strings;
+mod url;
 mod xstrings;
 
 impl Exec<'_> {
@@ -39,6 +40,7 @@ impl Exec<'_> {
             strings::apply,
             xstrings::apply,
             crypto::apply,
+            url::apply,
             paths::apply,
         ] {
             let a = args.take().unwrap_or_default();
