@@ -371,9 +371,9 @@ fn to_string(u: &Url) -> Vec<u8> {
     if !u.opaque.is_empty() {
         b.extend_from_slice(&u.opaque);
     } else {
-        if (!u.scheme.is_empty() || !u.host.is_empty() || u.user.is_some())
-            && !(u.omit_host && u.host.is_empty() && u.user.is_none())
-        {
+        let no_authority = u.host.is_empty() && u.user.is_none();
+        let omitted = u.omit_host && no_authority;
+        if !(no_authority && u.scheme.is_empty()) && !omitted {
             if !u.host.is_empty() || !u.path.is_empty() || u.user.is_some() {
                 b.extend_from_slice(b"//");
             }
