@@ -373,7 +373,7 @@ fn to_string(u: &Url) -> Vec<u8> {
     } else {
         let no_authority = u.host.is_empty() && u.user.is_none();
         let omitted = u.omit_host && no_authority;
-        if !(no_authority && u.scheme.is_empty()) && !omitted {
+        if !(omitted || no_authority && u.scheme.is_empty()) {
             if !u.host.is_empty() || !u.path.is_empty() || u.user.is_some() {
                 b.extend_from_slice(b"//");
             }
