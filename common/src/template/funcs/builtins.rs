@@ -36,43 +36,154 @@ pub(in crate::template) fn b32_encode(s: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Go's `base32.StdEncoding.DecodeString`: newlines are stripped first, then 8-character quanta
+/// with Go's padding rules; `Err` is the offset Go's `CorruptInputError` reports.
 pub(in crate::template) fn b32_decode(s: &[u8]) -> Result<Vec<u8>, usize> {
-    let s: Vec<u8> = s
-        .iter()
-        .copied()
-        .filter(|c| *c != b'\r' && *c != b'\n')
-        .collect();
-    if !s.len().is_multiple_of(8) {
-        return Err(s.len() / 8 * 8);
-    }
-    let mut out = Vec::with_capacity(s.len() / 8 * 5);
-    let nchunks = s.len() / 8;
-    for (ci, chunk) in s.chunks(8).enumerate() {
-        let pads = chunk.iter().rev().take_while(|c| **c == b'=').count();
-        if pads > 0 && ci + 1 != nchunks || !matches!(pads, 0 | 1 | 3 | 4 | 6) {
-            return Err(ci * 8 + 8 - pads);
-        }
-        let mut bits = 0u64;
-        for (i, c) in chunk.iter().enumerate() {
-            let v = if i >= 8 - pads {
-                0
-            } else {
-                match B32.iter().position(|x| x == c) {
-                    Some(v) => v as u64,
-                    None => return Err(ci * 8 + i),
-                }
+    let src: Zeroizing<Vec<u8>> = Zeroizing::new(
+        s.iter()
+            .copied()
+            .filter(|c| *c != b'\r' && *c != b'\n')
+            .collect(),
+    );
+    let olen = src.len();
+    let mut rest: &[u8] = &src;
+    let mut out = Vec::with_capacity(olen / 8 * 5 + 5);
+    let mut end = false;
+    while !rest.is_empty() && !end {
+        let mut dbuf = [0u8; 8];
+        let mut dlen = 8;
+        let mut j = 0;
+        while j < 8 {
+            let Some((&c, tail)) = rest.split_first() else {
+                return Err(olen - j);
             };
-            bits = (bits << 5) | v;
+            rest = tail;
+            if c == b'=' && j >= 2 && rest.len() < 8 {
+                if rest.len() + j < 7 {
+                    return Err(olen);
+                }
+                for k in 0..7 - j {
+                    if rest.get(k).is_some_and(|&x| x != b'=') {
+                        return Err((olen + k).saturating_sub(rest.len() + 1));
+                    }
+                }
+                dlen = j;
+                end = true;
+                if matches!(dlen, 1 | 3 | 6) {
+                    return Err(olen - rest.len() - 1);
+                }
+                break;
+            }
+            let Some(v) = B32.iter().position(|x| *x == c) else {
+                return Err(olen - rest.len() - 1);
+            };
+            if let Some(slot) = dbuf.get_mut(j) {
+                *slot = v as u8;
+            }
+            j += 1;
         }
-        let nbytes = match pads {
-            0 => 5,
-            1 => 4,
-            3 => 3,
+        let [d0, d1, d2, d3, d4, d5, d6, d7] = dbuf;
+        let bytes = [
+            (d0 << 3) | (d1 >> 2),
+            (d1 << 6) | (d2 << 1) | (d3 >> 4),
+            (d3 << 4) | (d4 >> 1),
+            (d4 << 7) | (d5 << 2) | (d6 >> 3),
+            (d6 << 5) | d7,
+        ];
+        let n = match dlen {
+            8 => 5,
+            7 => 4,
+            5 => 3,
             4 => 2,
-            _ => 1,
+            2 => 1,
+            _ => 0,
         };
-        for i in 0..nbytes {
-            out.push(((bits >> (32 - 8 * i)) & 0xff) as u8);
+        out.extend_from_slice(bytes.get(..n).unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// Go's `base64.StdEncoding.DecodeString` (not strict): 4-character quanta, `\r` and `\n`
+/// skipped where they stand, Go's padding rules; `Err` is the offset Go reports.
+pub(in crate::template) fn b64_decode(src: &[u8]) -> Result<Zeroizing<Vec<u8>>, usize> {
+    fn val(c: u8) -> Option<u8> {
+        match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    }
+    let at = |i: usize| src.get(i).copied();
+    let is_nl = |c: Option<u8>| matches!(c, Some(b'\n' | b'\r'));
+    let mut out = Zeroizing::new(Vec::with_capacity(src.len() / 4 * 3 + 3));
+    let mut si = 0;
+    while si < src.len() {
+        let mut dbuf = [0u8; 4];
+        let mut dlen = 4;
+        let mut j = 0;
+        let mut trailing = None;
+        while j < 4 {
+            let Some(c) = at(si) else {
+                if j > 0 {
+                    // StdEncoding pads: a short final quantum is an error.
+                    return Err(si - j);
+                }
+                dlen = 0;
+                break;
+            };
+            si += 1;
+            if let Some(v) = val(c) {
+                if let Some(slot) = dbuf.get_mut(j) {
+                    *slot = v;
+                }
+                j += 1;
+                continue;
+            }
+            if c == b'\n' || c == b'\r' {
+                continue;
+            }
+            if c != b'=' {
+                return Err(si - 1);
+            }
+            match j {
+                0 | 1 => return Err(si - 1),
+                2 => {
+                    while is_nl(at(si)) {
+                        si += 1;
+                    }
+                    if si == src.len() {
+                        return Err(src.len());
+                    }
+                    if at(si) != Some(b'=') {
+                        return Err(si - 1);
+                    }
+                    si += 1;
+                }
+                _ => {}
+            }
+            while is_nl(at(si)) {
+                si += 1;
+            }
+            if si < src.len() {
+                trailing = Some(si);
+            }
+            dlen = j;
+            break;
+        }
+        let v = (u32::from(dbuf[0]) << 18)
+            | (u32::from(dbuf[1]) << 12)
+            | (u32::from(dbuf[2]) << 6)
+            | u32::from(dbuf[3]);
+        let bytes = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
+        out.extend_from_slice(bytes.get(..dlen.saturating_sub(1)).unwrap_or_default());
+        if let Some(t) = trailing {
+            return Err(t);
+        }
+        if dlen < 4 {
+            break;
         }
     }
     Ok(out)
@@ -611,35 +722,10 @@ impl Exec<'_> {
                         out.truncate(n);
                         Value::Str(Rc::new(out))
                     }
-                    "b64dec" => {
-                        let clean: Zeroizing<Vec<u8>> = Zeroizing::new(
-                            s.iter()
-                                .copied()
-                                .filter(|c| *c != b'\r' && *c != b'\n')
-                                .collect(),
-                        );
-                        let mut out = Zeroizing::new(vec![0u8; clean.len() / 4 * 3 + 3]);
-                        match base64::Engine::decode_slice(
-                            &b64_engine(),
-                            clean.as_slice(),
-                            out.as_mut_slice(),
-                        ) {
-                            Ok(n) => {
-                                out.truncate(n);
-                                Value::Str(Rc::new(out))
-                            }
-                            Err(e) => {
-                                let at = match e {
-                                    base64::DecodeSliceError::DecodeError(
-                                        base64::DecodeError::InvalidByte(o, _)
-                                        | base64::DecodeError::InvalidLastSymbol(o, _),
-                                    ) => o,
-                                    _ => clean.len() / 4 * 4,
-                                };
-                                Value::str(&format!("illegal base64 data at input byte {at}"))
-                            }
-                        }
-                    }
+                    "b64dec" => match b64_decode(&s) {
+                        Ok(v) => Value::Str(Rc::new(v)),
+                        Err(at) => Value::str(&format!("illegal base64 data at input byte {at}")),
+                    },
                     "b32enc" => {
                         self.check_len(s.len().div_ceil(5).saturating_mul(8))?;
                         Value::Str(new_bytes(b32_encode(&s)))
