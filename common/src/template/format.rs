@@ -21,6 +21,9 @@ impl Exec<'_> {
             return Err(XErr::Depth);
         }
         self.step()?;
+        if verb == 'v' && sp.sharp {
+            return self.fmt_go_syntax(b, v, sp, depth);
+        }
         match v {
             Value::Nil => match verb {
                 'v' => pad(b, sp, b"<nil>")?,
@@ -172,11 +175,67 @@ impl Exec<'_> {
                     if i > 0 {
                         b.push(b" ")?;
                     }
-                    b.push_str(k)?;
+                    // fmt formats keys with the verb too (`%c` of a key is `%!c(string=k)`).
+                    self.fmt_verb(b, &Value::str(k), verb, sp, depth + 1)?;
                     b.push(b":")?;
                     self.fmt_verb(b, x, verb, sp, depth + 1)?;
                 }
                 b.push(b"]")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `%#v`: Go syntax (`"quoted"`, `[]interface {}{1, "a"}`, `map[string]interface {}{"k":1}`).
+    fn fmt_go_syntax(&mut self, b: &mut SecBuf, v: &Value, sp: Spec, depth: usize) -> XR<()> {
+        if depth > self.limits.max_depth {
+            return Err(XErr::Depth);
+        }
+        self.step()?;
+        let elem = |ex: &mut Self, b: &mut SecBuf, x: &Value| -> XR<()> {
+            match x {
+                Value::Nil => b.push(b"interface {}(nil)").map_err(XErr::from),
+                _ => ex.fmt_go_syntax(b, x, Spec::default(), depth + 1),
+            }
+        };
+        match v {
+            Value::Str(s) => {
+                let mut o = scratch(s.len());
+                go_quote_into(&mut o, s, '"', false);
+                pad(b, sp, &o)?;
+            }
+            Value::List(l) => {
+                b.push(b"[]interface {}{")?;
+                for (i, x) in l.items.iter().enumerate() {
+                    if i > 0 {
+                        b.push(b", ")?;
+                    }
+                    elem(self, b, x)?;
+                }
+                b.push(b"}")?;
+            }
+            Value::Dict(_) | Value::Root => {
+                let entries = self.map_entries(v).unwrap_or_default();
+                b.push(if matches!(v, Value::Root) {
+                    b"map[string]string{"
+                } else {
+                    b"map[string]interface {}{"
+                })?;
+                for (i, (k, x)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        b.push(b", ")?;
+                    }
+                    let mut o = scratch(k.len());
+                    go_quote_into(&mut o, k.as_bytes(), '"', false);
+                    b.push(&o)?;
+                    b.push(b":")?;
+                    elem(self, b, x)?;
+                }
+                b.push(b"}")?;
+            }
+            other => {
+                let sp = Spec { sharp: false, ..sp };
+                self.fmt_verb(b, other, 'v', sp, depth + 1)?;
             }
         }
         Ok(())

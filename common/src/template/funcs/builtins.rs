@@ -189,6 +189,17 @@ pub(in crate::template) fn b64_decode(src: &[u8]) -> Result<Zeroizing<Vec<u8>>, 
     Ok(out)
 }
 
+/// text/template's `evalArgs` for `html`, `js` and `urlquery`: a missing value prints as
+/// `<no value>` (a string, so `fmt.Sprint` puts no space around it).
+pub(in crate::template) fn no_value_for_nil(args: Vec<Value>) -> Vec<Value> {
+    args.into_iter()
+        .map(|a| match a {
+            Value::Nil => Value::str("<no value>"),
+            other => other,
+        })
+        .collect()
+}
+
 pub(in crate::template) fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(data).into()
@@ -315,6 +326,7 @@ impl Exec<'_> {
                 b.into_value()
             }
             "html" | "urlquery" => {
+                let args = no_value_for_nil(args);
                 let text = if let [Value::Str(s)] = args.as_slice() {
                     s.clone()
                 } else {

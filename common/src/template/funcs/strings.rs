@@ -114,6 +114,7 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
     let v = match f {
         "js" => {
             // Go's builtin js: text/template.JSEscapeString of the arguments' fmt.Sprint.
+            let args = super::builtins::no_value_for_nil(args);
             let text = if let [Value::Str(s)] = args.as_slice() {
                 s.clone()
             } else {
