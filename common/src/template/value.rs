@@ -550,7 +550,8 @@ pub(in crate::template) fn to_i64(v: &Value) -> i64 {
         Value::Float(_) => 0,
         Value::Bool(b) => i64::from(*b),
         Value::Str(s) => {
-            let t = std::str::from_utf8(s).unwrap_or("").trim();
+            // spf13/cast: strconv.ParseInt(trimZeroDecimal(s), 0, 0), no space trimming.
+            let t = std::str::from_utf8(s).unwrap_or("");
             let t = match t.split_once('.') {
                 Some((a, b)) if !b.is_empty() && b.bytes().all(|c| c == b'0') => a,
                 Some((a, "")) => a,
@@ -572,7 +573,24 @@ pub(in crate::template) fn to_f64(v: &Value) -> f64 {
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Str(s) => std::str::from_utf8(s)
             .ok()
-            .and_then(|t| t.trim().parse::<f64>().ok())
+            // spf13/cast: strconv.ParseFloat(s, 64), no space trimming; Go accepts `_`
+            // between digits.
+            .and_then(|t| {
+                if !t.contains('_') {
+                    return t.parse::<f64>().ok();
+                }
+                let b = t.as_bytes();
+                let ok = b.iter().enumerate().all(|(i, &c)| {
+                    c != b'_'
+                        || (i > 0
+                            && b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric)
+                            && b.get(i + 1).is_some_and(u8::is_ascii_hexdigit))
+                });
+                if !ok {
+                    return None;
+                }
+                t.replace('_', "").parse::<f64>().ok()
+            })
             .unwrap_or(0.0),
         _ => 0.0,
     }

@@ -69,7 +69,11 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
                 return ex.call_err(f, "runtime error: makeslice: len out of range");
             }
             let cs = ((len - 1) as f64 / size as f64).floor() as i64 + 1;
+            if cs == 0 {
+                return Ok(Ok(ex.mk_list(Vec::new())?));
+            }
             if cs < 0 || size < 0 {
+                // make() of a negative length, or slicing with a negative chunk size: panics.
                 return ex.call_err(f, "runtime error: makeslice: len out of range");
             }
             let size = size as usize;
