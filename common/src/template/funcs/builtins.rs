@@ -704,6 +704,10 @@ impl Exec<'_> {
             }
             "sortAlpha" => {
                 let [v] = self.fixed::<1>(f, args)?;
+                if matches!(v, Value::Nil) {
+                    // Not a slice: sprig returns []string{strval(nil)}.
+                    return self.mk_list(vec![Value::str("<nil>")]);
+                }
                 let mut parts = self.strslice(&v)?;
                 parts.sort_by(|a, b| a.as_slice().cmp(b.as_slice()));
                 self.mk_list(parts.into_iter().map(Value::Str).collect())?

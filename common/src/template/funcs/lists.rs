@@ -60,27 +60,42 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
                 return ex.call_err(f, format!("Cannot chunk type {kind}"));
             };
             let len = l.items.len() as i64;
-            // sprig: cs = floor((len-1)/size) + 1 chunks, computed in float64.
+            let oops = "runtime error: makeslice: len out of range";
+            // sprig: cs = int(floor((len-1)/size) + 1) in float64; a zero size gives ±Inf or
+            // NaN, which int() turns into a negative length on amd64: make() panics.
             if size == 0 {
-                if len == 0 {
-                    // floor(-1/0) = -Inf: make() with a negative length panics.
-                    return ex.call_err(f, "runtime error: makeslice: len out of range");
-                }
-                return ex.call_err(f, "runtime error: makeslice: len out of range");
+                return ex.call_err(f, oops);
             }
             let cs = ((len - 1) as f64 / size as f64).floor() as i64 + 1;
-            if cs == 0 {
-                return Ok(Ok(ex.mk_list(Vec::new())?));
+            if cs < 0 {
+                return ex.call_err(f, oops);
             }
-            if cs < 0 || size < 0 {
-                // make() of a negative length, or slicing with a negative chunk size: panics.
-                return ex.call_err(f, "runtime error: makeslice: len out of range");
-            }
-            let size = size as usize;
             ex.charge(l.items.len() as u64 + cs as u64)?;
             let mut out = Vec::new();
-            for c in l.items.chunks(size) {
-                out.push(ex.mk_list(c.to_vec())?);
+            for i in 0..cs {
+                let mut clen = size;
+                if i == cs - 1 {
+                    // floor(math.Mod(len, size)): the remainder takes the dividend's sign.
+                    clen = (len as f64 % size as f64).floor() as i64;
+                    if clen == 0 {
+                        clen = size;
+                    }
+                }
+                if clen < 0 {
+                    return ex.call_err(f, oops);
+                }
+                let mut chunk = Vec::new();
+                for j in 0..clen {
+                    let ix = i.checked_mul(size).and_then(|x| x.checked_add(j));
+                    let Some(item) = ix
+                        .and_then(|x| usize::try_from(x).ok())
+                        .and_then(|x| l.items.get(x))
+                    else {
+                        return ex.call_err(f, "reflect: slice index out of range");
+                    };
+                    chunk.push(item.clone());
+                }
+                out.push(ex.mk_list(chunk)?);
             }
             ex.mk_list(out)?
         }
