@@ -661,3 +661,17 @@ fn non_utf8_values() {
     ok("{{ upper .b }}", d, "\u{fffd}\u{fffd}A");
     ok("{{ len .b }} {{ printf \"%x\" .b }}", d, "3 feff41");
 }
+
+#[test]
+fn random_functions_draw_from_the_given_rng() {
+    use rand::SeedableRng as _;
+    let src = "{{ uuidv4 }} {{ randAlphaNum 12 }} {{ shuffle \"abcdef\" }} {{ randInt 0 1000 }}";
+    let once = |seed: u64| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        render_with_rng("k", src, &BTreeMap::new(), &Limits::default(), &mut rng)
+            .map(|o| String::from_utf8_lossy(&o).into_owned())
+            .unwrap()
+    };
+    assert_eq!(once(7), once(7), "same seed, same output");
+    assert_ne!(once(7), once(8), "another seed, another output");
+}
