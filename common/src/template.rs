@@ -325,6 +325,7 @@ pub const FUNCTIONS: &[&str] = &[
     "decryptAES",
     "urlParse",
     "urlJoin",
+    "genPrivateKey",
 ];
 
 /// Functions Go (text/template + sprig) has that we do not implement, with the reason. A
@@ -397,10 +398,6 @@ pub const OMITTED: &[(&str, &str)] = &[
     (
         "semver",
         "not implemented yet (issue 15): needs Masterminds/semver's version coercion and constraint syntax",
-    ),
-    (
-        "genPrivateKey",
-        "not implemented yet (issue 15): key and certificate generation (RSA, ECDSA, Ed25519, DSA; x509)",
     ),
     (
         "genCA",

@@ -675,3 +675,26 @@ fn random_functions_draw_from_the_given_rng() {
     assert_eq!(once(7), once(7), "same seed, same output");
     assert_ne!(once(7), once(8), "another seed, another output");
 }
+
+#[test]
+fn hostile_key_generation_is_bounded() {
+    // Each RSA-4096 key is charged 400,000 steps before any work: with 300,000 steps left the
+    // first one is refused without generating anything.
+    let tight = Limits {
+        max_steps: 300_000,
+        ..Limits::default()
+    };
+    let e = render("k", "{{ genPrivateKey \"rsa\" }}", &BTreeMap::new(), &tight).unwrap_err();
+    assert!(matches!(e, TemplateError::StepLimit { .. }), "{e}");
+    // Cheap keys in a loop run into the step limit too.
+    fails(
+        "{{ range until 5000 }}{{ genPrivateKey \"ed25519\" }}{{ end }}",
+        &[],
+        "steps",
+    );
+    fails(
+        "{{ genPrivateKey \"dsa\" }}",
+        &[],
+        "DSA keys are not supported",
+    );
+}

@@ -1,7 +1,7 @@
 //! sprig `crypto.go`: `uuidv4`, `randBytes`, `bcrypt`, `htpasswd`, `sha512sum` (sprig 3.3),
 //! `encryptAES`/`decryptAES` (AES-256-CBC, the password zero-padded or cut to 32 bytes as the
 //! key, a random IV in front, PKCS#7 padding; decryption strips as many bytes as the last one
-//! says, unchecked, as sprig does).
+//! says, unchecked, as sprig does), `genPrivateKey` (rsa, ecdsa, ed25519; not dsa).
 //! The random ones draw from the execution's CSPRNG (`Exec::rng`), as sprig draws from
 //! `crypto/rand`.
 
@@ -27,6 +27,86 @@ impl Exec<'_> {
         match bcrypt::hash_with_salt(pw, BCRYPT_COST, salt) {
             Ok(h) => Ok(h.format_for_version(bcrypt::Version::TwoA)),
             Err(e) => Ok(format!("failed to encrypt string with bcrypt: {e}")),
+        }
+    }
+}
+
+/// Go's `pem.EncodeToMemory`: 64-character base64 lines.
+fn pem(kind: &str, der: &[u8]) -> Zeroizing<String> {
+    let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
+    let mut out = Zeroizing::new(format!("-----BEGIN {kind}-----\n"));
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {kind}-----\n"));
+    out
+}
+
+/// The work one key generation is charged: an RSA-4096 key takes seconds, so a template gets
+/// two (the step limit is 10⁶); the others are cheap but still bounded.
+const RSA_KEYGEN_STEPS: u64 = 400_000;
+const KEYGEN_STEPS: u64 = 1_000;
+
+impl Exec<'_> {
+    /// sprig `genPrivateKey`: PEM of a new key, in Go's encodings (PKCS#1 for RSA-4096, SEC1
+    /// for ECDSA P-256, PKCS#8 v1 for Ed25519). `Err(())` for DSA, which is not implemented.
+    fn gen_private_key(&mut self, typ: &[u8]) -> XR<Result<Zeroizing<String>, String>> {
+        match typ {
+            b"" | b"rsa" => {
+                self.charge(RSA_KEYGEN_STEPS)?;
+                use rsa::pkcs1::EncodeRsaPrivateKey as _;
+                let der = rsa::PrivateKey::new(&mut *self.rng, 4096)
+                    .ok()
+                    .and_then(|k| k.to_pkcs1_der().ok());
+                Ok(match der {
+                    Some(d) => Ok(pem("RSA PRIVATE KEY", d.as_bytes())),
+                    None => Err("failed to generate private key".into()),
+                })
+            }
+            b"ecdsa" => {
+                self.charge(KEYGEN_STEPS)?;
+                // A random scalar in [1, n-1] (aws-lc rejects the rest: draw again), its public
+                // point, and x509.MarshalECPrivateKey's SEC1 layout.
+                let alg = &aws_lc_rs::agreement::ECDH_P256;
+                for _ in 0..64 {
+                    let mut d = Zeroizing::new([0u8; 32]);
+                    self.random_fill(&mut *d);
+                    let Ok(k) = aws_lc_rs::agreement::PrivateKey::from_private_key(alg, &*d) else {
+                        continue;
+                    };
+                    let Ok(public) = k.compute_public_key() else {
+                        continue;
+                    };
+                    let mut der = Zeroizing::new(Vec::with_capacity(121));
+                    der.extend_from_slice(&[0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20]);
+                    der.extend_from_slice(&*d);
+                    der.extend_from_slice(&[
+                        0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+                        0xa1, 0x44, 0x03, 0x42, 0x00,
+                    ]);
+                    der.extend_from_slice(public.as_ref());
+                    return Ok(Ok(pem("EC PRIVATE KEY", &der)));
+                }
+                Ok(Err("failed to generate private key".into()))
+            }
+            b"ed25519" => {
+                self.charge(KEYGEN_STEPS)?;
+                // Any 32 bytes are an Ed25519 seed; x509.MarshalPKCS8PrivateKey's v1 layout.
+                let mut der = Zeroizing::new(vec![
+                    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04,
+                    0x22, 0x04, 0x20,
+                ]);
+                let mut seed = Zeroizing::new([0u8; 32]);
+                self.random_fill(&mut *seed);
+                der.extend_from_slice(&*seed);
+                Ok(Ok(pem("PRIVATE KEY", &der)))
+            }
+            b"dsa" => Ok(Err(String::new())),
+            other => Ok(Ok(Zeroizing::new(format!(
+                "Unknown type {}",
+                String::from_utf8_lossy(other)
+            )))),
         }
     }
 }
@@ -146,6 +226,17 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
             };
             out.truncate(keep);
             Value::Str(new_bytes(out.to_vec()))
+        }
+        "genPrivateKey" => {
+            let [t] = ex.fixed::<1>(f, args)?;
+            let t = ex.s(&t)?;
+            match ex.gen_private_key(&t)? {
+                Ok(pem) => Value::str(&pem),
+                Err(m) if m.is_empty() => {
+                    return ex.call_err(f, "DSA keys are not supported (see docs/templates.md)");
+                }
+                Err(m) => Value::str(&m),
+            }
         }
         "sha512sum" => {
             let [s] = ex.fixed::<1>(f, args)?;
