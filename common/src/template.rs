@@ -326,6 +326,7 @@ pub const FUNCTIONS: &[&str] = &[
     "urlParse",
     "urlJoin",
     "genPrivateKey",
+    "derivePassword",
 ];
 
 /// Functions Go (text/template + sprig) has that we do not implement, with the reason. A
@@ -426,10 +427,6 @@ pub const OMITTED: &[(&str, &str)] = &[
     (
         "buildCustomCert",
         "not implemented yet (issue 15): key and certificate generation (RSA, ECDSA, Ed25519, DSA; x509)",
-    ),
-    (
-        "derivePassword",
-        "not implemented yet (issue 15): the Master Password algorithm (scrypt + HMAC-SHA256)",
     ),
 ];
 

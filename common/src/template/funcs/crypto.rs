@@ -1,7 +1,8 @@
 //! sprig `crypto.go`: `uuidv4`, `randBytes`, `bcrypt`, `htpasswd`, `sha512sum` (sprig 3.3),
 //! `encryptAES`/`decryptAES` (AES-256-CBC, the password zero-padded or cut to 32 bytes as the
 //! key, a random IV in front, PKCS#7 padding; decryption strips as many bytes as the last one
-//! says, unchecked, as sprig does), `genPrivateKey` (rsa, ecdsa, ed25519; not dsa).
+//! says, unchecked, as sprig does), `genPrivateKey` (rsa, ecdsa, ed25519; not dsa),
+//! `derivePassword` (scrypt + HMAC-SHA256, the Master Password algorithm).
 //! The random ones draw from the execution's CSPRNG (`Exec::rng`), as sprig draws from
 //! `crypto/rand`.
 
@@ -109,6 +110,103 @@ impl Exec<'_> {
             )))),
         }
     }
+}
+
+/// Master Password templates (sprig `passwordTypeTemplates`).
+fn password_templates(kind: &[u8]) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        b"maximum" => &["anoxxxxxxxxxxxxxxxxx", "axxxxxxxxxxxxxxxxxno"],
+        b"long" => &[
+            "CvcvnoCvcvCvcv",
+            "CvcvCvcvnoCvcv",
+            "CvcvCvcvCvcvno",
+            "CvccnoCvcvCvcv",
+            "CvccCvcvnoCvcv",
+            "CvccCvcvCvcvno",
+            "CvcvnoCvccCvcv",
+            "CvcvCvccnoCvcv",
+            "CvcvCvccCvcvno",
+            "CvcvnoCvcvCvcc",
+            "CvcvCvcvnoCvcc",
+            "CvcvCvcvCvccno",
+            "CvccnoCvccCvcv",
+            "CvccCvccnoCvcv",
+            "CvccCvccCvcvno",
+            "CvcvnoCvccCvcc",
+            "CvcvCvccnoCvcc",
+            "CvcvCvccCvccno",
+            "CvccnoCvcvCvcc",
+            "CvccCvcvnoCvcc",
+            "CvccCvcvCvccno",
+        ],
+        b"medium" => &["CvcnoCvc", "CvcCvcno"],
+        b"short" => &["Cvcn"],
+        b"basic" => &["aaanaaan", "aannaaan", "aaannaaa"],
+        b"pin" => &["nnnn"],
+        _ => return None,
+    })
+}
+
+fn password_chars(c: u8) -> &'static [u8] {
+    match c {
+        b'V' => b"AEIOU",
+        b'C' => b"BCDFGHJKLMNPQRSTVWXYZ",
+        b'v' => b"aeiou",
+        b'c' => b"bcdfghjklmnpqrstvwxyz",
+        b'A' => b"AEIOUBCDFGHJKLMNPQRSTVWXYZ",
+        b'a' => b"AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz",
+        b'n' => b"0123456789",
+        b'o' => b"@&%?,=[]_:-+*$#!'^~;()/.",
+        _ => b"AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz0123456789!@#$%^&*()",
+    }
+}
+
+/// scrypt with N = 32768, r = 8 costs 32 MiB and ~0.1 s: a template gets ten.
+const SCRYPT_STEPS: u64 = 100_000;
+
+/// sprig `derivePassword` (the Master Password algorithm).
+fn derive_password(
+    counter: u32,
+    kind: &[u8],
+    password: &[u8],
+    user: &[u8],
+    site: &[u8],
+) -> Zeroizing<Vec<u8>> {
+    use hmac::{KeyInit as _, Mac as _};
+    const SEED: &[u8] = b"com.lyndir.masterpassword";
+    let Some(templates) = password_templates(kind) else {
+        let mut m = b"cannot find password template ".to_vec();
+        m.extend_from_slice(kind);
+        return Zeroizing::new(m);
+    };
+    let mut salt = SEED.to_vec();
+    salt.extend_from_slice(&(user.len() as u32).to_be_bytes());
+    salt.extend_from_slice(user);
+    let mut key = Zeroizing::new([0u8; 64]);
+    let derived = scrypt::Params::new(15, 8, 2)
+        .ok()
+        .and_then(|p| scrypt::scrypt(password, &salt, &p, &mut *key).ok());
+    if derived.is_none() {
+        return Zeroizing::new(b"failed to derive password".to_vec());
+    }
+    let mut msg = SEED.to_vec();
+    msg.extend_from_slice(&(site.len() as u32).to_be_bytes());
+    msg.extend_from_slice(site);
+    msg.extend_from_slice(&counter.to_be_bytes());
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&*key) else {
+        return Zeroizing::new(b"failed to derive password".to_vec());
+    };
+    mac.update(&msg);
+    let seed = Zeroizing::new(mac.finalize().into_bytes().to_vec());
+    let pick = usize::from(seed.first().copied().unwrap_or(0)) % templates.len();
+    let temp = templates.get(pick).copied().unwrap_or_default();
+    let mut out = Zeroizing::new(Vec::with_capacity(temp.len()));
+    for (i, c) in temp.bytes().enumerate() {
+        let chars = password_chars(c);
+        let s = usize::from(seed.get(i + 1).copied().unwrap_or(0));
+        out.push(chars.get(s % chars.len()).copied().unwrap_or(b'x'));
+    }
+    out
 }
 
 /// sprig's AES key: the password's first 32 bytes, zero-padded.
@@ -226,6 +324,20 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
             };
             out.truncate(keep);
             Value::Str(new_bytes(out.to_vec()))
+        }
+        "derivePassword" => {
+            let [counter, kind, pw, user, site] = ex.fixed::<5>(f, args)?;
+            let counter = ex.i(&counter)?;
+            let Ok(counter) = u32::try_from(counter) else {
+                return ex.err(format!("value {counter} overflows uint32"));
+            };
+            let (kind, pw, user, site) = (ex.s(&kind)?, ex.s(&pw)?, ex.s(&user)?, ex.s(&site)?);
+            if password_templates(&kind).is_some() {
+                ex.charge(SCRYPT_STEPS)?;
+            }
+            Value::Str(new_bytes(
+                derive_password(counter, &kind, &pw, &user, &site).to_vec(),
+            ))
         }
         "genPrivateKey" => {
             let [t] = ex.fixed::<1>(f, args)?;
