@@ -578,6 +578,15 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// text/template passes a missing value (nil) to a map parameter as the nil map: reads see
+    /// an empty map. `set` is the one writer, and it fails as Go's assignment to a nil map.
+    pub(in crate::template) fn nil_as_map(&mut self, v: Value) -> XR<Value> {
+        match v {
+            Value::Nil => self.mk_dict(BTreeMap::new()),
+            other => Ok(other),
+        }
+    }
+
     pub(in crate::template) fn dict_arg(&self, v: &Value, f: &str) -> XR<usize> {
         match v {
             Value::Dict(i) => Ok(*i),

@@ -483,7 +483,7 @@ fn normalize(b: &[u8]) -> Vec<u8> {
     }
     let mut out = s.into_owned();
     for t in TYPE_NAMES {
-        for prefix in ["(", ", "] {
+        for prefix in ["(", ", ", "(EXTRA "] {
             out = out.replace(&format!("{prefix}{t}="), &format!("{prefix}T="));
         }
     }

@@ -974,6 +974,7 @@ impl Exec<'_> {
             }
             "get" => {
                 let [d, k] = self.fixed::<2>(f, args)?;
+                let d = self.nil_as_map(d)?;
                 let k = self.s(&k)?;
                 let k = String::from_utf8_lossy(&k).into_owned();
                 match &d {
@@ -994,6 +995,7 @@ impl Exec<'_> {
             }
             "hasKey" => {
                 let [d, k] = self.fixed::<2>(f, args)?;
+                let d = self.nil_as_map(d)?;
                 let k = self.s(&k)?;
                 let k = String::from_utf8_lossy(&k).into_owned();
                 Value::Bool(match &d {
@@ -1014,6 +1016,10 @@ impl Exec<'_> {
                 }
                 let mut it = args.into_iter();
                 let d = it.next().unwrap_or(Value::Nil);
+                if f == "set" && matches!(d, Value::Nil) {
+                    return self.call_err(f, "assignment to entry in nil map");
+                }
+                let d = self.nil_as_map(d)?;
                 let i = self.dict_arg(&d, f)?;
                 let k = self.s(&it.next().unwrap_or(Value::Nil))?;
                 let k = String::from_utf8_lossy(&k).into_owned();
@@ -1032,6 +1038,11 @@ impl Exec<'_> {
             }
             "keys" | "values" => {
                 let mut out = Vec::new();
+                let mut maps = Vec::with_capacity(args.len());
+                for a in args {
+                    maps.push(self.nil_as_map(a)?);
+                }
+                let args = maps;
                 for d in &args {
                     if !matches!(d, Value::Root) {
                         self.dict_arg(d, f)?;
@@ -1053,7 +1064,7 @@ impl Exec<'_> {
             "pick" | "omit" => {
                 self.at_least(f, &args, 1)?;
                 let mut it = args.into_iter();
-                let d = it.next().unwrap_or(Value::Nil);
+                let d = self.nil_as_map(it.next().unwrap_or(Value::Nil))?;
                 if !matches!(d, Value::Root) {
                     self.dict_arg(&d, f)?;
                 }

@@ -77,6 +77,11 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
     let v = match f {
         "merge" | "mustMerge" | "mergeOverwrite" | "mustMergeOverwrite" => {
             ex.at_least(f, &args, 1)?;
+            let mut maps = Vec::with_capacity(args.len());
+            for a in args {
+                maps.push(ex.nil_as_map(a)?);
+            }
+            let args = maps;
             let mut ids = Vec::with_capacity(args.len());
             for a in &args {
                 ids.push(ex.dict_arg(a, f)?);
@@ -105,6 +110,7 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
             let key = String::from_utf8_lossy(&key).into_owned();
             let mut out = Vec::new();
             for d in it {
+                let d = ex.nil_as_map(d)?;
                 let id = ex.dict_arg(&d, f)?;
                 ex.step()?;
                 if let Some(v) = ex.dicts.get(id).and_then(|m| m.get(&key)) {

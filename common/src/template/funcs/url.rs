@@ -463,6 +463,7 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
         }
         "urlJoin" => {
             let [d] = ex.fixed::<1>(f, args)?;
+            let d = ex.nil_as_map(d)?;
             let id = ex.dict_arg(&d, f)?;
             let get = |k: &str| -> XR<Vec<u8>> {
                 match ex.dicts.get(id).and_then(|m| m.get(k)) {
