@@ -25,6 +25,8 @@ impl Exec<'_> {
             return self.fmt_go_syntax(b, v, sp, depth);
         }
         match v {
+            // A nil element of a list or map is a nil interface: fmt prints <nil> for any verb.
+            Value::Nil if depth > 0 => pad(b, sp, b"<nil>")?,
             Value::Nil => match verb {
                 'v' => pad(b, sp, b"<nil>")?,
                 _ => self.bad_verb(b, verb, v)?,
