@@ -9,7 +9,8 @@
 //! — so the generator leaves out random functions, `bcrypt`/`htpasswd`, the reflection functions
 //! and `%T` (our one integer type), sprig's int64-returning arithmetic (`deepEqual`, `has`,
 //! `uniq`, `without` would see int64 ≠ int), `keys`/`values` (Go's map order is random), `toYaml`,
-//! `sha512sum` (sprig 3.3 only), Go 1.22+ syntax and the functions in `template::OMITTED`; and
+//! `sha512sum` (sprig 3.3 only), Go 1.22+ syntax, integral float literals, the functions in
+//! `template::OMITTED`; Go's error for a field of a nil list element is accepted; and
 //! the Go type names inside fmt's `%!verb(type=value)` markers are compared as `T` (ours has one
 //! list type and one integer type).
 #![no_main]
@@ -274,7 +275,9 @@ impl Gen<'_> {
                 self.out.push_str(&n.to_string());
             }
             2 => {
-                let f = self.pick(&["1.5", "0.1", "-2.25", "1e3", "0.0", "3.0"]);
+                // No integral floats (`3.0`, `1e3`): Go converts those to int parameters and ours
+                // does not (docs/templates.md).
+                let f = self.pick(&["1.5", "0.1", "-2.25", "2.5e-3", "-0.5", "3.25"]);
                 self.out.push_str(f);
             }
             3 => {
@@ -534,6 +537,8 @@ fuzz_target!(|input: &[u8]| {
     };
     match (&theirs, &ours) {
         (GoOutcome::Timeout, _) => {}
+        // A field of a nil list or dict element: Go's nil interface (docs/templates.md).
+        (GoOutcome::Exec(e), Ok(_)) if e.contains("nil pointer evaluating interface {}") => {}
         (GoOutcome::Ok(g), Ok(u)) => assert!(
             normalize(g) == normalize(u),
             "output differs from Go for {src:?}:\n go   {:?}\n ours {:?}",
