@@ -537,6 +537,11 @@ fuzz_target!(|input: &[u8]| {
     };
     match (&theirs, &ours) {
         (GoOutcome::Timeout, _) => {}
+        // `range` over an integer is Go 1.22 (upstream's Go; the reference is 1.19).
+        (GoOutcome::Exec(e), Ok(_))
+            if e.split("range can't iterate over ").nth(1).is_some_and(|r| {
+                r.starts_with(|c: char| c.is_ascii_digit() || c == '-')
+            }) => {}
         // A field of a nil list or dict element: Go's nil interface (docs/templates.md).
         (GoOutcome::Exec(e), Ok(_)) if e.contains("nil pointer evaluating interface {}") => {}
         (GoOutcome::Ok(g), Ok(u)) => assert!(

@@ -951,7 +951,13 @@ impl Exec<'_> {
                 let mut out = Vec::new();
                 for a in &args {
                     match a {
-                        Value::Nil => {}
+                        // sprig: reflect.TypeOf(nil).Kind() panics.
+                        Value::Nil => {
+                            return self.call_err(
+                                f,
+                                "runtime error: invalid memory address or nil pointer dereference",
+                            );
+                        }
                         o => {
                             let l = self.list_arg(o, f)?;
                             self.charge(l.items.len() as u64)?;
