@@ -475,10 +475,15 @@ impl Exec<'_> {
                         .map_or(st, |r| r.0 + r.1);
                     Value::Str(new_bytes(s.get(st..en.max(st)).unwrap_or(&[]).to_vec()))
                 } else {
+                    // goutils.DeleteWhiteSpace walks bytes, each taken as a rune: a non-ASCII
+                    // byte comes out as its Latin-1 character (two bytes), and 0x85 and 0xA0
+                    // count as space.
                     let mut b = self.buf();
-                    for (st, len, c) in rs {
-                        if !sp(&c) {
-                            b.push(s.get(st..st + len).unwrap_or(&[]))?;
+                    for &byte in s.iter() {
+                        let c = char::from(byte);
+                        if !is_unicode_space(c) {
+                            let mut t = [0u8; 4];
+                            b.push(c.encode_utf8(&mut t).as_bytes())?;
                         }
                     }
                     b.into_value()
@@ -670,12 +675,9 @@ impl Exec<'_> {
             }
             "plural" => {
                 let [one, many, n] = self.fixed::<3>(f, args)?;
-                let n = self.i(&n)?;
-                if n == 1 {
-                    Value::Str(self.s(&one)?)
-                } else {
-                    Value::Str(self.s(&many)?)
-                }
+                // Every argument is checked, left to right, before the call (as reflect does).
+                let (one, many, n) = (self.s(&one)?, self.s(&many)?, self.i(&n)?);
+                Value::Str(if n == 1 { one } else { many })
             }
             "split" | "splitList" => {
                 let [sep, a] = self.fixed::<2>(f, args)?;

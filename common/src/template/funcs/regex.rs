@@ -88,6 +88,33 @@ fn translate(src: &str) -> Option<String> {
                 out.push('\\');
                 out.push(c);
             }
+            '{' if !in_class => {
+                // Go takes a `{` that does not start `{n}`, `{n,}` or `{n,m}` as a literal; the
+                // crate rejects it.
+                let rest: String = chars.clone().collect();
+                let close = rest.find('}');
+                let valid = close.is_some_and(|i| {
+                    let body = rest.get(..i).unwrap_or_default();
+                    let (a, b) = body.split_once(',').unwrap_or((body, "0"));
+                    !a.is_empty()
+                        && a.bytes().all(|c| c.is_ascii_digit())
+                        && b.bytes().all(|c| c.is_ascii_digit())
+                });
+                if let (true, Some(i)) = (valid, close) {
+                    out.push('{');
+                    for _ in 0..=i {
+                        if let Some(c) = chars.next() {
+                            out.push(c);
+                        }
+                    }
+                } else {
+                    out.push_str("\\{");
+                }
+            }
+            '}' if !in_class => {
+                // A `}` outside a repetition (those are copied whole above) is a literal.
+                out.push_str("\\}");
+            }
             '(' if !in_class && chars.peek() == Some(&'?') => {
                 out.push('(');
                 out.push('?');
