@@ -29,11 +29,11 @@ impl Exec<'_> {
             Value::Nil if depth > 0 => pad(b, sp, b"<nil>")?,
             Value::Nil => match verb {
                 'v' => pad(b, sp, b"<nil>")?,
-                _ => self.bad_verb(b, verb, v)?,
+                _ => self.bad_verb(b, verb, v, sp)?,
             },
             Value::Bool(x) => match verb {
                 'v' | 't' => pad(b, sp, if *x { b"true" } else { b"false" })?,
-                _ => self.bad_verb(b, verb, v)?,
+                _ => self.bad_verb(b, verb, v, sp)?,
             },
             Value::Int(n) => match verb {
                 'v' | 'd' => pad(
@@ -80,7 +80,7 @@ impl Exec<'_> {
                     pad(b, sp, &o)?;
                 }
                 'U' => pad(b, sp, format!("U+{:04X}", *n).as_bytes())?,
-                _ => self.bad_verb(b, verb, v)?,
+                _ => self.bad_verb(b, verb, v, sp)?,
             },
             Value::Float(f) => {
                 let s = match verb {
@@ -88,7 +88,7 @@ impl Exec<'_> {
                     'g' | 'G' => go_fmt_g(*f, sp.prec, verb == 'G'),
                     'e' | 'E' => go_fmt_e(*f, sp.prec.unwrap_or(6), verb == 'E'),
                     'f' | 'F' => go_fmt_f(*f, sp.prec.unwrap_or(6)),
-                    _ => return self.bad_verb(b, verb, v),
+                    _ => return self.bad_verb(b, verb, v, sp),
                 };
                 let mut s = s;
                 if !s.starts_with(['-', '+']) && !f.is_nan() {
@@ -158,7 +158,7 @@ impl Exec<'_> {
                     }
                     pad(b, sp, &o)?;
                 }
-                _ => self.bad_verb(b, verb, v)?,
+                _ => self.bad_verb(b, verb, v, sp)?,
             },
             Value::List(l) => {
                 b.push(b"[")?;
@@ -243,11 +243,14 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// fmt's `%!verb(type=value)`: the value printed with `%v` and the verb's flags, width and
+    /// precision (as `badVerb` leaves them set).
     pub(in crate::template) fn bad_verb(
         &mut self,
         b: &mut SecBuf,
         verb: char,
         v: &Value,
+        sp: Spec,
     ) -> XR<()> {
         b.push(b"%!")?;
         b.push_char(verb)?;
@@ -257,7 +260,7 @@ impl Exec<'_> {
         } else {
             b.push_str(v.type_name())?;
             b.push(b"=")?;
-            self.fmt_v(b, v, 1)?;
+            self.fmt_verb(b, v, 'v', Spec { sharp: false, ..sp }, 1)?;
         }
         b.push(b")")?;
         Ok(())
