@@ -475,9 +475,12 @@ impl Exec<'_> {
                         .map_or(st, |r| r.0 + r.1);
                     Value::Str(new_bytes(s.get(st..en.max(st)).unwrap_or(&[]).to_vec()))
                 } else {
-                    // goutils.DeleteWhiteSpace walks bytes, each taken as a rune: a non-ASCII
-                    // byte comes out as its Latin-1 character (two bytes), and 0x85 and 0xA0
-                    // count as space.
+                    // goutils.DeleteWhiteSpace walks bytes, each taken as a rune: when it removes
+                    // anything, a non-ASCII byte comes out as its Latin-1 character (two bytes);
+                    // 0x85 and 0xA0 count as space. When nothing is removed, the input is kept.
+                    if !s.iter().any(|&byte| is_unicode_space(char::from(byte))) {
+                        return Ok(Value::Str(s));
+                    }
                     let mut b = self.buf();
                     for &byte in s.iter() {
                         let c = char::from(byte);
