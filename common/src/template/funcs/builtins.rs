@@ -856,10 +856,13 @@ impl Exec<'_> {
             "append" | "push" | "prepend" => {
                 let [l, v] = self.fixed::<2>(f, args)?;
                 let l = match &l {
-                    Value::Nil => Rc::new(ListVal {
-                        items: Vec::new(),
-                        depth: 1,
-                    }),
+                    // sprig: reflect.TypeOf(nil).Kind() panics.
+                    Value::Nil => {
+                        return self.call_err(
+                            f,
+                            "runtime error: invalid memory address or nil pointer dereference",
+                        );
+                    }
                     o => self.list_arg(o, f)?,
                 };
                 self.charge(l.items.len() as u64)?;
