@@ -30,6 +30,9 @@ else
   trap 'exit 130' INT TERM HUP
   eval "$(bash tests/cluster/cluster.sh up)"
 fi
+step "templates: build the Go reference renderer (Debian Go + sprig; the differential test uses it)"
+SSRS_GOREF="$(bash tests/templates/goref.sh)"
+export SSRS_GOREF
 step "build the binaries the tests run (controller, kubeseal)"
 cargo build --workspace --bins --locked
 step "cargo test"

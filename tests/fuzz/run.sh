@@ -30,6 +30,7 @@ export RUSTC_BOOTSTRAP=1
 export PATH="$tools/bin:$HOME/.cargo/bin:$PATH"
 
 all_targets=(envelope documents pem template http_bodies)
+# template_differential (needs the Go reference renderer) runs when named: bash tests/fuzz/run.sh template_differential
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 die() { echo "fuzz: $*" >&2; exit 1; }

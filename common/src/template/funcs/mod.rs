@@ -1,0 +1,57 @@
+//! sprig functions beyond the ones in `template.rs`'s `Exec::apply`, one module per sprig file
+//! (`regex.go`, `list.go`, `dict.go`, `numeric.go`, `strings.go`, `crypto.go`, the path
+//! functions of `functions.go`). Each module's `apply` returns `Ok(None)` for a name that is
+//! not its own; [`dispatch`] asks them in turn. The names themselves are registered once, in
+//! `template::FUNCTIONS`.
+
+use zeroize::Zeroizing;
+
+use super::{Exec, Value, XR};
+
+mod builtins;
+mod crypto;
+mod dicts;
+mod lists;
+mod numbers;
+mod paths;
+mod regex;
+mod semver;
+mod strings;
+mod url;
+mod xstrings;
+
+impl Exec<'_> {
+    /// A Go `string` parameter as text (invalid UTF-8 becomes U+FFFD).
+    pub(super) fn text(&self, v: &Value) -> XR<Zeroizing<String>> {
+        let b = self.s(v)?;
+        Ok(Zeroizing::new(String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Applies a function implemented in one of the family modules.
+    pub(super) fn dispatch(&mut self, f: &'static str, args: Vec<Value>) -> XR<Option<Value>> {
+        // Each family takes the arguments back when the name is not its own.
+        let mut args = Some(args);
+        for family in [
+            regex::apply,
+            semver::apply,
+            lists::apply,
+            dicts::apply,
+            numbers::apply,
+            strings::apply,
+            xstrings::apply,
+            crypto::apply,
+            url::apply,
+            paths::apply,
+        ] {
+            let a = args.take().unwrap_or_default();
+            match family(self, f, a)? {
+                Ok(v) => return Ok(Some(v)),
+                Err(back) => args = Some(back),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// What a family returns: the value, or the arguments back when `f` is not its own.
+type Answer = Result<Value, Vec<Value>>;
