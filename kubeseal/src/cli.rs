@@ -358,6 +358,13 @@ struct SetCli {
     /// The SealedSecret to edit (metadata.name) when the file holds several.
     #[arg(long)]
     name: Option<String>,
+    #[command(flatten)]
+    to: SealTo,
+}
+
+/// Where the file commands (`set`, `edit`) get the certificate, and their connection flags.
+#[derive(clap::Args, Debug)]
+struct SealTo {
     /// Certificate / public key file/URL to use for encryption. Overrides --controller-*
     #[arg(long, env = "SEALED_SECRETS_CERT")]
     cert: Option<String>,
@@ -379,8 +386,10 @@ struct SetCli {
     kube: KubeArgs,
 }
 
-fn parse_set(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
-    let matches = match SetCli::command().try_get_matches_from(args.into_iter().skip(1)) {
+/// A leading-word command's arguments (argv[0] dropped, so that clap names it `kubeseal WORD`),
+/// and whether `--controller-name` (or its env var) was given.
+fn parse_word<C: Parser>(args: Vec<std::ffi::OsString>) -> Result<(C, bool), ExitCode> {
+    let matches = match C::command().try_get_matches_from(args.into_iter().skip(1)) {
         Ok(m) => m,
         Err(e) => {
             let code = e.exit_code();
@@ -392,13 +401,54 @@ fn parse_set(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
         matches.value_source("controller_name"),
         Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
     );
-    let s = match SetCli::from_arg_matches(&matches) {
-        Ok(s) => s,
+    match C::from_arg_matches(&matches) {
+        Ok(c) => Ok((c, name_explicit)),
         Err(e) => {
             let _ = e.print();
-            return Err(ExitCode::from(2));
+            Err(ExitCode::from(2))
         }
-    };
+    }
+}
+
+impl SealTo {
+    /// The Config of a file command that edits FILE in place.
+    fn config(
+        self,
+        mode: Mode,
+        name_explicit: bool,
+        keys: Vec<String>,
+        from_cluster: bool,
+    ) -> Config {
+        Config {
+            cert: CertSource::new(
+                self.cert.as_deref(),
+                &self.controller_name,
+                &self.controller_namespace,
+                name_explicit,
+            ),
+            controller_name: self.controller_name,
+            controller_name_explicit: name_explicit,
+            controller_namespace: self.controller_namespace,
+            mode,
+            input_file: None,
+            output: Output {
+                file: None,
+                in_place: true,
+                format: Format::Json,
+                explicit_format: None,
+            },
+            allow_empty_data: false,
+            scope: SealingScope::Strict,
+            recovery_private_keys: keys,
+            keep_unchanged: None,
+            from_cluster,
+            kube: self.kube.into_flags(),
+        }
+    }
+}
+
+fn parse_set(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
+    let (s, name_explicit) = parse_word::<SetCli>(args)?;
     let fail = |msg: String| {
         eprintln!("error: {msg}");
         ExitCode::FAILURE
@@ -468,37 +518,14 @@ fn parse_set(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
             s.length
         )));
     }
-    Ok(Config {
-        cert: CertSource::new(
-            s.cert.as_deref(),
-            &s.controller_name,
-            &s.controller_namespace,
-            name_explicit,
-        ),
-        controller_name: s.controller_name,
-        controller_name_explicit: name_explicit,
-        controller_namespace: s.controller_namespace,
-        mode: Mode::Set(SetCommand {
-            file: s.file,
-            name: s.name,
-            items,
-            length: s.length,
-            charset: s.charset,
-        }),
-        input_file: None,
-        output: Output {
-            file: None,
-            in_place: true,
-            format: Format::Json,
-            explicit_format: None,
-        },
-        allow_empty_data: false,
-        scope: SealingScope::Strict,
-        recovery_private_keys: Vec::new(),
-        keep_unchanged: None,
-        from_cluster: false,
-        kube: s.kube.into_flags(),
-    })
+    let mode = Mode::Set(SetCommand {
+        file: s.file,
+        name: s.name,
+        items,
+        length: s.length,
+        charset: s.charset,
+    });
+    Ok(s.to.config(mode, name_explicit, Vec::new(), false))
 }
 
 /// `kubeseal diff OLD NEW` (beyond upstream): which items of two SealedSecret files differ.
@@ -572,75 +599,17 @@ struct EditCli {
     /// Show the values the live cluster proves: the in-cluster SealedSecret must hold the file's exact items, be Synced at its generation and own the Secret whose values are read (needs get on sealedsecrets and secrets).
     #[arg(long)]
     from_cluster: bool,
-    /// Certificate / public key file/URL to use for encryption. Overrides --controller-*
-    #[arg(long, env = "SEALED_SECRETS_CERT")]
-    cert: Option<String>,
-    /// Name of sealed-secrets controller.
-    #[arg(
-        long,
-        env = "SEALED_SECRETS_CONTROLLER_NAME",
-        default_value = "sealed-secrets-controller"
-    )]
-    controller_name: String,
-    /// Namespace of sealed-secrets controller.
-    #[arg(
-        long,
-        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
-        default_value = "kube-system"
-    )]
-    controller_namespace: String,
     #[command(flatten)]
-    kube: KubeArgs,
+    to: SealTo,
 }
 
 fn parse_edit(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
-    let matches = match EditCli::command().try_get_matches_from(args.into_iter().skip(1)) {
-        Ok(m) => m,
-        Err(e) => {
-            let code = e.exit_code();
-            let _ = e.print();
-            return Err(ExitCode::from(u8::try_from(code).unwrap_or(2)));
-        }
+    let (e, name_explicit) = parse_word::<EditCli>(args)?;
+    let mode = Mode::Edit {
+        file: e.file,
+        name: e.name,
     };
-    let name_explicit = matches!(
-        matches.value_source("controller_name"),
-        Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
-    );
-    let e = match EditCli::from_arg_matches(&matches) {
-        Ok(e) => e,
-        Err(err) => {
-            let _ = err.print();
-            return Err(ExitCode::from(2));
-        }
-    };
-    Ok(Config {
-        cert: CertSource::new(
-            e.cert.as_deref(),
-            &e.controller_name,
-            &e.controller_namespace,
-            name_explicit,
-        ),
-        controller_name: e.controller_name,
-        controller_name_explicit: name_explicit,
-        controller_namespace: e.controller_namespace,
-        mode: Mode::Edit {
-            file: e.file,
-            name: e.name,
-        },
-        input_file: None,
-        output: Output {
-            file: None,
-            in_place: true,
-            format: Format::Json,
-            explicit_format: None,
-        },
-        allow_empty_data: false,
-        scope: SealingScope::Strict,
-        recovery_private_keys: e.recovery_private_key,
-        keep_unchanged: None,
-        from_cluster: e.from_cluster,
-        kube: e.kube.into_flags(),
-    })
+    Ok(e.to.config(mode, name_explicit, e.recovery_private_key, e.from_cluster))
 }
 
 /// A Secret data key, as the API server validates it.

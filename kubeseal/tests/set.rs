@@ -231,55 +231,17 @@ fn the_prompt_on_a_terminal_does_not_echo_the_value() {
     let d = TempDir::new("set-tty");
     let file = d.path().join("db.yaml");
     std::fs::write(&file, sealed_file(&d)).unwrap();
-    let sock = d.path().join("tmux.sock");
-    let sock = sock.to_str().unwrap();
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .args(["-S", sock])
-            .args(args)
-            .output()
-            .expect("tmux (Debian package tmux; tests/run.sh installs it)")
-    };
     let script = format!(
         "{} set db.yaml password --cert {}; echo EXIT=$?; sleep 60",
         env!("CARGO_BIN_EXE_kubeseal"),
         cert_arg()
     );
-    let dir = d.path().to_str().unwrap();
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "160",
-        "-y",
-        "20",
-        "-c",
-        dir,
-        &script,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let screen = || String::from_utf8(tmux(&["capture-pane", "-p", "-t", "t"]).stdout).unwrap();
-    let wait_for = |what: &str| {
-        for _ in 0..200 {
-            if screen().contains(what) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("no {what:?} on the screen:\n{}", screen());
-    };
-    wait_for("Value for \"password\" (not echoed):");
-    tmux(&["send-keys", "-t", "t", "-l", "typed-s3cr3t"]);
-    tmux(&["send-keys", "-t", "t", "Enter"]);
-    wait_for("EXIT=0");
-    let shown = screen();
-    tmux(&["kill-server"]);
+    let term = Terminal::start(&d, &[], &script);
+    term.wait_for("Value for \"password\" (not echoed):");
+    term.type_line("typed-s3cr3t");
+    term.wait_for("EXIT=0");
+    let shown = term.screen();
+    drop(term);
     assert!(!shown.contains("typed-s3cr3t"), "{shown}");
     let values = opened(&std::fs::read_to_string(&file).unwrap());
     assert_eq!(values["password"], "typed-s3cr3t");
@@ -481,15 +443,6 @@ fn edit_in_vi_changes_one_line_and_leaves_nothing_behind() {
     std::fs::write(&file, &before).unwrap();
     let run_dir = d.path().join("run");
     std::fs::create_dir(&run_dir).unwrap();
-    let sock = d.path().join("tmux.sock");
-    let sock = sock.to_str().unwrap();
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .args(["-S", sock])
-            .args(args)
-            .output()
-            .expect("tmux")
-    };
     let script = format!(
         "{} edit db.yaml --cert {} --recovery-private-key {}; echo EXIT=$?; sleep 60",
         env!("CARGO_BIN_EXE_kubeseal"),
@@ -498,46 +451,12 @@ fn edit_in_vi_changes_one_line_and_leaves_nothing_behind() {
     );
     let home = format!("HOME={}", d.path().display());
     let xdg = format!("XDG_RUNTIME_DIR={}", run_dir.display());
-    let dir = d.path().to_str().unwrap();
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "160",
-        "-y",
-        "30",
-        "-c",
-        dir,
-        "-e",
-        &home,
-        "-e",
-        &xdg,
-        "-e",
-        "EDITOR=vi -i NONE",
-        "-e",
-        "KUBE_EDITOR=",
-        "-e",
-        "VISUAL=",
+    let term = Terminal::start(
+        &d,
+        &[&home, &xdg, "EDITOR=vi -i NONE", "KUBE_EDITOR=", "VISUAL="],
         &script,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let screen = || String::from_utf8(tmux(&["capture-pane", "-p", "-t", "t"]).stdout).unwrap();
-    let wait_for = |what: &str| {
-        for _ in 0..200 {
-            if screen().contains(what) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("no {what:?} on the screen:\n{}", screen());
-    };
-    wait_for("user: admin");
+    term.wait_for("user: admin");
     // The view: one 0700 directory holding the 0600 file, while the editor runs.
     use std::os::unix::fs::PermissionsExt as _;
     let dirs: Vec<_> = std::fs::read_dir(&run_dir)
@@ -554,12 +473,10 @@ fn edit_in_vi_changes_one_line_and_leaves_nothing_behind() {
         std::fs::metadata(&view).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    tmux(&["send-keys", "-t", "t", "-l", ":%s/user: admin/user: root/"]);
-    tmux(&["send-keys", "-t", "t", "Enter"]);
-    tmux(&["send-keys", "-t", "t", "-l", ":wq"]);
-    tmux(&["send-keys", "-t", "t", "Enter"]);
-    wait_for("EXIT=0");
-    tmux(&["kill-server"]);
+    term.type_line(":%s/user: admin/user: root/");
+    term.type_line(":wq");
+    term.wait_for("EXIT=0");
+    drop(term);
     let after = std::fs::read_to_string(&file).unwrap();
     assert_eq!(changed_lines(&before, &after), (1, 1));
     assert_eq!(
@@ -657,4 +574,67 @@ fn edit_without_keys_shows_placeholders_and_keeps_the_file() {
     out.ok();
     assert!(out.stderr.contains("nothing changed"), "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), after);
+}
+
+/// A real terminal for kubeseal: a tmux server of the test's own (socket in the test directory)
+/// running `script` in a 160x30 window; killed when dropped.
+struct Terminal {
+    sock: std::path::PathBuf,
+}
+
+impl Terminal {
+    fn start(dir: &TempDir, env: &[&str], script: &str) -> Self {
+        let t = Terminal {
+            sock: dir.path().join("tmux.sock"),
+        };
+        let mut args = vec!["new-session", "-d", "-s", "t", "-x", "160", "-y", "30"];
+        let cwd = dir.path().to_str().unwrap();
+        args.extend(["-c", cwd]);
+        for e in env {
+            args.extend(["-e", e]);
+        }
+        args.push(script);
+        let out = t.tmux(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .expect("tmux (Debian package tmux; tests/run.sh installs it)")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8(self.tmux(&["capture-pane", "-p", "-t", "t"]).stdout).unwrap()
+    }
+
+    fn wait_for(&self, what: &str) {
+        for _ in 0..200 {
+            if self.screen().contains(what) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("no {what:?} on the screen:\n{}", self.screen());
+    }
+
+    /// Types `text` literally, then Enter.
+    fn type_line(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "t", "-l", text]);
+        self.tmux(&["send-keys", "-t", "t", "Enter"]);
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
 }
