@@ -302,26 +302,12 @@ where
         },
         KeysAction::List => KeysCommand::List,
     };
-    Ok(Config {
-        mode: Mode::Keys(cmd),
-        cert: CertSource::new(None, "", &k.controller_namespace, true),
-        controller_name: String::new(),
-        controller_name_explicit: true,
-        controller_namespace: k.controller_namespace,
-        input_file: None,
-        output: Output {
-            file: None,
-            in_place: false,
-            format: Format::Json,
-            explicit_format: None,
-        },
-        allow_empty_data: false,
-        scope: SealingScope::Strict,
-        recovery_private_keys: Vec::new(),
-        keep_unchanged: None,
-        from_cluster: false,
-        kube: k.kube.into_flags(),
-    })
+    Ok(no_sealing_config(
+        Mode::Keys(cmd),
+        k.controller_namespace,
+        Vec::new(),
+        k.kube.into_flags(),
+    ))
 }
 
 /// `kubeseal set FILE [KEY]` (beyond upstream): change items of a SealedSecret file in place; only
@@ -555,29 +541,16 @@ fn parse_diff(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
             return Err(ExitCode::from(u8::try_from(code).unwrap_or(2)));
         }
     };
-    Ok(Config {
-        mode: Mode::Diff {
-            old: d.old,
-            new: d.new,
-        },
-        cert: CertSource::new(None, "", "kube-system", true),
-        controller_name: String::new(),
-        controller_name_explicit: true,
-        controller_namespace: "kube-system".into(),
-        input_file: None,
-        output: Output {
-            file: None,
-            in_place: false,
-            format: Format::Json,
-            explicit_format: None,
-        },
-        allow_empty_data: false,
-        scope: SealingScope::Strict,
-        recovery_private_keys: d.recovery_private_key,
-        keep_unchanged: None,
-        from_cluster: false,
-        kube: KubeFlags::default(),
-    })
+    let mode = Mode::Diff {
+        old: d.old,
+        new: d.new,
+    };
+    Ok(no_sealing_config(
+        mode,
+        "kube-system".into(),
+        d.recovery_private_key,
+        KubeFlags::default(),
+    ))
 }
 
 /// `kubeseal edit FILE` (beyond upstream): the items of a SealedSecret in an editor.
@@ -610,6 +583,35 @@ fn parse_edit(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
         name: e.name,
     };
     Ok(e.to.config(mode, name_explicit, e.recovery_private_key, e.from_cluster))
+}
+
+/// The Config of a command that seals nothing (`keys`, `diff`).
+fn no_sealing_config(
+    mode: Mode,
+    controller_namespace: String,
+    recovery_private_keys: Vec<String>,
+    kube: KubeFlags,
+) -> Config {
+    Config {
+        mode,
+        cert: CertSource::new(None, "", &controller_namespace, true),
+        controller_name: String::new(),
+        controller_name_explicit: true,
+        controller_namespace,
+        input_file: None,
+        output: Output {
+            file: None,
+            in_place: false,
+            format: Format::Json,
+            explicit_format: None,
+        },
+        allow_empty_data: false,
+        scope: SealingScope::Strict,
+        recovery_private_keys,
+        keep_unchanged: None,
+        from_cluster: false,
+        kube,
+    }
 }
 
 /// A Secret data key, as the API server validates it.
