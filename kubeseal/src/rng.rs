@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use rand::rngs::ThreadRng;
 
 /// Test-only variable: hex bytes replayed as the random stream (debug builds only).
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 pub const TEST_RNG_ENV: &str = "SSRS_TEST_RNG_HEX";
 
 /// The RNG kubeseal seals with.
@@ -13,6 +14,7 @@ pub enum AppRng {
     /// The operating system seeded thread CSPRNG.
     Thread(ThreadRng),
     /// A fixed stream (tests; debug builds only).
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     Fixed {
         /// The bytes.
         bytes: Vec<u8>,
