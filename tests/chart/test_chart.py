@@ -794,9 +794,12 @@ def controller_metric_names() -> set[str]:
     """Names the controller exports, from controller/src/metrics.rs: the registry prefix plus each
     registered name, with the suffixes prometheus-client's text encoding adds."""
     src = (ROOT / "controller" / "src" / "metrics.rs").read_text()
-    (prefix,) = re.findall(r'Registry::with_prefix\("([a-z_]+)"\)', src)
+    (prefix,) = re.findall(r'(?:Registry::with_prefix|sub_registry_with_prefix)\("([a-z_]+)"\)', src)
     names: set[str] = set()
-    for name, value in re.findall(r'registry\.register\(\s*"([a-z_]+)",\s*"[^"]*",\s*([^\n]*)', src, re.S):
+    # `registry.register("name", "help", value)` and `registry.register_collector(described("name",
+    # "help", value))` (upstream's help texts without the `.` the registry appends).
+    pattern = r'registry\.register(?:_collector\(described)?\(\s*"([a-z_]+)",\s*"[^"]*",\s*([^\n]*)'
+    for name, value in re.findall(pattern, src, re.S):
         full = f"{prefix}_{name}"
         field = re.search(r"m\.([a-z_]+)\.clone\(\)", value)
         kind = re.search(rf"pub {field.group(1)}: ([A-Za-z]+)", src).group(1) if field else "Family"
