@@ -106,6 +106,29 @@ pub fn seal_raw<R: CryptoRng + ?Sized>(
     crypto::hybrid_encrypt(rng, key, value, &label).map(|ct| B64.encode(ct))
 }
 
+/// The OAEP label of `ss`'s values: from its own metadata (name, namespace, scope annotations),
+/// never its template.
+pub fn label_of(ss: &SealedSecret) -> Vec<u8> {
+    encryption_label(
+        ss.metadata.namespace.as_deref().unwrap_or_default(),
+        ss.metadata.name.as_deref().unwrap_or_default(),
+        SealingScope::from_annotations(ss.metadata.annotations.as_ref()),
+    )
+}
+
+/// One sealed value (base64, as in `encryptedData`) opened with any of `keys` under `label`;
+/// `None` when it is not base64 or no key opens it (kubeseal's offline proofs).
+pub fn open_value<'k>(
+    keys: impl IntoIterator<Item = &'k PrivateKey>,
+    label: &[u8],
+    ciphertext: &str,
+) -> Option<Zeroizing<Vec<u8>>> {
+    let raw = B64.decode(ciphertext.as_bytes()).ok()?;
+    crypto::hybrid_decrypt(keys, &raw, label, &mut 0)
+        .ok()
+        .map(|(plain, _)| plain)
+}
+
 /// How to unseal.
 #[derive(Debug, Clone)]
 pub struct UnsealOptions {
@@ -287,10 +310,7 @@ fn decrypt_items(
     stats: &mut UnsealStats,
     search: Search,
 ) -> BTreeMap<String, (Zeroizing<Vec<u8>>, Fingerprint)> {
-    let namespace = ss.metadata.namespace.as_deref().unwrap_or_default();
-    let name = ss.metadata.name.as_deref().unwrap_or_default();
-    let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
-    let label = encryption_label(namespace, name, scope);
+    let label = label_of(ss);
     // Keys to try, likeliest first; the first `opened_with` of them opened a value already.
     let mut order: Vec<&PrivateKey> = keys.to_vec();
     let mut opened_with = 0;
@@ -469,10 +489,7 @@ fn unseal_searching(
             if !ss.spec.encrypted_data.is_empty() {
                 return Err(UnsealError::BothDataFields);
             }
-            let namespace = ss.metadata.namespace.as_deref().unwrap_or_default();
-            let name = ss.metadata.name.as_deref().unwrap_or_default();
-            let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
-            let label = encryption_label(namespace, name, scope);
+            let label = label_of(ss);
             let (plain, key) = crypto::hybrid_decrypt(
                 keys.iter().copied(),
                 &blob.0,
@@ -602,11 +619,7 @@ pub fn reseal<R: CryptoRng + ?Sized>(
     }
 
     let scope = SealingScope::from_annotations(ss.metadata.annotations.as_ref());
-    let label = encryption_label(
-        ss.metadata.namespace.as_deref().unwrap_or_default(),
-        ss.metadata.name.as_deref().unwrap_or_default(),
-        scope,
-    );
+    let label = label_of(ss);
     let secret = unsealed.secret();
     // `stringData` is only ever set inside a v1 blob; like `seal_secret`, it wins on a shared key.
     let values = secret

@@ -407,7 +407,7 @@ impl SealTo {
     ) -> Config {
         Config {
             cert: CertSource::new(
-                self.cert.as_deref(),
+                self.cert.as_deref().filter(|c| !c.is_empty()),
                 &self.controller_name,
                 &self.controller_namespace,
                 name_explicit,

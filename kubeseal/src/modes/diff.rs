@@ -7,17 +7,13 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use base64::Engine as _;
 use common::crd::SealedSecret;
-use common::crypto::hybrid_decrypt;
 use common::documents::parse_sealed_secrets;
 use common::keys::PrivateKey;
-use common::scope::{SealingScope, encryption_label};
+use common::sealing::{label_of, open_value};
 
 use crate::config::Config;
 use crate::io::{read_file, write_stdout};
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Run `kubeseal diff`.
 pub fn run(old: &Path, new: &Path, config: &Config) -> anyhow::Result<()> {
@@ -36,20 +32,8 @@ fn id(ss: &SealedSecret) -> (String, String) {
     )
 }
 
-fn label(ss: &SealedSecret) -> Vec<u8> {
-    let (ns, name) = id(ss);
-    encryption_label(
-        &ns,
-        &name,
-        SealingScope::from_annotations(ss.metadata.annotations.as_ref()),
-    )
-}
-
 fn open(ss: &SealedSecret, ct: &str, keys: &[PrivateKey]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-    let raw = B64.decode(ct.as_bytes()).ok()?;
-    hybrid_decrypt(keys, &raw, &label(ss), &mut 0)
-        .ok()
-        .map(|(pt, _)| pt)
+    open_value(keys, &label_of(ss), ct)
 }
 
 /// One line per SealedSecret and item: `<namespace>/<name> <item>: <status>`.
@@ -72,7 +56,7 @@ pub fn diff(old: &[SealedSecret], new: &[SealedSecret], keys: &[PrivateKey]) -> 
             (Some(o), Some(n)) => (o, n),
             (None, None) => continue,
         };
-        if label(o) != label(n) {
+        if label_of(o) != label_of(n) {
             let _ = writeln!(
                 out,
                 "{name}: scope changed (every item sealed under another label)"

@@ -10,11 +10,10 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use common::crypto::hybrid_decrypt;
 use common::documents::parse_secrets;
 use common::edit::{ItemEdit, documents, edit_encrypted_data};
 use common::scope::encryption_label;
+use common::sealing::open_value;
 use zeroize::Zeroizing;
 
 use super::set::{Target, identity, pick};
@@ -26,8 +25,6 @@ use crate::rng::AppRng;
 /// The value shown for an item whose value is not known here; left alone, the item keeps its
 /// sealed bytes.
 pub const PLACEHOLDER: &str = "<sealed: unchanged>";
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// A private directory removed (with everything in it) when dropped.
 struct ScratchDir(PathBuf);
@@ -79,11 +76,8 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
     // What is known of each item: its value when a key opens it (and it is text).
     let mut known: BTreeMap<&str, Zeroizing<String>> = BTreeMap::new();
     for (k, ct) in &items {
-        let opened = B64
-            .decode(ct.as_bytes())
-            .ok()
-            .and_then(|raw| hybrid_decrypt(&keys, &raw, &label, &mut 0).ok())
-            .and_then(|(pt, _)| String::from_utf8(pt.to_vec()).ok());
+        let opened =
+            open_value(&keys, &label, ct).and_then(|pt| String::from_utf8(pt.to_vec()).ok());
         if let Some(v) = opened {
             known.insert(k, Zeroizing::new(v));
         }

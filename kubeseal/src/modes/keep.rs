@@ -6,14 +6,9 @@
 //! asked whether two values are equal (that would be an oracle).
 
 use common::crd::SealedSecret;
-use common::crypto::hybrid_decrypt;
 use common::keys::PrivateKey;
-use common::scope::{SealingScope, encryption_label};
+use common::sealing::{label_of, open_value};
 use k8s_openapi::api::core::v1::Secret;
-
-use base64::Engine as _;
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Item values proven by another source (the live cluster), by item name.
 pub type Proven = std::collections::BTreeMap<String, zeroize::Zeroizing<Vec<u8>>>;
@@ -25,15 +20,6 @@ pub struct Kept {
     pub kept: usize,
     /// New, changed or unproven: sealed again.
     pub resealed: usize,
-}
-
-fn label_of(ss: &SealedSecret) -> Vec<u8> {
-    let md = &ss.metadata;
-    encryption_label(
-        md.namespace.as_deref().unwrap_or_default(),
-        md.name.as_deref().unwrap_or_default(),
-        SealingScope::from_annotations(md.annotations.as_ref()),
-    )
 }
 
 /// The value of item `key` of `secret` as it was sealed (`stringData` wins over `data`).
@@ -76,14 +62,12 @@ pub fn keep_unchanged(
             let proven = previous
                 .and_then(|o| o.spec.encrypted_data.get(key))
                 .filter(|old_ct| {
-                    let (Ok(raw), Some(value)) =
-                        (B64.decode(old_ct.as_bytes()), plaintext(secret, key))
-                    else {
+                    let Some(value) = plaintext(secret, key) else {
                         return false;
                     };
                     by_cluster.get(key).is_some_and(|v| same(v, value))
-                        || hybrid_decrypt(keys, &raw, &label, &mut 0)
-                            .is_ok_and(|(opened, _)| same(&opened, value))
+                        || open_value(keys, &label, old_ct)
+                            .is_some_and(|opened| same(&opened, value))
                 });
             match proven {
                 Some(old_ct) => {
