@@ -12,6 +12,8 @@ use common::documents::parse_sealed_secrets;
 use common::keys::PrivateKey;
 use common::sealing::{label_of, open_value};
 
+use super::keep::id;
+
 use crate::config::Config;
 use crate::io::{read_file, write_stdout};
 
@@ -23,13 +25,6 @@ pub fn run(old: &Path, new: &Path, config: &Config) -> anyhow::Result<()> {
     let keys = super::recovery::read_private_keys(&config.recovery_private_keys)?;
     let report = diff(&parse(old)?, &parse(new)?, &keys);
     write_stdout(report.as_bytes())
-}
-
-fn id(ss: &SealedSecret) -> (String, String) {
-    (
-        ss.metadata.namespace.clone().unwrap_or_default(),
-        ss.metadata.name.clone().unwrap_or_default(),
-    )
 }
 
 fn open(ss: &SealedSecret, ct: &str, keys: &[PrivateKey]) -> Option<zeroize::Zeroizing<Vec<u8>>> {

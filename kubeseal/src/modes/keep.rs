@@ -13,6 +13,17 @@ use k8s_openapi::api::core::v1::Secret;
 /// Item values proven by another source (the live cluster), by item name.
 pub type Proven = std::collections::BTreeMap<String, zeroize::Zeroizing<Vec<u8>>>;
 
+/// [`Proven`] values of SealedSecrets, by [`id`].
+pub type ByObject = std::collections::BTreeMap<(String, String), Proven>;
+
+/// A SealedSecret's namespace and name.
+pub fn id(ss: &SealedSecret) -> (String, String) {
+    (
+        ss.metadata.namespace.clone().unwrap_or_default(),
+        ss.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
 /// How many items kept their old ciphertext, and how many were sealed again.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Kept {
@@ -47,7 +58,7 @@ pub fn keep_unchanged(
     secrets: &[Secret],
     old: &[SealedSecret],
     keys: &[PrivateKey],
-    proven: &dyn Fn(&SealedSecret) -> Proven,
+    by_object: &ByObject,
 ) -> Kept {
     let mut out = Kept::default();
     for (ss, secret) in new.iter_mut().zip(secrets) {
@@ -57,7 +68,10 @@ pub fn keep_unchanged(
                 && o.metadata.namespace == ss.metadata.namespace
                 && label_of(o) == label
         });
-        let by_cluster = previous.map(proven).unwrap_or_default();
+        let empty = Proven::new();
+        let by_cluster = previous
+            .and_then(|o| by_object.get(&id(o)))
+            .unwrap_or(&empty);
         for (key, ct) in ss.spec.encrypted_data.iter_mut() {
             let proven = previous
                 .and_then(|o| o.spec.encrypted_data.get(key))

@@ -50,37 +50,19 @@ pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
     let old = common::documents::parse_sealed_secrets(&old_bytes)
         .map_err(|e| anyhow::anyhow!("--keep-unchanged {}: {e}", old_path.display()))?;
     let keys = super::recovery::read_private_keys(&config.recovery_private_keys)?;
-    // The input again, with seal_one's renames: item values by name (never printed).
-    let secrets: Vec<Secret> = parse_secrets(&input)?
-        .into_iter()
-        .zip(&sealed)
-        .map(|(mut s, ss)| {
-            s.metadata.name.clone_from(&ss.metadata.name);
-            s
-        })
-        .collect();
+    // The input again: item values by name (never printed), in seal_all's order.
+    let secrets: Vec<Secret> = parse_secrets(&input)?;
     // --from-cluster: the values the cluster proves for each old SealedSecret (an error is a
     // refusal, not a silent re-seal).
-    let mut by_cluster = std::collections::BTreeMap::new();
+    let mut by_cluster = super::keep::ByObject::new();
     if config.from_cluster {
         for o in &old {
-            let ns = o.metadata.namespace.clone().unwrap_or_default();
-            let name = o.metadata.name.clone().unwrap_or_default();
-            let values = super::proof::from_cluster(config, &ns, &name, &o.spec.encrypted_data)?;
-            by_cluster.insert((ns, name), values);
+            let id = super::keep::id(o);
+            let values = super::proof::from_cluster(config, &id.0, &id.1, &o.spec.encrypted_data)?;
+            by_cluster.insert(id, values);
         }
     }
-    let proven = |o: &SealedSecret| {
-        let id = (
-            o.metadata.namespace.clone().unwrap_or_default(),
-            o.metadata.name.clone().unwrap_or_default(),
-        );
-        by_cluster
-            .get(&id)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default()
-    };
-    let kept = super::keep::keep_unchanged(&mut sealed, &secrets, &old, &keys, &proven);
+    let kept = super::keep::keep_unchanged(&mut sealed, &secrets, &old, &keys, &by_cluster);
     eprintln!(
         "kubeseal: {} item(s) kept from {} (proven unchanged), {} sealed again{}",
         kept.kept,
