@@ -21,7 +21,9 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         "{} not found: run `cargo build --workspace --bins` first (tests/run.sh does)",
         bin.display()
     );
-    bin
+    // Absolute and without `..` (the default is `<tests>/../target`): it also goes into Pod
+    // hostPath volumes, which the apiserver refuses with `..` in them.
+    std::fs::canonicalize(&bin).unwrap_or(bin)
 }
 
 /// Install the SealedSecret CRD generated from the Rust types (idempotent) and wait until the
