@@ -1,4 +1,5 @@
-//! Surgical edits of `spec.encryptedData` in a SealedSecret file (`kubeseal set`): only the lines
+//! Surgical edits of `spec.encryptedData` (and of `metadata.annotations`, for our fingerprint
+//! annotation) in a SealedSecret file (`kubeseal set`, `edit`, `--keep-unchanged`): only the lines
 //! of the items that change are touched; comments, key order, quoting, indentation, the JSON
 //! layout and the other documents of the file keep their bytes.
 //!
@@ -27,13 +28,23 @@ pub enum ItemEdit {
         /// The item's name.
         key: String,
     },
+    /// Set (`Some`) or remove (`None`) an annotation of the SealedSecret's own
+    /// `metadata.annotations` (one line of text), such as [`crate::fingerprint::ANNOTATION`].
+    Annotate {
+        /// The annotation's name.
+        key: String,
+        /// Its new value.
+        value: Option<String>,
+    },
 }
 
 impl ItemEdit {
     /// The item's name.
     pub fn key(&self) -> &str {
         match self {
-            ItemEdit::Set { key, .. } | ItemEdit::Delete { key } => key,
+            ItemEdit::Set { key, .. }
+            | ItemEdit::Delete { key }
+            | ItemEdit::Annotate { key, .. } => key,
         }
     }
 }
@@ -128,6 +139,12 @@ pub fn edit_encrypted_data(
             ItemEdit::Delete { key } => {
                 items.remove(key);
             }
+            ItemEdit::Annotate { .. } => {}
+        }
+    }
+    for e in edits {
+        if let ItemEdit::Annotate { key, value } = e {
+            annotate(&mut expected, key, value.as_deref());
         }
     }
     let json = looks_like_json(text.as_bytes());
@@ -156,6 +173,31 @@ pub fn edit_encrypted_data(
             text: rewrite(text, &docs, index, &expected, json)?,
             rewritten: Some(why),
         }),
+    }
+}
+
+/// `metadata.annotations[key]` set or removed (a missing map is created only to set).
+fn annotate(doc: &mut Value, key: &str, value: Option<&str>) {
+    let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match value {
+        Some(v) => {
+            let ann = meta
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if ann.is_null() {
+                *ann = Value::Object(Map::new());
+            }
+            if let Some(ann) = ann.as_object_mut() {
+                ann.insert(key.to_owned(), Value::String(v.to_owned()));
+            }
+        }
+        None => {
+            if let Some(ann) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+                ann.remove(key);
+            }
+        }
     }
 }
 
@@ -302,7 +344,11 @@ fn mapping_entry(s: &str) -> Option<(String, &str)> {
 fn simple_scalar(rest: &str) -> Option<(Option<char>, std::ops::Range<usize>)> {
     let first = rest.chars().next()?;
     if first == '"' || first == '\'' {
-        let end = rest.get(1..)?.find(first)? + 1;
+        let end = if first == '\'' {
+            closing_single_quote(rest)?
+        } else {
+            rest.get(1..)?.find(first)? + 1
+        };
         let inner = rest.get(1..end)?;
         if inner.contains('\\') || !is_blank_or_comment(rest.get(end + 1..)?) {
             return None;
@@ -316,6 +362,23 @@ fn simple_scalar(rest: &str) -> Option<(Option<char>, std::ops::Range<usize>)> {
     Some((None, 0..rest.get(..end)?.trim_end().len()))
 }
 
+/// The offset of the `'` that closes the single-quoted scalar starting `s` (`''` is a quote).
+fn closing_single_quote(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        if b.get(i) == Some(&b'\'') {
+            if b.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Does `key` need quotes as a YAML mapping key (YAML 1.1 and 1.2 readers alike)?
 fn yaml_key(key: &str) -> String {
     let plain = key
@@ -324,7 +387,7 @@ fn yaml_key(key: &str) -> String {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && key
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
         && !matches!(
             key.to_ascii_lowercase().as_str(),
             "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null"
@@ -336,117 +399,278 @@ fn yaml_key(key: &str) -> String {
     }
 }
 
+/// A value written into a mapping.
+#[derive(Debug, Clone, Copy)]
+enum Val<'a> {
+    /// A sealed item (base64): a replaced one keeps its quotes, a new one is plain.
+    Base64(&'a str),
+    /// Any one-line text (an annotation): written single-quoted, or as a JSON string.
+    Text(&'a str),
+}
+
+/// One change to a mapping: set (`Some`) or remove (`None`) `key`.
+#[derive(Debug, Clone, Copy)]
+struct MapEdit<'a> {
+    key: &'a str,
+    value: Option<Val<'a>>,
+}
+
+/// A mapping at `parent.child` of the document; `create`: a missing one is added (else the layout
+/// is refused).
+struct MapPath {
+    parent: &'static str,
+    child: &'static str,
+    create: bool,
+}
+
+const ITEMS: MapPath = MapPath {
+    parent: "spec",
+    child: "encryptedData",
+    create: false,
+};
+
+const ANNOTATIONS: MapPath = MapPath {
+    parent: "metadata",
+    child: "annotations",
+    create: true,
+};
+
+/// The edits of `spec.encryptedData` and of `metadata.annotations`.
+fn split_edits(edits: &[ItemEdit]) -> (Vec<MapEdit<'_>>, Vec<MapEdit<'_>>) {
+    let mut items = Vec::new();
+    let mut annotations = Vec::new();
+    for e in edits {
+        match e {
+            ItemEdit::Set { key, ciphertext } => items.push(MapEdit {
+                key,
+                value: Some(Val::Base64(ciphertext)),
+            }),
+            ItemEdit::Delete { key } => items.push(MapEdit { key, value: None }),
+            ItemEdit::Annotate { key, value } => annotations.push(MapEdit {
+                key,
+                value: value.as_deref().map(Val::Text),
+            }),
+        }
+    }
+    (items, annotations)
+}
+
+/// `s` as a YAML single-quoted scalar; `None` when it does not fit on one line.
+fn yaml_single_quoted(s: &str) -> Option<String> {
+    if s.chars().any(|c| c.is_control()) {
+        return None;
+    }
+    Some(format!("'{}'", s.replace('\'', "''")))
+}
+
+fn yaml_new_scalar(v: Val<'_>) -> Result<String, &'static str> {
+    match v {
+        Val::Base64(ct) => Ok(ct.to_owned()),
+        Val::Text(t) => yaml_single_quoted(t).ok_or("an annotation value spans several lines"),
+    }
+}
+
 fn yaml_edit(segment: &str, edits: &[ItemEdit]) -> Result<String, &'static str> {
     if segment.contains('\t') {
         return Err("the document is indented with tabs");
     }
+    let (items, annotations) = split_edits(edits);
+    let mut out = segment.to_owned();
+    if !items.is_empty() {
+        out = yaml_map_edit(&out, &ITEMS, &items)?;
+    }
+    if !annotations.is_empty() {
+        out = yaml_map_edit(&out, &ANNOTATIONS, &annotations)?;
+    }
+    Ok(out)
+}
+
+/// An entry of a block mapping: its first line, key, quote and value span in that line (`None`:
+/// not a one-line scalar, so it cannot be replaced).
+struct Entry {
+    line: usize,
+    key: String,
+    quote: Option<char>,
+    span: Option<std::ops::Range<usize>>,
+}
+
+fn yaml_map_edit(
+    segment: &str,
+    path: &MapPath,
+    edits: &[MapEdit<'_>],
+) -> Result<String, &'static str> {
     let ls = lines(segment);
     let text_of = |i: usize| ls.get(i).map_or("", |l| l.text);
-    // `spec:` at the top level.
-    let spec = ls
+    let brk = ls
+        .first()
+        .map_or("\n", |l| if l.brk.is_empty() { "\n" } else { l.brk });
+    let parent = ls
         .iter()
         .position(|l| {
             indent(l.text) == 0
                 && mapping_entry(l.text)
-                    .is_some_and(|(k, r)| k == "spec" && (r.is_empty() || r.starts_with('#')))
+                    .is_some_and(|(k, r)| k == path.parent && (r.is_empty() || r.starts_with('#')))
         })
-        .ok_or("no block `spec:` at the top level")?;
+        .ok_or("no block mapping to edit at the top level")?;
     let block_end = |from: usize, parent: usize| -> usize {
         (from..ls.len())
             .find(|&i| !is_blank_or_comment(text_of(i)) && indent(text_of(i)) <= parent)
             .unwrap_or(ls.len())
     };
-    let spec_end = block_end(spec + 1, 0);
-    let child = (spec + 1..spec_end)
+    let parent_end = block_end(parent + 1, 0);
+    let child = (parent + 1..parent_end)
         .find(|&i| !is_blank_or_comment(text_of(i)))
         .map(|i| indent(text_of(i)))
-        .ok_or("an empty spec")?;
-    let ed = (spec + 1..spec_end)
-        .find(|&i| {
-            indent(text_of(i)) == child
-                && mapping_entry(text_of(i)).is_some_and(|(k, _)| k == "encryptedData")
-        })
-        .ok_or("no `encryptedData:` in the spec")?;
-    let (_, ed_rest) = mapping_entry(text_of(ed)).ok_or("encryptedData")?;
+        .ok_or("an empty mapping around the edited one")?;
+    let found = (parent + 1..parent_end).find(|&i| {
+        indent(text_of(i)) == child
+            && mapping_entry(text_of(i)).is_some_and(|(k, _)| k == path.child)
+    });
+    let Some(ed) = found else {
+        if !path.create {
+            return Err("no mapping to edit");
+        }
+        // A new block at the end of the parent's entries, with the entries set.
+        let mut set: Vec<(&str, Val<'_>)> = edits
+            .iter()
+            .filter_map(|e| e.value.map(|v| (e.key, v)))
+            .collect();
+        set.sort_by(|a, b| a.0.cmp(b.0));
+        set.dedup_by(|a, b| a.0 == b.0);
+        if set.is_empty() {
+            return Ok(segment.to_owned());
+        }
+        let at = ed_end_of_items(&ls, parent, parent_end);
+        let mut block = format!("{}{}:{brk}", " ".repeat(child), path.child);
+        for (k, v) in set {
+            block.push_str(&format!(
+                "{}{}: {}{brk}",
+                " ".repeat(child + 2),
+                yaml_key(k),
+                yaml_new_scalar(v)?
+            ));
+        }
+        let mut out = String::with_capacity(segment.len() + block.len());
+        for (i, l) in ls.iter().enumerate() {
+            if i == at {
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push_str(brk);
+                }
+                out.push_str(&block);
+            }
+            out.push_str(l.text);
+            out.push_str(l.brk);
+        }
+        if at >= ls.len() {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push_str(brk);
+            }
+            out.push_str(&block);
+        }
+        return Ok(out);
+    };
+    let (_, ed_rest) = mapping_entry(text_of(ed)).ok_or("the edited mapping")?;
     let ed_indent = indent(text_of(ed));
     let empty_flow = ed_rest == "{}" || ed_rest.starts_with("{} #");
     if !(ed_rest.is_empty() || ed_rest.starts_with('#') || empty_flow) {
-        return Err("`encryptedData` is not a block mapping");
+        return Err("the edited field is not a block mapping");
     }
     let ed_end = if empty_flow {
         ed + 1
     } else {
         block_end(ed + 1, ed_indent)
     };
-    // The items: (line, key, value span in the line).
-    let mut items: Vec<(usize, String, Option<char>, std::ops::Range<usize>)> = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     let mut item_indent = None;
     for (i, l) in ls.iter().enumerate().take(ed_end).skip(ed + 1) {
         if is_blank_or_comment(l.text) {
             continue;
         }
         let ind = indent(l.text);
-        if *item_indent.get_or_insert(ind) != ind {
-            return Err("an item spans several lines");
+        let first = *item_indent.get_or_insert(ind);
+        if ind > first {
+            // A continuation of the entry above (a multi-line or nested value).
+            let last = entries.last_mut().ok_or("an entry spans several lines")?;
+            last.span = None;
+            continue;
         }
-        let (key, rest) = mapping_entry(l.text).ok_or("an item is not `key: value`")?;
-        let (quote, span) =
-            simple_scalar(rest).ok_or("an item's value is not a one-line scalar")?;
+        if ind != first {
+            return Err("the entries are not aligned");
+        }
+        let (key, rest) = mapping_entry(l.text).ok_or("an entry is not `key: value`")?;
+        let scalar = simple_scalar(rest);
         // `rest` is a slice of the line: its offset places the value's span in the line.
         let at = rest.as_ptr() as usize - l.text.as_ptr() as usize;
-        items.push((i, key, quote, at + span.start..at + span.end));
+        entries.push(Entry {
+            line: i,
+            key,
+            quote: scalar.as_ref().and_then(|(q, _)| *q),
+            span: scalar.map(|(_, span)| at + span.start..at + span.end),
+        });
     }
     let item_indent = item_indent.unwrap_or(ed_indent + 2);
-    let sorted = items
+    let sorted = entries
         .iter()
-        .zip(items.iter().skip(1))
-        .all(|(a, b)| a.1 <= b.1);
-    let brk = ls
-        .first()
-        .map_or("\n", |l| if l.brk.is_empty() { "\n" } else { l.brk });
+        .zip(entries.iter().skip(1))
+        .all(|(a, b)| a.key <= b.key);
 
     // Line replacements: index → new text (None = delete); insertions before a line index.
     let mut replace: std::collections::BTreeMap<usize, Option<String>> = Default::default();
     let mut insert: std::collections::BTreeMap<usize, Vec<(String, String)>> = Default::default();
     let mut keys: std::collections::BTreeSet<String> =
-        items.iter().map(|(_, k, ..)| k.clone()).collect();
+        entries.iter().map(|e| e.key.clone()).collect();
     let end_of_items = ed_end_of_items(&ls, ed, ed_end);
     for e in edits {
         for v in insert.values_mut() {
-            v.retain(|(k, _)| k != e.key());
+            v.retain(|(k, _)| k != e.key);
         }
-        match e {
-            ItemEdit::Set { key, ciphertext } => {
-                keys.insert(key.clone());
-                if let Some((line, _, quote, span)) = items.iter().find(|(_, k, ..)| k == key) {
-                    let t = text_of(*line);
-                    let q = quote.map(String::from).unwrap_or_default();
+        let existing = entries.iter().find(|x| x.key == e.key);
+        match e.value {
+            Some(value) => {
+                keys.insert(e.key.to_owned());
+                if let Some(x) = existing {
+                    let span = x
+                        .span
+                        .clone()
+                        .ok_or("an edited entry spans several lines")?;
+                    let t = text_of(x.line);
+                    let q = x.quote.map(String::from).unwrap_or_default();
                     let (Some(before), Some(after)) =
                         (t.get(..span.start - q.len()), t.get(span.end + q.len()..))
                     else {
-                        return Err("an item's value");
+                        return Err("an entry's value");
                     };
-                    let new = format!("{before}{q}{ciphertext}{q}{after}");
-                    replace.insert(*line, Some(new));
+                    let new = match value {
+                        Val::Base64(ct) => format!("{before}{q}{ct}{q}{after}"),
+                        Val::Text(_) => format!("{before}{}{after}", yaml_new_scalar(value)?),
+                    };
+                    replace.insert(x.line, Some(new));
                     continue;
                 }
-                let new_line =
-                    format!("{}{}: {ciphertext}", " ".repeat(item_indent), yaml_key(key));
-                // Sorted files stay sorted; otherwise the new item goes last.
-                let at = items
+                let new_line = format!(
+                    "{}{}: {}",
+                    " ".repeat(item_indent),
+                    yaml_key(e.key),
+                    yaml_new_scalar(value)?
+                );
+                // Sorted mappings stay sorted; otherwise the new entry goes last.
+                let at = entries
                     .iter()
-                    .find(|(_, k, ..)| sorted && k.as_str() > key.as_str())
-                    .map_or(end_of_items, |(l, ..)| *l);
+                    .find(|x| sorted && x.key.as_str() > e.key)
+                    .map_or(end_of_items, |x| x.line);
                 let here = insert.entry(at).or_default();
-                here.push((key.clone(), new_line));
+                here.push((e.key.to_owned(), new_line));
                 if sorted {
                     here.sort();
                 }
             }
-            ItemEdit::Delete { key } => {
-                keys.remove(key);
-                if let Some((line, ..)) = items.iter().find(|(_, k, ..)| k == key) {
-                    replace.insert(*line, None);
+            None => {
+                keys.remove(e.key);
+                if let Some(x) = existing {
+                    if x.span.is_none() {
+                        return Err("a deleted entry spans several lines");
+                    }
+                    replace.insert(x.line, None);
                 }
             }
         }
@@ -465,8 +689,8 @@ fn yaml_edit(segment: &str, edits: &[ItemEdit]) -> Result<String, &'static str> 
     for (i, l) in ls.iter().enumerate() {
         push_inserted(&mut out, i);
         let text = if i == ed {
-            let colon = l.text.find(':').ok_or("encryptedData")?;
-            let key_part = l.text.get(..=colon).ok_or("encryptedData")?;
+            let colon = l.text.find(':').ok_or("the edited mapping")?;
+            let key_part = l.text.get(..=colon).ok_or("the edited mapping")?;
             let suffix = ed_rest
                 .find('#')
                 .and_then(|c| ed_rest.get(c..))
@@ -639,31 +863,92 @@ fn part(text: &str, range: std::ops::Range<usize>) -> Result<&str, &'static str>
 }
 
 fn json_edit(text: &str, edits: &[ItemEdit]) -> Result<String, &'static str> {
-    const LAYOUT: &str = "the JSON layout is not one item per line";
+    let (items, annotations) = split_edits(edits);
+    let mut out = text.to_owned();
+    if !items.is_empty() {
+        out = json_map_edit(&out, &ITEMS, &items)?;
+    }
+    if !annotations.is_empty() {
+        out = json_map_edit(&out, &ANNOTATIONS, &annotations)?;
+    }
+    Ok(out)
+}
+
+fn json_value(v: Val<'_>) -> Result<String, &'static str> {
+    match v {
+        Val::Base64(ct) => Ok(format!("\"{ct}\"")),
+        Val::Text(t) => serde_json::to_string(t).map_err(|_| "a value"),
+    }
+}
+
+fn json_map_edit(
+    text: &str,
+    path: &MapPath,
+    edits: &[MapEdit<'_>],
+) -> Result<String, &'static str> {
+    const LAYOUT: &str = "the JSON layout is not one entry per line";
     let mut s = Scanner {
         b: text.as_bytes(),
         i: 0,
     };
     let top = s.members().ok_or("not a JSON object")?;
-    let spec = top.iter().find(|m| m.key == "spec").ok_or("no spec")?;
+    let parent = top
+        .iter()
+        .find(|m| m.key == path.parent)
+        .ok_or("no object to edit")?;
     let mut s = Scanner {
         b: text.as_bytes(),
-        i: spec.value.start,
+        i: parent.value.start,
     };
-    let spec_members = s.members().ok_or("spec is not an object")?;
-    let ed = spec_members
-        .iter()
-        .find(|m| m.key == "encryptedData")
-        .ok_or("no encryptedData in the spec")?;
+    let parent_members = s.members().ok_or("not an object")?;
+    let Some(ed) = parent_members.iter().find(|m| m.key == path.child) else {
+        if !path.create {
+            return Err("no object to edit");
+        }
+        // A new member after the parent's last one, laid out like it.
+        let mut set: Vec<(&str, Val<'_>)> = edits
+            .iter()
+            .filter_map(|e| e.value.map(|v| (e.key, v)))
+            .collect();
+        set.sort_by(|a, b| a.0.cmp(b.0));
+        set.dedup_by(|a, b| a.0 == b.0);
+        if set.is_empty() {
+            return Ok(text.to_owned());
+        }
+        let last = parent_members.last().ok_or("an empty object")?;
+        let pad = part(text, line_start(text, last.key_start)..last.key_start)?;
+        let outer = part(text, line_start(text, parent.key_start)..parent.key_start)?;
+        if !pad.trim().is_empty() || !outer.trim().is_empty() || pad.len() <= outer.len() {
+            return Err(LAYOUT);
+        }
+        let unit = &pad[outer.len()..];
+        let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        let kj = serde_json::to_string(path.child).map_err(|_| "key")?;
+        let mut member = format!(",{nl}{pad}{kj}: {{");
+        for (i, (k, v)) in set.iter().enumerate() {
+            let kj = serde_json::to_string(k).map_err(|_| "key")?;
+            member.push_str(if i == 0 { nl } else { "," });
+            if i > 0 {
+                member.push_str(nl);
+            }
+            member.push_str(&format!("{pad}{unit}{kj}: {}", json_value(*v)?));
+        }
+        member.push_str(&format!("{nl}{pad}}}"));
+        let mut out = String::with_capacity(text.len() + member.len());
+        out.push_str(part(text, 0..last.value.end)?);
+        out.push_str(&member);
+        out.push_str(part(text, last.value.end..text.len())?);
+        return Ok(out);
+    };
     let mut s = Scanner {
         b: text.as_bytes(),
         i: ed.value.start,
     };
-    let items = s.members().ok_or("encryptedData is not an object")?;
+    let items = s.members().ok_or("the edited member is not an object")?;
     if items.is_empty() {
-        return Err("encryptedData is empty");
+        return Err("the edited object is empty");
     }
-    // One item per line: each key starts its own line.
+    // One entry per line: each key starts its own line.
     for m in &items {
         if !part(text, line_start(text, m.key_start)..m.key_start)?
             .trim()
@@ -671,14 +956,18 @@ fn json_edit(text: &str, edits: &[ItemEdit]) -> Result<String, &'static str> {
         {
             return Err(LAYOUT);
         }
-        if !part(text, m.value.clone())?.starts_with('"') {
-            return Err("an item's value is not a string");
+    }
+    for e in edits {
+        if let Some(m) = items.iter().find(|m| m.key == e.key)
+            && !part(text, m.value.clone())?.starts_with('"')
+        {
+            return Err("an edited value is not a string");
         }
     }
-    // The items as (key, text from the start of its line to the end of its value, without the
-    // comma); the lines from the first item to the end of the last value are rebuilt from them.
+    // The entries as (key, text from the start of its line to the end of its value, without the
+    // comma); the lines from the first entry to the end of the last value are rebuilt from them.
     let (Some(head), Some(last)) = (items.first(), items.last()) else {
-        return Err("encryptedData is empty");
+        return Err("the edited object is empty");
     };
     let first = line_start(text, head.key_start);
     let tail_start = last.value.end;
@@ -695,37 +984,38 @@ fn json_edit(text: &str, edits: &[ItemEdit]) -> Result<String, &'static str> {
         .zip(entries.iter().skip(1))
         .all(|(a, b)| a.0 <= b.0);
     for e in edits {
-        match e {
-            ItemEdit::Set { key, ciphertext } => {
-                let kj = serde_json::to_string(key).map_err(|_| "key")?;
-                if let Some(entry) = entries.iter_mut().find(|(k, _)| k == key) {
-                    entry.1 = match items.iter().find(|m| &m.key == key) {
+        match e.value {
+            Some(value) => {
+                let kj = serde_json::to_string(e.key).map_err(|_| "key")?;
+                let v = json_value(value)?;
+                if let Some(entry) = entries.iter_mut().find(|(k, _)| k == e.key) {
+                    entry.1 = match items.iter().find(|m| m.key == e.key) {
                         Some(m) => format!(
-                            "{}\"{ciphertext}\"",
+                            "{}{v}",
                             part(text, line_start(text, m.key_start)..m.value.start)?
                         ),
-                        None => format!("{pad}{kj}: \"{ciphertext}\""),
+                        None => format!("{pad}{kj}: {v}"),
                     };
                 } else {
-                    let line = format!("{pad}{kj}: \"{ciphertext}\"");
+                    let line = format!("{pad}{kj}: {v}");
                     let at = if sorted {
                         entries
                             .iter()
-                            .position(|(k, _)| k.as_str() > key.as_str())
+                            .position(|(k, _)| k.as_str() > e.key)
                             .unwrap_or(entries.len())
                     } else {
                         entries.len()
                     };
-                    entries.insert(at, (key.clone(), line));
+                    entries.insert(at, (e.key.to_owned(), line));
                 }
             }
-            ItemEdit::Delete { key } => entries.retain(|(k, _)| k != key),
+            None => entries.retain(|(k, _)| k != e.key),
         }
     }
     if entries.is_empty() {
-        return Err("every item deleted");
+        return Err("every entry deleted");
     }
-    // Between two items the original separator is `,\n` (plus spaces/comments are not JSON).
+    // Between two entries the original separator is `,\n` (plus spaces/comments are not JSON).
     let brk = if text.contains("\r\n") {
         ",\r\n"
     } else {

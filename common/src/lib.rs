@@ -14,6 +14,7 @@ pub mod crd;
 pub mod crypto;
 pub mod documents;
 pub mod edit;
+pub mod fingerprint;
 pub mod go;
 pub mod keys;
 pub mod scope;

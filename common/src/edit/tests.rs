@@ -18,6 +18,8 @@ spec:
       name: db
 ";
 
+const FP: &str = crate::fingerprint::ANNOTATION;
+
 fn set(key: &str, ct: &str) -> ItemEdit {
     ItemEdit::Set {
         key: key.into(),
@@ -235,7 +237,22 @@ fn random_yaml(rng: &mut Rng, ind: usize, items: &[(String, String)]) -> String 
         s.push_str("# a comment before the document\n");
     }
     s.push_str("apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n");
+    let annotations = match rng.below(4) {
+        0 => format!("{p}annotations:\n{p}{p}sealedsecrets.bitnami.com/managed: \"true\"\n"),
+        1 => format!(
+            "{p}annotations:\n{p}{p}note: |\n{p}{p}{p}two\n{p}{p}{p}lines\n{p}{p}{FP}: '{{\"a\":\"v1:x\"}}'\n"
+        ),
+        2 => format!("{p}annotations: {{}}\n"),
+        _ => String::new(),
+    };
+    let first = rng.chance(50);
+    if first {
+        s.push_str(&annotations);
+    }
     s.push_str(&format!("{p}name: db\n{p}namespace: prod\n"));
+    if !first {
+        s.push_str(&annotations);
+    }
     s.push_str("spec:\n");
     let tpl = format!("{p}template:\n{p}{p}metadata:\n{p}{p}{p}name: db\n{p}{p}type: Opaque\n");
     if rng.chance(50) {
@@ -279,7 +296,11 @@ fn random_json(items: &[(String, String)]) -> String {
     }
     let doc = serde_json::json!({
         "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-        "metadata": {"name": "db", "namespace": "prod"},
+        "metadata": if items.len() % 2 == 0 {
+            serde_json::json!({"name": "db", "namespace": "prod"})
+        } else {
+            serde_json::json!({"name": "db", "namespace": "prod", "annotations": {FP: "{}", "x": "y"}})
+        },
         "spec": {"encryptedData": ed, "template": {"metadata": {"name": "db"}}},
     });
     let mut s = serde_json::to_string_pretty(&doc).unwrap();
@@ -330,6 +351,17 @@ fn property_only_the_edited_items_change() {
                 del(&k)
             });
         }
+        let annotate = rng.chance(40);
+        if annotate {
+            edits.push(ItemEdit::Annotate {
+                key: FP.into(),
+                value: match rng.below(3) {
+                    0 => None,
+                    1 => Some(format!(r#"{{"{}":"v1:{}"}}"#, rng.key(), rng.b64())),
+                    _ => Some("it's {\"quoted\"}".into()),
+                },
+            });
+        }
         let out = edit_encrypted_data(&text, target, &edits).unwrap();
         // Every document but the target is unchanged; the target's items are exactly the edit.
         let before = documents(&text).unwrap();
@@ -350,6 +382,26 @@ fn property_only_the_edited_items_change() {
                 ItemEdit::Delete { key } => {
                     changed_lines += usize::from(want.remove(key).is_some());
                 }
+                ItemEdit::Annotate { .. } => {}
+            }
+        }
+        // The annotations expected on the target: the old ones with the edit.
+        let mut want_annotations = before[target].value["metadata"]["annotations"].clone();
+        for e in &edits {
+            if let ItemEdit::Annotate { key, value } = e {
+                match value {
+                    Some(v) => {
+                        if !want_annotations.is_object() {
+                            want_annotations = Value::Object(Map::new());
+                        }
+                        want_annotations[key.as_str()] = Value::String(v.clone());
+                    }
+                    None => {
+                        if let Some(m) = want_annotations.as_object_mut() {
+                            m.remove(key);
+                        }
+                    }
+                }
             }
         }
         for (i, (b, a)) in before.iter().zip(&after).enumerate() {
@@ -360,10 +412,17 @@ fn property_only_the_edited_items_change() {
                     "round {round}\n{text}\n{}",
                     out.text
                 );
+                assert_eq!(
+                    a.value["metadata"]["annotations"], want_annotations,
+                    "round {round}\n{text}\n{}",
+                    out.text
+                );
                 let mut a = a.value.clone();
                 let mut b = b.value.clone();
-                a["spec"]["encryptedData"] = Value::Null;
-                b["spec"]["encryptedData"] = Value::Null;
+                for v in [&mut a, &mut b] {
+                    v["spec"]["encryptedData"] = Value::Null;
+                    v["metadata"]["annotations"] = Value::Null;
+                }
                 assert_eq!(a, b, "round {round}");
             } else {
                 assert_eq!(a.value, b.value, "round {round}");
@@ -372,6 +431,15 @@ fn property_only_the_edited_items_change() {
         if out.rewritten.is_none() {
             surgical += 1;
             let (removed, added) = line_changes(&text, &out.text);
+            // The annotation: its line changed, or a new block of two lines.
+            let changed_lines_items = changed_lines;
+            let changed_lines = changed_lines
+                + match (annotate, json) {
+                    (false, _) => 0,
+                    (true, false) => 2,
+                    // A new `"annotations": {`, its entry, `}` and the comma of the member before.
+                    (true, true) => 4,
+                };
             if json {
                 // A comma may move with an item added or removed last: one line more at most.
                 assert!(
@@ -387,10 +455,86 @@ fn property_only_the_edited_items_change() {
                     "round {round}: -{removed} +{added} for {changed_lines}\n{text}\n---- after\n{}",
                     out.text
                 );
-                assert!(removed + added >= changed_lines, "round {round}");
+                assert!(removed + added >= changed_lines_items, "round {round}");
             }
         }
     }
     // Nearly every generated layout is one the editor handles in place.
     assert!(surgical > 300, "only {surgical} of 400 edited in place");
+}
+
+fn annotate(value: Option<&str>) -> ItemEdit {
+    ItemEdit::Annotate {
+        key: FP.into(),
+        value: value.map(Into::into),
+    }
+}
+
+#[test]
+fn an_annotation_is_added_replaced_and_removed_as_one_line() {
+    let out = edit_encrypted_data(
+        YAML,
+        0,
+        &[set("user", "AgN="), annotate(Some(r#"{"user":"v1:x"}"#))],
+    )
+    .unwrap();
+    assert_eq!(out.rewritten, None);
+    assert!(
+        out.text.contains(
+            "  namespace: prod\n  annotations:\n    sealed-secrets-rs.dev/fingerprints: '{\"user\":\"v1:x\"}'\nspec:\n"
+        ),
+        "{}",
+        out.text
+    );
+    assert_eq!(line_changes(YAML, &out.text), (1, 3));
+    let again = edit_encrypted_data(&out.text, 0, &[annotate(Some("it's"))]).unwrap();
+    assert_eq!(again.rewritten, None);
+    assert_eq!(line_changes(&out.text, &again.text), (1, 1));
+    assert!(again.text.contains(": 'it''s'\n"));
+    let gone = edit_encrypted_data(&again.text, 0, &[annotate(None)]).unwrap();
+    assert_eq!(gone.rewritten, None);
+    assert!(gone.text.contains("  annotations: {}\n"), "{}", gone.text);
+    // Removing what is not there changes nothing.
+    let same = edit_encrypted_data(YAML, 0, &[annotate(None)]).unwrap();
+    assert_eq!(same.text, YAML);
+}
+
+#[test]
+fn a_multi_line_annotation_next_to_the_edited_one_is_kept() {
+    let text = YAML.replace(
+        "  namespace: prod\n",
+        "  namespace: prod\n  annotations:\n    note: |\n      two\n      lines\n    sealed-secrets-rs.dev/fingerprints: '{}'\n",
+    );
+    let out = edit_encrypted_data(&text, 0, &[annotate(Some("{\"a\":\"b\"}"))]).unwrap();
+    assert_eq!(out.rewritten, None);
+    assert_eq!(line_changes(&text, &out.text), (1, 1));
+    let doc = &documents(&out.text).unwrap()[0].value;
+    assert_eq!(doc["metadata"]["annotations"]["note"], "two\nlines\n");
+    // The multi-line one itself cannot be replaced in place: rewritten, and said.
+    let edit = ItemEdit::Annotate {
+        key: "note".into(),
+        value: Some("one".into()),
+    };
+    let out = edit_encrypted_data(&text, 0, &[edit]).unwrap();
+    assert!(out.rewritten.is_some());
+    assert_eq!(
+        documents(&out.text).unwrap()[0].value["metadata"]["annotations"]["note"],
+        "one"
+    );
+}
+
+#[test]
+fn a_json_annotation_is_added_in_the_files_layout() {
+    let out = edit_encrypted_data(JSON, 0, &[annotate(Some(r#"{"a":"v1:x"}"#))]).unwrap();
+    assert_eq!(out.rewritten, None);
+    assert!(
+        out.text.contains(
+            "    \"creationTimestamp\": null,\n    \"annotations\": {\n      \"sealed-secrets-rs.dev/fingerprints\": \"{\\\"a\\\":\\\"v1:x\\\"}\"\n    }\n  },"
+        ),
+        "{}",
+        out.text
+    );
+    let again = edit_encrypted_data(&out.text, 0, &[annotate(Some("{}"))]).unwrap();
+    assert_eq!(again.rewritten, None);
+    assert_eq!(line_changes(&out.text, &again.text), (1, 1));
 }
