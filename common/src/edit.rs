@@ -347,10 +347,9 @@ fn simple_scalar(rest: &str) -> Option<(Option<char>, std::ops::Range<usize>)> {
         let end = if first == '\'' {
             closing_single_quote(rest)?
         } else {
-            rest.get(1..)?.find(first)? + 1
+            closing_double_quote(rest)?
         };
-        let inner = rest.get(1..end)?;
-        if inner.contains('\\') || !is_blank_or_comment(rest.get(end + 1..)?) {
+        if !is_blank_or_comment(rest.get(end + 1..)?) {
             return None;
         }
         return Some((Some(first), 1..end));
@@ -360,6 +359,21 @@ fn simple_scalar(rest: &str) -> Option<(Option<char>, std::ops::Range<usize>)> {
     }
     let end = rest.find(" #").unwrap_or(rest.len());
     Some((None, 0..rest.get(..end)?.trim_end().len()))
+}
+
+/// The offset of the `"` that closes the double-quoted scalar starting `s` (after a `\\`, any
+/// character is escaped).
+fn closing_double_quote(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 1;
+    while let Some(c) = b.get(i) {
+        match c {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// The offset of the `'` that closes the single-quoted scalar starting `s` (`''` is a quote).
@@ -642,6 +656,11 @@ fn yaml_map_edit(
                     };
                     let new = match value {
                         Val::Base64(ct) => format!("{before}{q}{ct}{q}{after}"),
+                        // A double-quoted line stays double-quoted: a JSON string is one.
+                        Val::Text(t) if x.quote == Some('"') => format!(
+                            "{before}{}{after}",
+                            serde_json::to_string(t).map_err(|_| "an annotation value")?
+                        ),
                         Val::Text(_) => format!("{before}{}{after}", yaml_new_scalar(value)?),
                     };
                     replace.insert(x.line, Some(new));
@@ -921,16 +940,16 @@ fn json_map_edit(
         if !pad.trim().is_empty() || !outer.trim().is_empty() || pad.len() <= outer.len() {
             return Err(LAYOUT);
         }
-        let unit = &pad[outer.len()..];
+        let unit = pad.get(outer.len()..).ok_or(LAYOUT)?;
         let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
         let kj = serde_json::to_string(path.child).map_err(|_| "key")?;
         let mut member = format!(",{nl}{pad}{kj}: {{");
         for (i, (k, v)) in set.iter().enumerate() {
             let kj = serde_json::to_string(k).map_err(|_| "key")?;
-            member.push_str(if i == 0 { nl } else { "," });
             if i > 0 {
-                member.push_str(nl);
+                member.push(',');
             }
+            member.push_str(nl);
             member.push_str(&format!("{pad}{unit}{kj}: {}", json_value(*v)?));
         }
         member.push_str(&format!("{nl}{pad}}}"));

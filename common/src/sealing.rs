@@ -668,7 +668,14 @@ pub fn reseal<R: CryptoRng + ?Sized>(
                 name: ss.metadata.name.clone(),
                 namespace: ss.metadata.namespace.clone(),
                 labels: ss.metadata.labels.clone(),
-                annotations: with_scope(ss.metadata.annotations.clone(), scope),
+                // Every value is sealed again: fingerprints of the old ciphertexts prove nothing.
+                annotations: with_scope(
+                    ss.metadata.annotations.clone().map(|mut a| {
+                        a.remove(crate::fingerprint::ANNOTATION);
+                        a
+                    }),
+                    scope,
+                ),
                 ..ObjectMeta::default()
             },
             spec: SealedSecretSpec {

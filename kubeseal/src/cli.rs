@@ -95,6 +95,9 @@ pub struct Cli {
     /// (with --keep-unchanged) Also prove values with the live cluster: the in-cluster SealedSecret must hold OLDFILE's exact items, be Synced at its generation and own the Secret whose values are read (needs get on sealedsecrets and secrets).
     #[arg(long, default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     from_cluster: bool,
+    /// (sealing) Write the keyed fingerprint annotation (sealed-secrets-rs.dev/fingerprints) and accept it as the proof of --keep-unchanged; FILE holds the key from `kubeseal fingerprint-key new`, never commit it (else SEALED_SECRETS_FINGERPRINT_KEY holds the key itself).
+    #[arg(long, value_name = "FILE")]
+    fingerprint_key_file: Option<PathBuf>,
     /// Encrypt a raw value passed via the --from-file flag or stdin
     #[arg(long, env = "SEALED_SECRETS_RAW", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set)]
     raw: bool,
@@ -368,6 +371,9 @@ struct SealTo {
         default_value = "kube-system"
     )]
     controller_namespace: String,
+    /// The key of the fingerprint annotation (sealed-secrets-rs.dev/fingerprints), from `kubeseal fingerprint-key new`: the changed items' fingerprints are written (else SEALED_SECRETS_FINGERPRINT_KEY holds the key itself; without a key, changed items lose theirs).
+    #[arg(long, value_name = "FILE")]
+    fingerprint_key_file: Option<PathBuf>,
     #[command(flatten)]
     kube: KubeArgs,
 }
@@ -428,6 +434,9 @@ impl SealTo {
             recovery_private_keys: keys,
             keep_unchanged: None,
             from_cluster,
+            fingerprint_key_file: self
+                .fingerprint_key_file
+                .filter(|p| !p.as_os_str().is_empty()),
             kube: self.kube.into_flags(),
         }
     }
@@ -585,6 +594,45 @@ fn parse_edit(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
     Ok(e.to.config(mode, name_explicit, e.recovery_private_key, e.from_cluster))
 }
 
+/// `kubeseal fingerprint-key new` (beyond upstream): the key of the fingerprint annotation.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubeseal fingerprint-key",
+    about = "Create the secret key of the fingerprint annotation (32 random bytes, base64): with it, sealing and `kubeseal set`/`edit` write a keyed fingerprint of each item, and --keep-unchanged keeps items whose fingerprint proves the same value. Keep it out of Git, like the values (a CI secret)",
+    args_override_self = true
+)]
+struct FingerprintKeyCli {
+    /// What to do: new (write a new key)
+    #[arg(value_enum)]
+    action: FingerprintKeyAction,
+    /// The file to write (mode 0600, never overwritten); `-` for stdout
+    #[arg(short = 'o', long)]
+    output: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum FingerprintKeyAction {
+    New,
+}
+
+fn parse_fingerprint_key(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
+    let f = match FingerprintKeyCli::try_parse_from(args.into_iter().skip(1)) {
+        Ok(f) => f,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            return Err(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
+    };
+    let FingerprintKeyAction::New = f.action;
+    Ok(no_sealing_config(
+        Mode::FingerprintKeyNew { output: f.output },
+        "kube-system".into(),
+        Vec::new(),
+        KubeFlags::default(),
+    ))
+}
+
 /// The Config of a command that seals nothing (`keys`, `diff`).
 fn no_sealing_config(
     mode: Mode,
@@ -610,6 +658,7 @@ fn no_sealing_config(
         recovery_private_keys,
         keep_unchanged: None,
         from_cluster: false,
+        fingerprint_key_file: None,
         kube,
     }
 }
@@ -672,6 +721,12 @@ where
         .is_some_and(|a| Into::<std::ffi::OsString>::into(a.clone()) == "edit")
     {
         return parse_edit(args.into_iter().map(Into::into).collect());
+    }
+    if args
+        .get(1)
+        .is_some_and(|a| Into::<std::ffi::OsString>::into(a.clone()) == "fingerprint-key")
+    {
+        return parse_fingerprint_key(args.into_iter().map(Into::into).collect());
     }
     let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
@@ -808,6 +863,12 @@ where
     if cli.from_cluster && keep_unchanged.is_none() {
         return usage("--from-cluster is a proof for --keep-unchanged (and kubeseal edit)");
     }
+    let fingerprint_key_file = nonempty_path(cli.fingerprint_key_file);
+    if fingerprint_key_file.is_some() && !matches!(mode, Mode::Seal { .. }) {
+        return usage(
+            "--fingerprint-key-file works when sealing Secrets (and with kubeseal set/edit) only",
+        );
+    }
     let cert = nonempty(cli.cert);
     Ok(Config {
         mode,
@@ -827,6 +888,7 @@ where
         recovery_private_keys,
         keep_unchanged,
         from_cluster: cli.from_cluster,
+        fingerprint_key_file,
         kube: cli.kube.into_flags(),
     })
 }

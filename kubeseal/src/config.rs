@@ -91,6 +91,11 @@ pub enum Mode {
         /// `--name`: the document to edit when the file holds several SealedSecrets.
         name: Option<String>,
     },
+    /// `kubeseal fingerprint-key new -o FILE` (ours): a new fingerprint key (`-` = stdout).
+    FingerprintKeyNew {
+        /// Where to write it.
+        output: PathBuf,
+    },
     /// `kubeseal diff OLD NEW` (ours): which items changed, never the values.
     Diff {
         /// The old SealedSecret file.
@@ -252,6 +257,9 @@ pub struct Config {
     pub keep_unchanged: Option<PathBuf>,
     /// `--from-cluster` (ours; `edit`, `--keep-unchanged`): the live cluster as a proof of values.
     pub from_cluster: bool,
+    /// `--fingerprint-key-file` (ours; seal, `set`, `edit`): the key of the fingerprint annotation,
+    /// else `SEALED_SECRETS_FINGERPRINT_KEY`.
+    pub fingerprint_key_file: Option<PathBuf>,
     /// Connection flags.
     pub kube: KubeFlags,
 }

@@ -92,6 +92,31 @@ fn write_atomic_with(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result
     Ok(())
 }
 
+/// Write `bytes` to a new file `path` with mode 0600; an existing file is never replaced (a
+/// temp file next to it is hard-linked to `path`, which fails when `path` exists).
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        anyhow::bail!("{} exists: it is never overwritten", path.display());
+    }
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.new",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into()),
+        std::process::id()
+    ));
+    write_private(&tmp, bytes)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            anyhow::bail!("{} exists: it is never overwritten", path.display())
+        }
+        Err(e) => anyhow::bail!("cannot write {}: {}", path.display(), io_text(&e)),
+    }
+}
+
 /// Write to stdout, flushing.
 pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

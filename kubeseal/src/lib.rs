@@ -12,6 +12,7 @@
 //! | `kubeseal diff OLD NEW` | `modes/diff.rs` |
 //! | `kubeseal edit FILE` | `modes/edit.rs` |
 //! | `--keep-unchanged OLDFILE` (in seal mode) | `modes/keep.rs` |
+//! | `kubeseal fingerprint-key new`, `--fingerprint-key-file` | `modes/fingerprint.rs` |
 //! | `--fetch-cert` | `cert.rs` |
 //!
 //! Around them: `cert.rs` (where the certificate comes from), `cluster/` (API server access, the
@@ -38,6 +39,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         Mode::Keys(cmd) => modes::keys::run(cmd, config),
         Mode::Set(cmd) => modes::set::run(cmd, config),
         Mode::Diff { old, new } => modes::diff::run(old, new, config),
+        Mode::FingerprintKeyNew { output } => modes::fingerprint::new_key(output),
         Mode::Edit { file, name } => modes::edit::run(file, name.as_deref(), config),
         Mode::RecoveryUnseal => modes::recovery::run(config),
         Mode::Validate => modes::controller::validate(config),

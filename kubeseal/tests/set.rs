@@ -638,3 +638,222 @@ impl Drop for Terminal {
         let _ = self.tmux(&["kill-server"]);
     }
 }
+
+/// The fingerprint annotation of the first SealedSecret of `text`, by item.
+fn fingerprints(text: &str) -> std::collections::BTreeMap<String, String> {
+    let ss = &parse_sealed_secrets(text.as_bytes()).unwrap()[0];
+    common::fingerprint::of_annotations(ss.metadata.annotations.as_ref())
+}
+
+/// A CI pipeline that holds every value but no private key: the keyed fingerprints prove which
+/// items did not change (`--fingerprint-key-file`, or the key in `SEALED_SECRETS_FINGERPRINT_KEY`).
+#[test]
+fn fingerprints_prove_unchanged_items_without_a_private_key() {
+    let d = TempDir::new("fingerprint");
+    let cert = cert_arg();
+    // A new key: mode 0600, never overwritten.
+    run(d.path(), &["fingerprint-key", "new", "-o", "fp.key"], b"").ok();
+    let key_path = d.path().join("fp.key");
+    let key_text = std::fs::read_to_string(&key_path).unwrap();
+    assert_eq!(key_text.trim().len(), 44, "32 bytes of base64");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let again = run(d.path(), &["fingerprint-key", "new", "-o", "fp.key"], b"");
+    assert_ne!(again.code, 0);
+    assert!(
+        again.stderr.contains("never overwritten"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key_text);
+
+    // First sealing writes a fingerprint per item, never the key.
+    let first = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert,
+            "--fingerprint-key-file",
+            "fp.key",
+            "-o",
+            "yaml",
+        ],
+        plain_secret("old-password", "true").as_bytes(),
+    );
+    first.ok();
+    let before = first.stdout_str();
+    assert!(!before.contains(key_text.trim()));
+    let fps = fingerprints(&before);
+    assert_eq!(fps.keys().collect::<Vec<_>>(), ["password", "user"]);
+    assert!(fps.values().all(|v| v.starts_with("v1:")));
+    let file = d.path().join("db.yaml");
+    std::fs::write(&file, &before).unwrap();
+
+    let keep = |stdin: &str, env: &[(&str, &str)], key_file: bool| {
+        let mut args = vec![
+            "--cert",
+            &cert,
+            "--keep-unchanged",
+            "db.yaml",
+            "-w",
+            "db.yaml",
+        ];
+        if key_file {
+            args.extend(["--fingerprint-key-file", "fp.key"]);
+        }
+        let out = run_env(d.path(), &args, stdin.as_bytes(), env);
+        out.ok();
+        out.stderr
+    };
+    // The same values: everything kept, the file not even rewritten.
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let err = keep(&plain_secret("old-password", "true"), &[], true);
+    assert!(err.contains("2 item(s) kept"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+    // The key from the environment proves the same.
+    let err = keep(
+        &plain_secret("old-password", "true"),
+        &[("SEALED_SECRETS_FINGERPRINT_KEY", key_text.trim())],
+        false,
+    );
+    assert!(err.contains("2 item(s) kept"), "{err}");
+
+    // One value changed: its line and the annotation's line change, nothing else.
+    let err = keep(&plain_secret("new-password", "true"), &[], true);
+    assert!(
+        err.contains("1 item(s) kept") && err.contains("1 sealed again"),
+        "{err}"
+    );
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(changed_lines(&before, &after), (2, 2));
+    assert_eq!(item_line(&after, "user"), item_line(&before, "user"));
+    assert_eq!(opened(&after)["password"], "new-password");
+    assert_eq!(fingerprints(&after)["user"], fps["user"]);
+    assert_ne!(fingerprints(&after)["password"], fps["password"]);
+    let err = keep(&plain_secret("new-password", "true"), &[], true);
+    assert!(err.contains("2 item(s) kept"), "{err}");
+
+    // Swapped ciphertexts are never kept: a fingerprint names its ciphertext.
+    let (pw, user) = (item_line(&after, "password"), item_line(&after, "user"));
+    let swapped = after
+        .replace(pw, "@@PW@@")
+        .replace(user, &pw.replace("password:", "user:"))
+        .replace("@@PW@@", &user.replace("user:", "password:"));
+    std::fs::write(&file, &swapped).unwrap();
+    let err = keep(&plain_secret("new-password", "true"), &[], true);
+    assert!(err.contains("0 item(s) kept"), "{err}");
+
+    // Another key proves nothing, and the fingerprints are rewritten with it.
+    std::fs::write(&file, &after).unwrap();
+    run(
+        d.path(),
+        &["fingerprint-key", "new", "-o", "other.key"],
+        b"",
+    )
+    .ok();
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert,
+            "--keep-unchanged",
+            "db.yaml",
+            "--fingerprint-key-file",
+            "other.key",
+            "-o",
+            "yaml",
+        ],
+        plain_secret("new-password", "true").as_bytes(),
+    );
+    out.ok();
+    assert!(out.stderr.contains("0 item(s) kept"), "{}", out.stderr);
+    assert_ne!(fingerprints(&out.stdout_str())["user"], fps["user"]);
+
+    // A key file that is not a key: the file is named, its content never shown.
+    std::fs::write(d.path().join("bad.key"), "hunter2 is not a key\n").unwrap();
+    let out = run(
+        d.path(),
+        &["--cert", &cert, "--fingerprint-key-file", "bad.key"],
+        plain_secret("x", "true").as_bytes(),
+    );
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("bad.key") && !out.stderr.contains("hunter2"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `kubeseal set` keeps the fingerprints in step: a new one for an item set with the key, none
+/// for an item set without it, none for a deleted item, the others untouched.
+#[test]
+fn set_keeps_the_fingerprints_in_step() {
+    let d = TempDir::new("fingerprint-set");
+    let cert = cert_arg();
+    run(d.path(), &["fingerprint-key", "-o", "fp.key", "new"], b"").ok();
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert,
+            "--fingerprint-key-file",
+            "fp.key",
+            "-o",
+            "yaml",
+        ],
+        plain_secret("old-password", "true").as_bytes(),
+    );
+    out.ok();
+    let before = format!("# kept comment\n{}", out.stdout_str());
+    let file = d.path().join("db.yaml");
+    std::fs::write(&file, &before).unwrap();
+    let fps = fingerprints(&before);
+
+    let set = |args: &[&str], stdin: &[u8]| {
+        let mut all = vec!["set", "db.yaml", "--cert", &cert];
+        all.extend(args);
+        run(d.path(), &all, stdin).ok();
+        std::fs::read_to_string(&file).unwrap()
+    };
+    // With the key: the new value's fingerprint proves it to a later --keep-unchanged.
+    let with_key = set(
+        &["password", "--fingerprint-key-file", "fp.key"],
+        b"new-password",
+    );
+    assert_eq!(changed_lines(&before, &with_key), (2, 2));
+    assert!(with_key.starts_with("# kept comment\n"));
+    let now = fingerprints(&with_key);
+    assert_eq!(now["user"], fps["user"]);
+    assert_ne!(now["password"], fps["password"]);
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert,
+            "--keep-unchanged",
+            "db.yaml",
+            "--fingerprint-key-file",
+            "fp.key",
+            "-o",
+            "yaml",
+        ],
+        plain_secret("new-password", "true").as_bytes(),
+    );
+    out.ok();
+    assert!(out.stderr.contains("2 item(s) kept"), "{}", out.stderr);
+
+    // Without the key: the changed item's fingerprint is dropped (it named the old ciphertext).
+    let without = set(&["--from-literal", "user=root"], b"");
+    let now = fingerprints(&without);
+    assert!(!now.contains_key("user"));
+    assert!(now.contains_key("password"));
+    // Deleting an item deletes its fingerprint; the last one removes the annotation.
+    let deleted = set(&["--delete", "password"], b"");
+    assert!(
+        !deleted.contains(common::fingerprint::ANNOTATION),
+        "{deleted}"
+    );
+    assert_eq!(opened(&deleted)["user"], "root");
+}

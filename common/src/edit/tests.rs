@@ -296,7 +296,7 @@ fn random_json(items: &[(String, String)]) -> String {
     }
     let doc = serde_json::json!({
         "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-        "metadata": if items.len() % 2 == 0 {
+        "metadata": if items.len().is_multiple_of(2) {
             serde_json::json!({"name": "db", "namespace": "prod"})
         } else {
             serde_json::json!({"name": "db", "namespace": "prod", "annotations": {FP: "{}", "x": "y"}})
@@ -537,4 +537,21 @@ fn a_json_annotation_is_added_in_the_files_layout() {
     let again = edit_encrypted_data(&out.text, 0, &[annotate(Some("{}"))]).unwrap();
     assert_eq!(again.rewritten, None);
     assert_eq!(line_changes(&out.text, &again.text), (1, 1));
+}
+
+#[test]
+fn a_double_quoted_annotation_with_escapes_stays_double_quoted() {
+    let text = YAML.replace(
+        "  namespace: prod\n",
+        "  namespace: prod\n  annotations:\n    sealed-secrets-rs.dev/fingerprints: \"{\\\"a\\\":\\\"v1:x\\\"}\"  # ours\n",
+    );
+    let out = edit_encrypted_data(&text, 0, &[annotate(Some("{\"b\":\"v1:y\"}"))]).unwrap();
+    assert_eq!(out.rewritten, None);
+    assert_eq!(line_changes(&text, &out.text), (1, 1));
+    assert!(
+        out.text
+            .contains("fingerprints: \"{\\\"b\\\":\\\"v1:y\\\"}\"  # ours\n"),
+        "{}",
+        out.text
+    );
 }

@@ -72,6 +72,7 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
     let keys = super::recovery::read_private_keys(&config.recovery_private_keys)?;
+    let fingerprint_key = super::fingerprint::load(config)?;
     let label = encryption_label(&namespace, &name, scope);
     // What is known of each item: its value when a key opens it (and it is text).
     let mut known: BTreeMap<&str, Zeroizing<String>> = BTreeMap::new();
@@ -166,6 +167,14 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
         );
         return Ok(());
     }
+    let annotations = super::set::annotations_of(target);
+    edits.extend(super::fingerprint::edit_for(
+        annotations.as_ref(),
+        fingerprint_key.as_ref(),
+        &label,
+        &edits,
+        |k| wanted.get(k).map(|v| v.as_slice()),
+    ));
     let out = edit_encrypted_data(text, index, &edits)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     if let Some(why) = out.rewritten {

@@ -3,6 +3,7 @@
 pub mod controller;
 pub mod diff;
 pub mod edit;
+pub mod fingerprint;
 pub mod keep;
 pub mod keys;
 pub mod proof;

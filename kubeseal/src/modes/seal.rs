@@ -35,15 +35,34 @@ pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
         name,
         overrides: None,
     };
+    let fingerprint_key = super::fingerprint::load(config)?;
     let Some(old_path) = config.keep_unchanged.as_deref() else {
-        let out = seal_documents(
-            &mut rng,
-            cert.public_key(),
-            &input,
-            &params,
-            config.output.format,
-        )?;
-        return emit(&config.output, &out);
+        let Some(fingerprint_key) = fingerprint_key else {
+            let out = seal_documents(
+                &mut rng,
+                cert.public_key(),
+                &input,
+                &params,
+                config.output.format,
+            )?;
+            return emit(&config.output, &out);
+        };
+        let mut sealed = seal_all(&mut rng, cert.public_key(), &input, &params)?;
+        let secrets: Vec<Secret> = parse_secrets(&input)?;
+        let none = super::keep::ByObject::new();
+        super::keep::keep_unchanged(
+            &mut sealed,
+            &secrets,
+            &[],
+            &[],
+            &none,
+            Some(&fingerprint_key),
+        );
+        let mut out = String::new();
+        for ss in &sealed {
+            out.push_str(&sealed_secret_to_string(ss, config.output.format)?);
+        }
+        return emit(&config.output, out.as_bytes());
     };
     let mut sealed = seal_all(&mut rng, cert.public_key(), &input, &params)?;
     let old_bytes = read_file(old_path)?;
@@ -62,14 +81,21 @@ pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
             by_cluster.insert(id, values);
         }
     }
-    let kept = super::keep::keep_unchanged(&mut sealed, &secrets, &old, &keys, &by_cluster);
+    let kept = super::keep::keep_unchanged(
+        &mut sealed,
+        &secrets,
+        &old,
+        &keys,
+        &by_cluster,
+        fingerprint_key.as_ref(),
+    );
     eprintln!(
         "kubeseal: {} item(s) kept from {} (proven unchanged), {} sealed again{}",
         kept.kept,
         old_path.display(),
         kept.resealed,
-        if keys.is_empty() && !config.from_cluster {
-            " (no --recovery-private-key or --from-cluster: nothing can be proven)"
+        if keys.is_empty() && !config.from_cluster && fingerprint_key.is_none() {
+            " (no --recovery-private-key, --fingerprint-key-file or --from-cluster: nothing can be proven)"
         } else {
             ""
         }
@@ -127,6 +153,10 @@ fn surgical(old_bytes: &[u8], new: &SealedSecret) -> Option<String> {
             .filter(|k| !new.spec.encrypted_data.contains_key(*k))
             .map(|k| ItemEdit::Delete { key: k.clone() }),
     );
+    edits.extend(super::fingerprint::annotation_edit(
+        old.metadata.annotations.as_ref(),
+        &common::fingerprint::of_annotations(new.metadata.annotations.as_ref()),
+    ));
     let edited = edit_encrypted_data(text, index, &edits).ok()?;
     if edited.rewritten.is_some() {
         return None;

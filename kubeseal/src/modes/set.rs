@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::edit::{Document, ItemEdit, documents, edit_encrypted_data};
 use common::keys::PublicKey;
-use common::scope::SealingScope;
+use common::scope::{SealingScope, encryption_label};
 use common::sealing::seal_raw;
 use rand::{CryptoRng, RngExt as _};
 use zeroize::Zeroizing;
@@ -34,7 +34,9 @@ pub fn run(cmd: &SetCommand, config: &Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut edits = Vec::with_capacity(cmd.items.len());
+    let fingerprint_key = super::fingerprint::load(config)?;
+    let mut values = std::collections::BTreeMap::new();
+    let mut edits = Vec::with_capacity(cmd.items.len() + 1);
     for item in &cmd.items {
         let edit = match (&item.source, &cert) {
             (SetSource::Delete, _) => ItemEdit::Delete {
@@ -48,15 +50,25 @@ pub fn run(cmd: &SetCommand, config: &Config) -> anyhow::Result<()> {
                     name: &name,
                     scope,
                 };
+                let ciphertext = target.seal(&mut rng, &value)?;
+                values.insert(item.key.clone(), value);
                 ItemEdit::Set {
                     key: item.key.clone(),
-                    ciphertext: target.seal(&mut rng, &value)?,
+                    ciphertext,
                 }
             }
             (_, None) => anyhow::bail!("no certificate"),
         };
         edits.push(edit);
     }
+    let annotations = annotations_of(target);
+    edits.extend(super::fingerprint::edit_for(
+        annotations.as_ref(),
+        fingerprint_key.as_ref(),
+        &encryption_label(&namespace, &name, scope),
+        &edits,
+        |k| values.get(k).map(|v| v.as_slice()),
+    ));
     let edited = edit_encrypted_data(text, index, &edits)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if let Some(why) = edited.rewritten {
@@ -85,10 +97,7 @@ pub(super) fn identity(
     };
     let name = field("/metadata/name").to_owned();
     let namespace = field("/metadata/namespace").to_owned();
-    let annotations = target
-        .value
-        .pointer("/metadata/annotations")
-        .and_then(|a| serde_json::from_value(a.clone()).ok());
+    let annotations = annotations_of(target);
     let scope = SealingScope::from_annotations(annotations.as_ref());
     if scope != SealingScope::ClusterWide && namespace.is_empty() {
         anyhow::bail!(
@@ -101,6 +110,16 @@ pub(super) fn identity(
         anyhow::bail!("{}: the SealedSecret has no metadata.name", path.display());
     }
     Ok((name, namespace, scope))
+}
+
+/// The SealedSecret's own `metadata.annotations` (`None` when absent or not strings).
+pub(super) fn annotations_of(
+    target: &Document,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    target
+        .value
+        .pointer("/metadata/annotations")
+        .and_then(|a| serde_json::from_value(a.clone()).ok())
 }
 
 /// The SealedSecret to edit: `--name`, else the only one.
