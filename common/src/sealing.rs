@@ -643,6 +643,13 @@ pub fn reseal<R: CryptoRng + ?Sized>(
     if !opts.normalise {
         let mut sealed = ss.clone();
         sealed.spec.encrypted_data = encrypted;
+        // Every value is sealed again: fingerprints of the old ciphertexts prove nothing.
+        if let Some(a) = sealed.metadata.annotations.as_mut() {
+            a.remove(crate::fingerprint::ANNOTATION);
+            if a.is_empty() {
+                sealed.metadata.annotations = None;
+            }
+        }
         return Ok(Resealed {
             sealed,
             changed: true,
@@ -769,6 +776,23 @@ mod tests {
         let annotations = rotated.sealed.spec.template.metadata.annotations.unwrap();
         assert_eq!(annotations[NAMESPACE_WIDE_ANNOTATION], "true");
         assert!(!annotations.contains_key(LAST_APPLIED_ANNOTATIONS[0]));
+    }
+
+    #[test]
+    fn resealing_drops_the_fingerprints_of_the_old_ciphertexts() {
+        let (old, new) = (fixture_key(), generated_key());
+        let mut ss = sealed_for(old.public_key());
+        ss.metadata.annotations.get_or_insert_default().insert(
+            crate::fingerprint::ANNOTATION.into(),
+            r#"{"a":"v1:x"}"#.into(),
+        );
+        let mut rng = seeded_rng(6);
+        for opts in [&OFFLINE, &ROTATE] {
+            let r = reseal(&mut rng, &ss, &[&old], new.public_key(), opts).unwrap();
+            let a = r.sealed.metadata.annotations.unwrap_or_default();
+            assert!(!a.contains_key(crate::fingerprint::ANNOTATION), "{opts:?}");
+            assert_eq!(a[NAMESPACE_WIDE_ANNOTATION], "true");
+        }
     }
 
     #[test]
