@@ -857,3 +857,39 @@ fn set_keeps_the_fingerprints_in_step() {
     );
     assert_eq!(opened(&deleted)["user"], "root");
 }
+
+/// `--merge-into` has no fingerprint key: the items it seals lose their fingerprints, the others
+/// keep theirs.
+#[test]
+fn merge_into_drops_the_fingerprints_of_the_items_it_seals() {
+    let d = TempDir::new("fingerprint-merge");
+    let cert = cert_arg();
+    run(d.path(), &["fingerprint-key", "new", "-o", "fp.key"], b"").ok();
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert,
+            "--fingerprint-key-file",
+            "fp.key",
+            "-o",
+            "yaml",
+        ],
+        plain_secret("old-password", "true").as_bytes(),
+    );
+    out.ok();
+    let before = out.stdout_str();
+    std::fs::write(d.path().join("db.yaml"), &before).unwrap();
+    let update = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: prod\nstringData:\n  password: merged\n";
+    run(
+        d.path(),
+        &["--cert", &cert, "--merge-into", "db.yaml"],
+        update.as_bytes(),
+    )
+    .ok();
+    let after = std::fs::read_to_string(d.path().join("db.yaml")).unwrap();
+    let (old, new) = (fingerprints(&before), fingerprints(&after));
+    assert_eq!(new.keys().collect::<Vec<_>>(), ["user"]);
+    assert_eq!(new["user"], old["user"]);
+    assert_eq!(opened(&after)["password"], "merged");
+}

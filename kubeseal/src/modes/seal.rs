@@ -413,7 +413,12 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
         name: None,
         overrides: Some((name, namespace, scope)),
     };
+    let mut fingerprints = common::fingerprint::of_annotations(orig.metadata.annotations.as_ref());
     for update in seal_all(rng, key, input, &params)? {
+        // The fingerprints of replaced items named their old ciphertexts.
+        for k in update.spec.encrypted_data.keys() {
+            fingerprints.remove(k);
+        }
         orig.spec.encrypted_data.extend(update.spec.encrypted_data);
         let (src, dst) = (
             update.spec.template.metadata,
@@ -434,6 +439,14 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
                 .get_or_insert_with(Default::default)
                 .extend(d);
         }
+    }
+    if orig
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(common::fingerprint::ANNOTATION))
+    {
+        super::fingerprint::apply(&mut orig.metadata.annotations, &fingerprints);
     }
     let format = explicit_format.unwrap_or(file_format);
     let mut out = sealed_secret_to_string(&orig, format)?;
