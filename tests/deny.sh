@@ -33,7 +33,11 @@ fail() {
 if [[ "$("$DENY" --version 2>/dev/null || true)" != "cargo-deny $DENY_VERSION" ]]; then
     echo "==> installing cargo-deny $DENY_VERSION into $TOOLS (one-time build)" >&2
     start=$SECONDS
-    cargo install cargo-deny --version "$DENY_VERSION" --locked --root "$TOOLS" ||
+    # cargo-deny's own release profile is fat LTO with one codegen unit (about 8 minutes on two
+    # cores); a tool run once per test run does not need that, so build it with thin local
+    # optimisation instead (config profiles override the package's own).
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        cargo install cargo-deny --version "$DENY_VERSION" --locked --root "$TOOLS" ||
         fail "cargo install cargo-deny $DENY_VERSION"
     echo "==> cargo-deny installed in $((SECONDS - start)) s" >&2
 fi

@@ -2,7 +2,8 @@
 # The README's test command: sets up what the tests need on a fresh Debian machine and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it starts (seconds since the run began), so a slow step shows in the log.
+step() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
 step "rustfmt"
 cargo fmt --all -- --check
@@ -47,3 +48,4 @@ step "the chart installed for real: release sealed-secrets in kube-system, the c
 SSRS_CHART_NODE=1 "$(bash tests/chart/venv.sh)/bin/python" -m pytest -p no:cacheprovider -q tests/chart/test_chart_node.py
 step "fuzzing: every cargo-fuzz target for a bounded time over its committed corpus"
 bash tests/fuzz/run.sh
+step "all tests passed"
