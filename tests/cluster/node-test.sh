@@ -97,7 +97,10 @@ check_gone() { # state-dir node-netns cgroup pod-cidr
   ip -o link show | grep -q "ssrs${netns#ssrsn-}" && left+=("veth ssrs${netns#ssrsn-}*")
   compgen -G "/sys/fs/cgroup/*/$cg" >/dev/null && left+=("cgroup $cg")
   grep -qF -e "$dir" -e "$netns" /proc/self/mountinfo && left+=("mount")
-  [[ -n "$cidr" ]] && ip route show | grep -q "^$cidr " && left+=("route $cidr")
+  # Only a route through this cluster's veth is its own: another cluster started meanwhile (a
+  # parallel test run) may already have been given the freed /24.
+  [[ -n "$cidr" ]] && ip route show | grep "^$cidr " | grep -q " dev ssrs${netns#ssrsn-}" &&
+    left+=("route $cidr")
   iptables-save 2>/dev/null | grep -qE '^:(KUBE-|CNI-)' && left+=("KUBE-/CNI- chain in the host's iptables")
   [[ -e "$dir" ]] && left+=("directory $dir")
   ((${#left[@]} == 0)) || die "left behind after down: ${left[*]}"
