@@ -7,6 +7,17 @@ step() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
 step "rustfmt"
 cargo fmt --all -- --check
+step "packages the CLI tests drive: tmux (a real terminal for kubeseal's prompts)"
+command -v tmux >/dev/null || apt-get install -y -q --no-install-recommends tmux >/dev/null ||
+  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends tmux >/dev/null; }
+# The Kubernetes build (Go, about 10 minutes on a fresh machine, nothing when cached) runs beside
+# the Rust checks: rustc leaves a core idle in its serial phases (proc macros, the big crates,
+# linking), and the two need nothing of each other. Its log is shown when it is waited for.
+step "cluster: install packages, build or reuse the cached Kubernetes binaries and the pause image (in the background)"
+k8s_log="$(mktemp /tmp/ssrs-k8s-build.XXXXXX)"
+bash tests/cluster/cluster.sh build >"$k8s_log" 2>&1 &
+k8s_pid=$!
+trap 'kill "$k8s_pid" 2>/dev/null || true; rm -f "$k8s_log"' EXIT
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "rustdoc (warnings denied)"
@@ -14,11 +25,13 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
 step "supply chain: cargo deny (licences, duplicate versions, sources; advisories need the RustSec DB)"
 bash tests/deny.sh
 bash tests/deny.sh --self-test
-step "packages the CLI tests drive: tmux (a real terminal for kubeseal's prompts)"
-command -v tmux >/dev/null || apt-get install -y -q --no-install-recommends tmux >/dev/null ||
-  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends tmux >/dev/null; }
-step "cluster: install packages, build or reuse the cached Kubernetes binaries and the pause image"
-bash tests/cluster/cluster.sh build
+step "cluster: waiting for the Kubernetes build"
+k8s_rc=0
+wait "$k8s_pid" || k8s_rc=$?
+cat "$k8s_log"
+rm -f "$k8s_log"
+trap - EXIT
+((k8s_rc == 0)) || { echo "tests/run.sh: the Kubernetes build failed (exit $k8s_rc)" >&2; exit 1; }
 if [[ -n "${SSRS_CLUSTER_DIR:-}" ]] && bash tests/cluster/cluster.sh status 2>/dev/null; then
   step "cluster: reusing the running cluster in $SSRS_CLUSTER_DIR"
   eval "$(bash tests/cluster/cluster.sh up)"
