@@ -914,10 +914,6 @@ export function dockerConfigJson({ server, username, password, email }) {
 // ---------------------------------------------------------------------------------------------
 // The page (only where there is a DOM)
 
-if (typeof document !== 'undefined' && typeof window !== 'undefined') {
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => main());
-  else main();
-}
 
 /** Build an element; children that are strings become text nodes. */
 function h(tag, props = {}, ...children) {
@@ -974,6 +970,7 @@ function main() {
       '# then open http://localhost:8001/api/v1/namespaces/kube-system/services/http:sealed-secrets:http/proxy/ui/',
     ].join('\n');
     for (const b of document.querySelectorAll('button.seal')) b.disabled = true;
+    for (const e of document.querySelectorAll('nav.tabs, main')) e.hidden = true;
     say('This page needs a secure context (https:// or http://localhost) to encrypt.', 'error');
     return;
   }
@@ -1242,4 +1239,10 @@ function collect(rows) {
     items.set(name, bytes);
   }
   return items;
+}
+
+// Last, so that every declaration above is initialised when the page starts.
+if (typeof document !== 'undefined' && typeof window !== 'undefined') {
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => main());
+  else main();
 }

@@ -75,6 +75,7 @@ MATRIX: dict[str, dict[str, Any]] = {
     },
     "flags": {
         "keyrenewperiod": "0",
+        "ui": {"enabled": True},
         "keycutofftime": "Mon, 02 Jan 2006 15:04:05 -0700",
         "keyttl": "8760h",
         "rateLimit": 5,
@@ -636,6 +637,7 @@ def test_values_to_flags(chart: Chart) -> None:
     assert arg_value(args, "--key-order-priority") == "SecretCreationTimestamp"
     assert arg_value(args, "--privatekey-annotations") == "a.example.com/y=2,b.example.com/x=1"
     assert arg_value(args, "--privatekey-labels") == "team=platform"
+    assert "--ui" in args
     assert args[-1] == "--old-gc-behavior"
     assert all(isinstance(a, str) for a in args)
     env = {e["name"]: e for e in c["env"]}
@@ -648,6 +650,13 @@ def test_values_to_flags(chart: Chart) -> None:
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
     assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["spec"]["tolerations"] == [{"key": "k", "operator": "Exists"}]
+
+
+def test_ui_flag(chart: Chart) -> None:
+    assert "--ui" not in container(render(chart))["args"]
+    args = container(render(chart, {"ui": {"enabled": True}}))["args"]
+    assert args.count("--ui") == 1
+    assert arg_value(args, "--listen-addr") == ":8080"
 
 
 def test_args_override_and_image(chart: Chart) -> None:
