@@ -657,6 +657,16 @@ def test_ui_flag(chart: Chart) -> None:
     args = container(render(chart, {"ui": {"enabled": True}}))["args"]
     assert args.count("--ui") == 1
     assert arg_value(args, "--listen-addr") == ":8080"
+    # docs/ui.md's Ingress: /ui/ and the two endpoints the page calls, nothing else.
+    backend = {"service": {"name": FULLNAME, "port": {"name": "http"}}}
+    docs = render(chart, {"ui": {"enabled": True}, "ingress": {
+        "enabled": True, "hostname": "seal.example.com", "tls": True, "path": "/ui/", "pathType": "Prefix",
+        "extraPaths": [{"path": p, "pathType": "Exact", "backend": backend}
+                       for p in ["/v1/cert.pem", "/v1/verify"]]}})
+    paths = one(docs, "Ingress", FULLNAME, NAMESPACE)["spec"]["rules"][0]["http"]["paths"]
+    assert sorted((p["path"], p["pathType"]) for p in paths) == [
+        ("/ui/", "Prefix"), ("/v1/cert.pem", "Exact"), ("/v1/verify", "Exact")]
+    assert all(p["backend"] == backend for p in paths)
 
 
 def test_args_override_and_image(chart: Chart) -> None:
