@@ -388,6 +388,41 @@ test('the sealing page in Chromium against the real controller', { skip, timeout
     await page.close();
   });
 
+  await t.test('type helpers: TLS rows, registry credentials the apiserver validates', async () => {
+    const page = await context.newPage();
+    const rec = record(page);
+    const password = `canary4-${randomBytes(9).toString('hex')}`;
+    await page.goto(`http://127.0.0.1:${forward.port}/ui/`);
+    await page.locator('#status').filter({ hasText: 'Ready.' }).waitFor();
+    await page.selectOption('#new-type', 'kubernetes.io/tls');
+    const names = async () => page.locator('#rows .item-name').evaluateAll((els) => els.map((e) => e.value));
+    assert.deepEqual(await names(), ['', 'tls.crt', 'tls.key']);
+    await page.reload();
+    await page.locator('#status').filter({ hasText: 'Ready.' }).waitFor();
+    await page.fill('#new-name', 'registry');
+    await page.fill('#new-namespace', ns);
+    await page.selectOption('#new-type', 'kubernetes.io/dockerconfigjson');
+    await page.fill('#docker-server', 'registry.example.com');
+    await page.fill('#docker-username', 'robot');
+    await page.fill('#docker-password', password);
+    await page.click('#docker-fill');
+    assert.equal(await page.inputValue('#docker-password'), '', 'the helper forgets the password');
+    await page.click('#seal-new');
+    await page.locator('#status.ok').waitFor();
+    const sealed = parseDocument(await page.inputValue('#output'));
+    assert.deepEqual(Object.keys(sealed.spec.encryptedData), ['.dockerconfigjson']);
+    assert.equal(sealed.spec.template.type, 'kubernetes.io/dockerconfigjson');
+    const r = await api('POST', `/apis/bitnami.com/v1alpha1/namespaces/${ns}/sealedsecrets`, sealed);
+    assert.equal(r.status, 201, r.text);
+    // The apiserver refuses a dockerconfigjson Secret whose item is not valid JSON.
+    const secret = await waitSecret(ns, 'registry', () => true);
+    assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
+    const auths = JSON.parse(decode(secret.data['.dockerconfigjson'])).auths['registry.example.com'];
+    assert.deepEqual(auths, { username: 'robot', password, auth: Buffer.from(`robot:${password}`).toString('base64') });
+    assertNotLeaked(rec.requests, [password], `http://127.0.0.1:${forward.port}/`);
+    await page.close();
+  });
+
   await t.test('plain HTTP on a non-localhost address: no WebCrypto, the page says so', async () => {
     const page = await context.newPage();
     await page.goto(`http://${env.SSRS_POD_IP}:${ctl.port}/ui/`);
