@@ -428,6 +428,7 @@ class YamlReader {
         continue;
       }
       if (!quote && (this.indentOf(j) <= ownerIndent || /^\s*#/.test(l))) break;
+      if (!quote && mappingKey(stripComment(l.trim()))) this.fail('unexpected "key: value" (check the indentation)', j);
       more.push(quote ? l.trim() : stripComment(l.trim()));
       if (quote && closingQuote(first + ' ' + more.join(' '), quote) >= 0) {
         j++;
