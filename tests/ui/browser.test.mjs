@@ -192,16 +192,20 @@ const decode = (v) => Buffer.from(v ?? '', 'base64');
 function record(page) {
   const requests = [];
   const console = [];
-  page.on('request', async (r) => {
-    requests.push({ url: r.url(), method: r.method(), headers: await r.allHeaders(), body: r.postDataBuffer() ?? Buffer.alloc(0) });
+  page.on('request', (r) => {
+    const entry = { url: r.url(), method: r.method(), headers: r.headers(), body: r.postDataBuffer() ?? Buffer.alloc(0) };
+    // All headers (cookies and the like included) arrive asynchronously; awaited before checking.
+    entry.ready = r.allHeaders().then((h) => (entry.headers = h), () => {});
+    requests.push(entry);
   });
   page.on('console', (m) => console.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => console.push(`pageerror: ${e.message}`));
   return { requests, console };
 }
 
-function assertNotLeaked(requests, secrets, origin) {
+async function assertNotLeaked(requests, secrets, origin) {
   assert.ok(requests.length >= 3, 'requests were recorded');
+  await Promise.all(requests.map((r) => r.ready));
   for (const r of requests) {
     assert.ok(r.url.startsWith(origin) || r.url.startsWith('data:') || r.url.startsWith('blob:'), `request outside the origin: ${r.url}`);
     const surfaces = [r.url, decodeURIComponent(r.url), JSON.stringify(r.headers), r.body.toString('latin1'), r.body.toString('utf8')];
@@ -300,7 +304,7 @@ test('the sealing page in Chromium against the real controller', { skip, timeout
     await page.screenshot({ path: join(artifacts, 'sealing-page.png'), fullPage: true });
     t.diagnostic(`screenshot: ${join(artifacts, 'sealing-page.png')}`);
 
-    assertNotLeaked(rec.requests, [canary, binary.toString('latin1')], `http://127.0.0.1:${proxy.port}/`);
+    await assertNotLeaked(rec.requests, [canary, binary.toString('latin1')], `http://127.0.0.1:${proxy.port}/`);
     const paths = rec.requests.map((r) => `${r.method} ${new URL(r.url).pathname.slice(prefix.length - 1)}`);
     assert.deepEqual([...new Set(paths.filter((p) => !p.includes('data:')))].sort(),
       ['GET /ui/', 'GET /ui/seal.js', 'GET /ui/style.css', 'GET /v1/cert.pem', 'POST /v1/verify'].sort(), paths.join(', '));
@@ -354,7 +358,7 @@ test('the sealing page in Chromium against the real controller', { skip, timeout
     assert.equal(after.metadata.managedFields, undefined);
     assert.deepEqual(after.spec.template, before.spec.template);
     await page.screenshot({ path: join(artifacts, 'sealing-page-edit.png'), fullPage: true });
-    assertNotLeaked(rec.requests, [canary2], `http://127.0.0.1:${proxy.port}/`);
+    await assertNotLeaked(rec.requests, [canary2], `http://127.0.0.1:${proxy.port}/`);
 
     // `kubectl replace`: the edited object with the current resourceVersion.
     after.metadata.resourceVersion = before.metadata.resourceVersion;
@@ -384,7 +388,7 @@ test('the sealing page in Chromium against the real controller', { skip, timeout
     assert.equal(r.status, 201, r.text);
     const secret = await waitSecret(ns, 'pasted', () => true);
     assert.equal(decode(secret.data.token).toString(), canary3);
-    assertNotLeaked(rec.requests, [canary3], `http://127.0.0.1:${forward.port}/`);
+    await assertNotLeaked(rec.requests, [canary3], `http://127.0.0.1:${forward.port}/`);
     await page.close();
   });
 
@@ -419,7 +423,7 @@ test('the sealing page in Chromium against the real controller', { skip, timeout
     assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
     const auths = JSON.parse(decode(secret.data['.dockerconfigjson'])).auths['registry.example.com'];
     assert.deepEqual(auths, { username: 'robot', password, auth: Buffer.from(`robot:${password}`).toString('base64') });
-    assertNotLeaked(rec.requests, [password], `http://127.0.0.1:${forward.port}/`);
+    await assertNotLeaked(rec.requests, [password], `http://127.0.0.1:${forward.port}/`);
     await page.close();
   });
 
