@@ -357,6 +357,8 @@ test('the sealing page in Chromium against the real controller', { skip, timeout
     assert.equal(after.metadata.resourceVersion, undefined);
     assert.equal(after.metadata.managedFields, undefined);
     assert.deepEqual(after.spec.template, before.spec.template);
+    await page.click('#check');
+    await page.locator('#check-result.ok').waitFor();
     await page.screenshot({ path: join(artifacts, 'sealing-page-edit.png'), fullPage: true });
     await assertNotLeaked(rec.requests, [canary2], `http://127.0.0.1:${proxy.port}/`);
 
