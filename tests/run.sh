@@ -49,6 +49,12 @@ SSRS_GOREF="$(bash tests/templates/goref.sh)"
 export SSRS_GOREF
 step "build the binaries the tests run (controller, kubeseal)"
 cargo build --workspace --bins --locked
+step "sealing page (/ui/): node --test (crypto core vs the shared vectors and the Rust side, YAML, eslint) and Debian chromium through playwright-core against a --ui controller on this cluster (about 35 s; chromium's first install about 60 s)"
+command -v node >/dev/null || { echo "node (20 or newer) is needed for tests/ui" >&2; exit 1; }
+command -v chromium >/dev/null || apt-get install -y -q --no-install-recommends chromium >/dev/null ||
+  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+(cd tests/ui && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+SSRS_REQUIRE_CLUSTER=1 node --test tests/ui/unit.test.mjs tests/ui/browser.test.mjs
 step "cargo test"
 cargo test --workspace --locked
 step "images: release build of controller + kubeseal (the second profile, built once), OCI archives, imported into the node"

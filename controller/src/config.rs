@@ -145,6 +145,9 @@ struct Cli {
         default_value = "sealed-secrets-controller"
     )]
     leader_election_name: String,
+    /// Serve the write-only sealing page at /ui/ (it encrypts in the browser; nothing returns plaintext).
+    #[arg(long, env = "SEALED_SECRETS_UI", default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool, action = ArgAction::Set)]
+    ui: bool,
     /// Maximum SealedSecrets reconciled at once (decryptions run on all cores).
     #[arg(long, env = "SEALED_SECRETS_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
@@ -199,6 +202,8 @@ pub struct Config {
     pub leader_elect: bool,
     pub leader_election_name: String,
     pub concurrency: u16,
+    /// `--ui`: serve the sealing page at `/ui/`.
+    pub ui: bool,
     /// Positional arguments given on the command line (ignored, warned about).
     pub ignored_args: Vec<String>,
     /// `SEALED_SECRETS_*` variables whose value did not parse (ignored as upstream, warned about).
@@ -311,6 +316,7 @@ impl Config {
             leader_elect: cli.leader_elect,
             leader_election_name: cli.leader_election_name,
             concurrency: cli.concurrency.max(1),
+            ui: cli.ui,
             ignored_args: cli.ignored_args,
             ignored_env: Vec::new(),
         })
@@ -410,6 +416,8 @@ mod tests {
         assert_eq!(c.read_timeout, Duration::from_secs(120));
         assert_eq!(c.key_order_priority, KeyOrderPriority::CertNotBefore);
         assert_eq!(c.watched_namespaces("kube-system"), None);
+        assert!(!c.ui);
+        assert!(Config::from_args(["controller", "--ui"]).unwrap().ui);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The controller's HTTP surface: `/healthz`, `/readyz`, `/v1/cert.pem`, `/v1/verify`,
-//! `/v1/rotate` on `--listen-addr`, and `/metrics` on `--listen-metrics-addr`.
+//! `/v1/rotate` (and `/ui/` with `--ui`, [`crate::ui`]) on `--listen-addr`, and `/metrics` on
+//! `--listen-metrics-addr`.
 //!
 //! `/v1/verify` and `/v1/rotate` never render `spec.template.data`: the templates are not bound
 //! by the OAEP label, so rendering them would let a caller pair a victim's `encryptedData` with
@@ -52,6 +53,8 @@ pub struct HttpOptions {
     pub write_timeout: Duration,
     /// `--accept-deprecated-v1-data`.
     pub accept_deprecated_v1_data: bool,
+    /// `--ui`: serve the write-only sealing page at `/ui/` ([`crate::ui`]).
+    pub ui: bool,
 }
 
 impl Default for HttpOptions {
@@ -63,6 +66,7 @@ impl Default for HttpOptions {
             read_timeout: Duration::from_secs(120),
             write_timeout: Duration::from_secs(120),
             accept_deprecated_v1_data: true,
+            ui: false,
         }
     }
 }
@@ -76,6 +80,7 @@ impl HttpOptions {
             read_timeout: config.read_timeout,
             write_timeout: config.write_timeout,
             accept_deprecated_v1_data: config.accept_deprecated_v1_data,
+            ui: config.ui,
         }
     }
 }
@@ -132,7 +137,13 @@ impl AppState {
 /// requests without `X-Forwarded-For` are rate-limited per peer address; without it they share
 /// one key.
 pub fn router(state: AppState) -> Router {
+    let ui = if state.options.ui {
+        crate::ui::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(ui)
         .route("/healthz", any(|| async { "ok\n" }))
         .route("/readyz", any(readyz))
         .route(CERT, any(cert_pem))

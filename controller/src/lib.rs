@@ -21,6 +21,7 @@ pub mod metrics;
 mod ratelimit;
 mod reconcile;
 mod run;
+pub mod ui;
 mod watch;
 
 pub use context::Readiness;

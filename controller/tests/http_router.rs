@@ -949,3 +949,91 @@ async fn load_verify_is_limited_bounded_and_flat() {
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
 }
+
+/// The sealing page exists only with `--ui`.
+#[tokio::test]
+async fn ui_is_off_by_default() {
+    let (app, _) = make_app(vec![interop_entry()], unlimited());
+    for path in ["/ui", "/ui/", "/ui/seal.js", "/ui/style.css"] {
+        let r = call(&app, "GET", path, Body::empty(), &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+/// `--ui`: three embedded files with a strict CSP, nosniff, no referrer, no caching; `/ui`
+/// redirects relatively (so it stays under a proxy prefix); nothing else under `/ui/`.
+#[tokio::test]
+async fn ui_serves_three_files_with_strict_headers() {
+    let options = HttpOptions {
+        ui: true,
+        ..unlimited()
+    };
+    let (app, _) = make_app(vec![interop_entry()], options);
+    let check_headers = |path: &str, r: &Reply| {
+        let h = |name: &str| r.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+        let csp = h("content-security-policy").unwrap_or_default();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "require-trusted-types-for 'script'",
+        ] {
+            assert!(csp.split("; ").any(|d| d == directive), "{path}: {csp}");
+        }
+        assert!(
+            !csp.contains("unsafe") && !csp.contains("http"),
+            "{path}: {csp}"
+        );
+        assert_eq!(h("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(h("referrer-policy").as_deref(), Some("no-referrer"));
+        assert_eq!(h("cache-control").as_deref(), Some("no-store"));
+        assert_eq!(h("x-frame-options").as_deref(), Some("DENY"));
+    };
+    let files = [
+        ("/ui/", "text/html; charset=utf-8", "<!doctype html>"),
+        (
+            "/ui/seal.js",
+            "text/javascript; charset=utf-8",
+            "// The sealing page",
+        ),
+        ("/ui/style.css", "text/css; charset=utf-8", ":root"),
+    ];
+    for (path, content_type, start) in files {
+        let r = call(&app, "GET", path, Body::empty(), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.headers[axum::http::header::CONTENT_TYPE], content_type);
+        assert!(r.text().starts_with(start), "{path}");
+        check_headers(path, &r);
+        let head = call(&app, "HEAD", path, Body::empty(), &[]).await;
+        assert_eq!(head.status, StatusCode::OK);
+        assert!(head.body.is_empty());
+        let post = call(&app, "POST", path, "x", &[]).await;
+        assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        check_headers(path, &post);
+    }
+    // The page loads its module and stylesheet relatively, with no inline script.
+    let html = call(&app, "GET", "/ui/", Body::empty(), &[]).await.text();
+    assert!(html.contains(r#"<script type="module" src="seal.js"></script>"#));
+    assert!(html.contains(r#"<link rel="stylesheet" href="style.css">"#));
+    assert_eq!(html.matches("<script").count(), 1);
+    let js = call(&app, "GET", "/ui/seal.js", Body::empty(), &[])
+        .await
+        .text();
+    assert!(js.contains("fetch('../v1/cert.pem'") && js.contains("fetch('../v1/verify'"));
+
+    let r = call(&app, "GET", "/ui", Body::empty(), &[]).await;
+    assert_eq!(r.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(r.headers[axum::http::header::LOCATION], "ui/");
+    check_headers("/ui", &r);
+    for path in ["/ui/index.html", "/ui/../v1/cert.pem", "/ui/x", "/ui//"] {
+        let r = call(&app, "GET", path, Body::empty(), &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    // The endpoints the page calls are the same as without it.
+    let r = call(&app, "GET", "/v1/cert.pem", Body::empty(), &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+}

@@ -75,6 +75,7 @@ MATRIX: dict[str, dict[str, Any]] = {
     },
     "flags": {
         "keyrenewperiod": "0",
+        "ui": {"enabled": True},
         "keycutofftime": "Mon, 02 Jan 2006 15:04:05 -0700",
         "keyttl": "8760h",
         "rateLimit": 5,
@@ -636,6 +637,7 @@ def test_values_to_flags(chart: Chart) -> None:
     assert arg_value(args, "--key-order-priority") == "SecretCreationTimestamp"
     assert arg_value(args, "--privatekey-annotations") == "a.example.com/y=2,b.example.com/x=1"
     assert arg_value(args, "--privatekey-labels") == "team=platform"
+    assert "--ui" in args
     assert args[-1] == "--old-gc-behavior"
     assert all(isinstance(a, str) for a in args)
     env = {e["name"]: e for e in c["env"]}
@@ -648,6 +650,23 @@ def test_values_to_flags(chart: Chart) -> None:
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
     assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["spec"]["tolerations"] == [{"key": "k", "operator": "Exists"}]
+
+
+def test_ui_flag(chart: Chart) -> None:
+    assert "--ui" not in container(render(chart))["args"]
+    args = container(render(chart, {"ui": {"enabled": True}}))["args"]
+    assert args.count("--ui") == 1
+    assert arg_value(args, "--listen-addr") == ":8080"
+    # docs/ui.md's Ingress: /ui/ and the two endpoints the page calls, nothing else.
+    backend = {"service": {"name": FULLNAME, "port": {"name": "http"}}}
+    docs = render(chart, {"ui": {"enabled": True}, "ingress": {
+        "enabled": True, "hostname": "seal.example.com", "tls": True, "path": "/ui/", "pathType": "Prefix",
+        "extraPaths": [{"path": p, "pathType": "Exact", "backend": backend}
+                       for p in ["/v1/cert.pem", "/v1/verify"]]}})
+    paths = one(docs, "Ingress", FULLNAME, NAMESPACE)["spec"]["rules"][0]["http"]["paths"]
+    assert sorted((p["path"], p["pathType"]) for p in paths) == [
+        ("/ui/", "Prefix"), ("/v1/cert.pem", "Exact"), ("/v1/verify", "Exact")]
+    assert all(p["backend"] == backend for p in paths)
 
 
 def test_args_override_and_image(chart: Chart) -> None:

@@ -245,6 +245,9 @@ true
 - --leader-election-name
 - {{ include "sealed-secrets.leaseName" . | quote }}
 {{- end }}
+{{- if .Values.ui.enabled }}
+- --ui
+{{- end }}
 {{- range .Values.commandArgs }}
 - {{ tpl (toString .) $ | quote }}
 {{- end }}
