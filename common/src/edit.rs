@@ -739,5 +739,177 @@ fn json_edit(text: &str, edits: &[ItemEdit]) -> Result<String, &'static str> {
     Ok(out)
 }
 
+// ------------------------------------------------------------------------------------------------
+// One annotation of the SealedSecret's own metadata (the recovery envelope, `kubeseal set/edit`)
+
+/// Set (or, with `None`, remove) annotation `key` of document `index`'s own `metadata`. In a YAML
+/// block layout only that annotation's line changes (a value is written single-quoted, so it must
+/// not contain `'` or a line break; anything else is rewritten); otherwise, and for JSON files,
+/// the document is rewritten as [`edit_encrypted_data`] does, and [`Edited::rewritten`] says so.
+pub fn set_annotation(
+    text: &str,
+    index: usize,
+    key: &str,
+    value: Option<&str>,
+) -> Result<Edited, EditError> {
+    let docs = documents(text)?;
+    let doc = docs.get(index).ok_or(EditError::NoDocument(index + 1))?;
+    let mut expected = doc.value.clone();
+    {
+        let meta = expected
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .ok_or(EditError::NotSealedSecret(index + 1))?;
+        match value {
+            Some(v) => {
+                let a = meta
+                    .entry("annotations")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if a.is_null() {
+                    *a = Value::Object(Map::new());
+                }
+                a.as_object_mut()
+                    .ok_or(EditError::NotSealedSecret(index + 1))?
+                    .insert(key.to_owned(), Value::String(v.to_owned()));
+            }
+            None => {
+                if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+                    a.remove(key);
+                }
+            }
+        }
+    }
+    if expected == doc.value {
+        return Ok(Edited {
+            text: text.to_owned(),
+            rewritten: None,
+        });
+    }
+    let json = looks_like_json(text.as_bytes());
+    let segment = text.get(doc.range.clone()).unwrap_or_default();
+    let surgical = if doc.range.is_empty() {
+        Err("the file's documents cannot be told apart")
+    } else if json {
+        Err("a JSON file")
+    } else {
+        yaml_annotation_edit(segment, key, value)
+    };
+    let attempt = surgical.and_then(|new_segment| {
+        let reparsed =
+            parse_documents(new_segment.as_bytes()).map_err(|_| "the edit does not parse")?;
+        match reparsed.as_slice() {
+            [v] if *v == expected => Ok(new_segment),
+            _ => Err("the edit changes more than the annotation"),
+        }
+    });
+    match attempt {
+        Ok(new_segment) => Ok(Edited {
+            text: splice(text, &doc.range, &new_segment),
+            rewritten: None,
+        }),
+        Err(why) => Ok(Edited {
+            text: rewrite(text, &docs, index, &expected, json)?,
+            rewritten: Some(why),
+        }),
+    }
+}
+
+fn yaml_annotation_edit(
+    segment: &str,
+    key: &str,
+    value: Option<&str>,
+) -> Result<String, &'static str> {
+    if segment.contains('\t') {
+        return Err("the document is indented with tabs");
+    }
+    if value.is_some_and(|v| v.contains(['\'', '\n', '\r'])) {
+        return Err("the annotation value needs another quoting");
+    }
+    let ls = lines(segment);
+    let text_of = |i: usize| ls.get(i).map_or("", |l| l.text);
+    let block_end = |from: usize, parent: usize| -> usize {
+        (from..ls.len())
+            .find(|&i| !is_blank_or_comment(text_of(i)) && indent(text_of(i)) <= parent)
+            .unwrap_or(ls.len())
+    };
+    let meta = ls
+        .iter()
+        .position(|l| {
+            indent(l.text) == 0
+                && mapping_entry(l.text)
+                    .is_some_and(|(k, r)| k == "metadata" && (r.is_empty() || r.starts_with('#')))
+        })
+        .ok_or("no block `metadata:` at the top level")?;
+    let meta_end = block_end(meta + 1, 0);
+    let child = (meta + 1..meta_end)
+        .find(|&i| !is_blank_or_comment(text_of(i)))
+        .map(|i| indent(text_of(i)))
+        .ok_or("an empty metadata")?;
+    let ann = (meta + 1..meta_end)
+        .find(|&i| {
+            indent(text_of(i)) == child
+                && mapping_entry(text_of(i)).is_some_and(|(k, _)| k == "annotations")
+        })
+        .ok_or("no `annotations:` in the metadata")?;
+    let (_, rest) = mapping_entry(text_of(ann)).ok_or("annotations")?;
+    if !(rest.is_empty() || rest.starts_with('#')) {
+        return Err("`annotations` is not a block mapping");
+    }
+    let ann_end = block_end(ann + 1, child);
+    let mut found = None;
+    let mut last = ann;
+    let mut item_indent = None;
+    for i in ann + 1..ann_end {
+        let t = text_of(i);
+        if is_blank_or_comment(t) {
+            continue;
+        }
+        let ind = indent(t);
+        if *item_indent.get_or_insert(ind) != ind {
+            return Err("an annotation spans several lines");
+        }
+        let (k, rest) = mapping_entry(t).ok_or("an annotation is not `key: value`")?;
+        simple_scalar(rest).ok_or("an annotation is not a one-line scalar")?;
+        if k == key {
+            // `rest` is a slice of the line: what precedes it is the key and the colon.
+            let at = rest.as_ptr() as usize - t.as_ptr() as usize;
+            found = Some((i, t.get(..at).unwrap_or_default().to_owned()));
+        }
+        last = i;
+    }
+    let item_indent = item_indent.ok_or("an empty annotations block")?;
+    let brk = ls
+        .first()
+        .map_or("\n", |l| if l.brk.is_empty() { "\n" } else { l.brk });
+    let new_line = value.map(|v| format!("{}{}: '{v}'", " ".repeat(item_indent), yaml_key(key)));
+    let mut out = String::with_capacity(segment.len() + new_line.as_ref().map_or(0, String::len));
+    for (i, l) in ls.iter().enumerate() {
+        if let Some((_, prefix)) = found.as_ref().filter(|(at, _)| *at == i) {
+            if let Some(v) = value {
+                let prefix = if prefix.ends_with(' ') {
+                    prefix.clone()
+                } else {
+                    format!("{prefix} ")
+                };
+                out.push_str(&format!("{prefix}'{v}'"));
+                out.push_str(l.brk);
+            }
+        } else {
+            out.push_str(l.text);
+            out.push_str(l.brk);
+        }
+        if found.is_none() && i == last {
+            if let Some(n) = &new_line {
+                if l.brk.is_empty() {
+                    out.push_str(brk);
+                }
+                out.push_str(n);
+                out.push_str(brk);
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests;

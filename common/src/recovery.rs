@@ -115,9 +115,7 @@ impl Envelope {
             serde_json::from_value(raw).map_err(|e| RecoveryError::Invalid(e.to_string()))?;
         for (k, ct) in &env.items {
             if B64.decode(ct.as_bytes()).is_err() {
-                return Err(RecoveryError::Invalid(format!(
-                    "item {k:?} is not base64"
-                )));
+                return Err(RecoveryError::Invalid(format!("item {k:?} is not base64")));
             }
         }
         Ok(env)
@@ -351,7 +349,10 @@ mod tests {
                     .all(|(k, _)| k != RECOVERY_ANNOTATION)
             );
             let items = open_items(&ss, std::slice::from_ref(recovery));
-            assert_eq!(items["password"].as_deref().map(|v| &v[..]), Some(&b"hunter2"[..]));
+            assert_eq!(
+                items["password"].as_deref().map(|v| &v[..]),
+                Some(&b"hunter2"[..])
+            );
         }
     }
 
@@ -383,9 +384,15 @@ mod tests {
         let Coverage::Stale { missing, extra, .. } = coverage(&ss).unwrap() else {
             panic!("stale expected");
         };
-        assert_eq!((missing, extra), (vec!["token".into()], vec!["user".into()]));
+        assert_eq!(
+            (missing, extra),
+            (vec!["token".into()], vec!["user".into()])
+        );
         let msg = stale_message(&ss).unwrap();
-        assert!(msg.contains("not covered: token") && msg.contains("user"), "{msg}");
+        assert!(
+            msg.contains("not covered: token") && msg.contains("user"),
+            "{msg}"
+        );
         assert!(matches!(promote(&ss), Err(RecoveryError::Incomplete(m)) if m == ["token"]));
     }
 
@@ -396,7 +403,10 @@ mod tests {
         env.seal_item(&mut seeded_rng(4), recovery.public_key(), b"", "k", b"v")
             .unwrap();
         let text = env.to_annotation();
-        assert!(text.starts_with("{\"v\":1,\"recipient\":\"SHA256:"), "{text}");
+        assert!(
+            text.starts_with("{\"v\":1,\"recipient\":\"SHA256:"),
+            "{text}"
+        );
         assert_eq!(Envelope::from_annotation(&text).unwrap(), env);
         assert!(matches!(
             Envelope::from_annotation("{\"v\":2,\"recipient\":\"x\",\"items\":{}}"),
