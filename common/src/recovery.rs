@@ -260,7 +260,7 @@ pub fn promote(ss: &SealedSecret) -> Result<Option<SealedSecret>, RecoveryError>
 /// open, from the envelope. `None` for an item nothing opens.
 pub fn open_items(
     ss: &SealedSecret,
-    keys: &[PrivateKey],
+    keys: &[&PrivateKey],
 ) -> BTreeMap<String, Option<Zeroizing<Vec<u8>>>> {
     let label = label_of(ss);
     let env = envelope(ss).ok().flatten();
@@ -268,10 +268,10 @@ pub fn open_items(
         .encrypted_data
         .iter()
         .map(|(k, ct)| {
-            let opened = open_value(keys, &label, ct).or_else(|| {
+            let opened = open_value(keys.iter().copied(), &label, ct).or_else(|| {
                 env.as_ref()
                     .and_then(|e| e.items.get(k))
-                    .and_then(|rct| open_value(keys, &label, rct))
+                    .and_then(|rct| open_value(keys.iter().copied(), &label, rct))
             });
             (k.clone(), opened)
         })
@@ -348,7 +348,7 @@ mod tests {
                     .flatten()
                     .all(|(k, _)| k != RECOVERY_ANNOTATION)
             );
-            let items = open_items(&ss, std::slice::from_ref(recovery));
+            let items = open_items(&ss, &[recovery]);
             assert_eq!(
                 items["password"].as_deref().map(|v| &v[..]),
                 Some(&b"hunter2"[..])

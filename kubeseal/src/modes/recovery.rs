@@ -1,4 +1,5 @@
-//! `--recovery-unseal`: SealedSecret(s) → Secret(s) with private keys, offline; and the
+//! `--recovery-unseal`: SealedSecret(s) → Secret(s) with private keys, offline (the recovery
+//! envelope too, when the keys open it and not `encryptedData`); and the
 //! `--recovery-private-key` files it (and offline re-encryption) reads: PEM private keys (PKCS#1
 //! or PKCS#8), key Secrets (`tls.key`), `v1.List`/`SecretList` backups, or multi-document Secrets.
 
@@ -37,7 +38,17 @@ pub fn recovery_unseal(
     };
     let mut out = zeroize::Zeroizing::new(String::new());
     for ss in &sealed {
-        let secret = unseal(ss, &refs, &opts, &mut UnsealStats::default())?;
+        // After a lost cluster the keys may open only the recovery envelope (same label).
+        let secret = match unseal(ss, &refs, &opts, &mut UnsealStats::default()) {
+            Ok(s) => s,
+            Err(e) if e.is_decryption() => match common::recovery::promote(ss) {
+                Ok(Some(promoted)) => {
+                    unseal(&promoted, &refs, &opts, &mut UnsealStats::default()).map_err(|_| e)?
+                }
+                _ => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
         out.push_str(&secret_to_string(secret.secret(), format)?);
     }
     Ok(zeroize::Zeroizing::new(

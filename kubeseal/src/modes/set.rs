@@ -34,14 +34,31 @@ pub fn run(cmd: &SetCommand, config: &Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let recovery = cert::load_recovery(config)?;
+    let what = format!("{}: SealedSecret {name:?}", path.display());
+    let mut env = super::envelope::plan(
+        super::envelope::of_value(&target.value)?,
+        recovery.as_ref(),
+        needs_key,
+        &what,
+    )?;
+    let label = common::scope::encryption_label(&namespace, &name, scope);
     let mut edits = Vec::with_capacity(cmd.items.len());
     for item in &cmd.items {
         let edit = match (&item.source, &cert) {
-            (SetSource::Delete, _) => ItemEdit::Delete {
-                key: item.key.clone(),
-            },
+            (SetSource::Delete, _) => {
+                if let Some(env) = env.as_mut() {
+                    env.items.remove(&item.key);
+                }
+                ItemEdit::Delete {
+                    key: item.key.clone(),
+                }
+            }
             (source, Some(cert)) => {
                 let value = value_of(&item.key, source, cmd, &mut rng)?;
+                if let (Some(env), Some(r)) = (env.as_mut(), &recovery) {
+                    env.seal_item(&mut rng, r.public_key(), &label, &item.key, &value)?;
+                }
                 let target = Target {
                     key: cert.public_key(),
                     namespace: &namespace,
@@ -57,8 +74,20 @@ pub fn run(cmd: &SetCommand, config: &Config) -> anyhow::Result<()> {
         };
         edits.push(edit);
     }
-    let edited = edit_encrypted_data(text, index, &edits)
+    let mut edited = edit_encrypted_data(text, index, &edits)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if let Some(env) = &env {
+        let with_env = common::edit::set_annotation(
+            &edited.text,
+            index,
+            common::recovery::RECOVERY_ANNOTATION,
+            Some(&env.to_annotation()),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        edited.text = with_env.text;
+        edited.rewritten = edited.rewritten.or(with_env.rewritten);
+    }
+    super::envelope::report_stale_text(&edited.text);
     if let Some(why) = edited.rewritten {
         eprintln!(
             "kubeseal: {}: SealedSecret {name:?} rewritten in kubeseal's format ({why}); its comments and layout are not kept",
