@@ -869,7 +869,13 @@ fn yaml_annotation_edit(
             return Err("an annotation spans several lines");
         }
         let (k, rest) = mapping_entry(t).ok_or("an annotation is not `key: value`")?;
-        simple_scalar(rest).ok_or("an annotation is not a one-line scalar")?;
+        // The line being replaced may hold any one-line double-quoted scalar (escapes too:
+        // kubeseal writes the envelope that way); the re-parse check below proves the result.
+        let replaced_whole =
+            k == key && rest.len() > 1 && rest.starts_with('"') && rest.ends_with('"');
+        if !replaced_whole {
+            simple_scalar(rest).ok_or("an annotation is not a one-line scalar")?;
+        }
         if k == key {
             // `rest` is a slice of the line: what precedes it is the key and the colon.
             let at = rest.as_ptr() as usize - t.as_ptr() as usize;
