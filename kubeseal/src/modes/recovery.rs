@@ -4,7 +4,7 @@
 //! or PKCS#8), key Secrets (`tls.key`), `v1.List`/`SecretList` backups, or multi-document Secrets.
 
 use common::documents::{
-    Format, parse_documents, parse_sealed_secrets, secret_from_value, secret_to_string,
+    Format, parse_documents, sealed_secret_from_value, secret_from_value, secret_to_string,
     unwrap_lists,
 };
 use common::keys::PrivateKey;
@@ -27,7 +27,11 @@ pub fn recovery_unseal(
     keys: &[PrivateKey],
     format: Format,
 ) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
-    let sealed = parse_sealed_secrets(input)?;
+    // A `v1 List` (what several `--cert` print in JSON) is read as its items.
+    let sealed = unwrap_lists(parse_documents(input)?)
+        .into_iter()
+        .map(sealed_secret_from_value)
+        .collect::<Result<Vec<_>, _>>()?;
     if sealed.is_empty() {
         anyhow::bail!("no sealed secrets found. Ensure the input is valid and UTF-8 encoded");
     }
