@@ -35,8 +35,23 @@ fn cluster_b(dir: &TempDir) -> (PrivateKey, String, String) {
     (k, kp.display().to_string(), cp.display().to_string())
 }
 
-/// `kubeseal recovery-key new` in `dir`: the key (read back) and the two paths.
+/// A 2048-bit recovery key pair written as `recovery-key new` writes one (PKCS#8), for the tests
+/// that are not about generating it (RSA-4096 generation costs seconds).
 fn recovery_key(dir: &TempDir) -> (PrivateKey, String, String) {
+    let k = PrivateKey::generate(&mut rand::rng(), 2048).unwrap();
+    let params = CertificateParams {
+        common_name: "recovery".into(),
+        not_before: std::time::SystemTime::now(),
+        validity: std::time::Duration::from_secs(3600),
+    };
+    let cert = self_signed_certificate(&mut rand::rng(), &k, &params).unwrap();
+    let kp = dir.write("r.key", k.to_pkcs8_pem().unwrap().as_bytes());
+    let cp = dir.write("r.pem", cert.to_pem());
+    (k, kp.display().to_string(), cp.display().to_string())
+}
+
+/// `kubeseal recovery-key new` in `dir`: the key (read back) and the two paths.
+fn recovery_key_cli(dir: &TempDir) -> (PrivateKey, String, String) {
     let out = run(
         dir.path(),
         &[
@@ -92,7 +107,7 @@ fn sealed_in(path: &std::path::Path) -> Vec<SealedSecret> {
 fn recovery_key_new_is_rsa_4096_mode_0600_and_never_overwrites() {
     use std::os::unix::fs::PermissionsExt as _;
     let d = TempDir::new("rk");
-    let (key, kp, cp) = recovery_key(&d);
+    let (key, kp, cp) = recovery_key_cli(&d);
     assert_eq!(key.public_key().size_bytes(), 512);
     let cert = common::keys::Certificate::from_pem(&std::fs::read(&cp).unwrap()).unwrap();
     cert.check_matches(&key).unwrap();
@@ -130,7 +145,7 @@ fn two_clusters_and_a_recovery_key_in_every_scope_each_output_opens_only_with_it
     let d = TempDir::new("fleet");
     let a = key();
     let (b, _, b_cert) = cluster_b(&d);
-    let (r, r_key, r_cert) = recovery_key(&d);
+    let (r, r_key, r_cert) = recovery_key_cli(&d);
     let a_cert = cert_arg();
     for scope in ["strict", "namespace-wide", "cluster-wide"] {
         let out = run(
