@@ -904,14 +904,15 @@ fn yaml_annotation_edit(
             out.push_str(l.text);
             out.push_str(l.brk);
         }
-        if found.is_none() && i == last {
-            if let Some(n) = &new_line {
-                if l.brk.is_empty() {
-                    out.push_str(brk);
-                }
-                out.push_str(n);
+        if found.is_none()
+            && i == last
+            && let Some(n) = &new_line
+        {
+            if l.brk.is_empty() {
                 out.push_str(brk);
             }
+            out.push_str(n);
+            out.push_str(brk);
         }
     }
     Ok(out)
