@@ -887,6 +887,7 @@ where
         if !recovery_private_keys.is_empty()
             && !re_encrypt
             && cli.keep_unchanged.is_none()
+            && cli.targets.is_none()
             && std::io::stderr().is_terminal()
         {
             eprintln!(

@@ -671,3 +671,86 @@ fn targets_file_writes_every_target_and_keeps_unchanged_items() {
         bad.stderr
     );
 }
+
+#[test]
+fn edit_keeps_the_envelope_in_step() {
+    let d = TempDir::new("edit-env");
+    let (r, r_key, r_cert) = recovery_key(&d);
+    let a_cert = cert_arg();
+    run(
+        d.path(),
+        &[
+            "--cert",
+            &a_cert,
+            "--recovery-cert",
+            &r_cert,
+            "-o",
+            "yaml",
+            "-w",
+            "db.yaml",
+        ],
+        SECRET.as_bytes(),
+    )
+    .ok();
+    let run_dir = d.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let xdg = run_dir.to_str().unwrap().to_owned();
+    // An "editor" that changes the password (shown in clear: the recovery key opens the envelope)
+    // and deletes the user.
+    let editor =
+        "sh -c 'sed -i -e \"s/password: hunter2/password: changed/\" -e \"/  user: /d\" \"$0\"'";
+    let env = [
+        ("EDITOR", editor),
+        ("XDG_RUNTIME_DIR", xdg.as_str()),
+        ("PATH", "/usr/bin:/bin"),
+    ];
+    // Without the recovery certificate: refused, the file keeps its bytes.
+    let before = std::fs::read(d.path().join("db.yaml")).unwrap();
+    let refused = run_env(
+        d.path(),
+        &[
+            "edit",
+            "db.yaml",
+            "--cert",
+            &a_cert,
+            "--recovery-private-key",
+            &r_key,
+        ],
+        b"",
+        &env,
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--recovery-cert"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read(d.path().join("db.yaml")).unwrap(), before);
+    let out = run_env(
+        d.path(),
+        &[
+            "edit",
+            "db.yaml",
+            "--cert",
+            &a_cert,
+            "--recovery-private-key",
+            &r_key,
+            "--recovery-cert",
+            &r_cert,
+        ],
+        b"",
+        &env,
+    );
+    out.ok();
+    let ss = sealed_in(&d.path().join("db.yaml")).remove(0);
+    assert!(matches!(coverage(&ss).unwrap(), Coverage::Complete { .. }));
+    assert_eq!(
+        opens(&promote(&ss).unwrap().unwrap(), &r),
+        Some(vec![("password".into(), b"changed".to_vec())])
+    );
+    assert_eq!(
+        opens(&ss, &key()),
+        Some(vec![("password".into(), b"changed".to_vec())])
+    );
+    assert_eq!(std::fs::read_dir(&run_dir).unwrap().count(), 0);
+}

@@ -75,9 +75,18 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
     let label = encryption_label(&namespace, &name, scope);
     // What is known of each item: its value when a key opens it (and it is text).
     let mut known: BTreeMap<&str, Zeroizing<String>> = BTreeMap::new();
+    // The recovery envelope's ciphertext (same label) when the keys do not open the item itself.
+    let envelope = super::envelope::of_value(&target.value)?
+        .map(|e| e.items)
+        .unwrap_or_default();
     for (k, ct) in &items {
-        let opened =
-            open_value(&keys, &label, ct).and_then(|pt| String::from_utf8(pt.to_vec()).ok());
+        let opened = open_value(&keys, &label, ct)
+            .or_else(|| {
+                envelope
+                    .get(k)
+                    .and_then(|rct| open_value(&keys, &label, rct))
+            })
+            .and_then(|pt| String::from_utf8(pt.to_vec()).ok());
         if let Some(v) = opened {
             known.insert(k, Zeroizing::new(v));
         }
