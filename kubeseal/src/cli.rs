@@ -626,6 +626,9 @@ struct RecoveryKeyCli {
     /// The certificate's subject common name.
     #[arg(long, default_value = "sealed-secrets-rs recovery key")]
     common_name: String,
+    /// Protect the key file with a passphrase (PKCS#8 PBES2: scrypt and AES-256-CBC), taken from SEALED_SECRETS_RECOVERY_PASSPHRASE or asked twice on the terminal (never a flag value); --recovery-private-key asks for it the same way
+    #[arg(long)]
+    passphrase: bool,
 }
 
 fn parse_recovery_key(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
@@ -654,6 +657,7 @@ fn parse_recovery_key(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode>
             cert_out: r.cert_out,
             validity,
             common_name: r.common_name,
+            passphrase: r.passphrase,
         },
         "kube-system".into(),
         Vec::new(),

@@ -103,6 +103,8 @@ pub enum Mode {
         validity: std::time::Duration,
         /// `--common-name`.
         common_name: String,
+        /// `--passphrase`: write passphrase-protected PKCS#8.
+        passphrase: bool,
     },
     /// `kubeseal recover --promote DIR` (ours): recovery envelopes moved into `encryptedData`.
     Promote {

@@ -754,3 +754,71 @@ fn edit_keeps_the_envelope_in_step() {
     );
     assert_eq!(std::fs::read_dir(&run_dir).unwrap().count(), 0);
 }
+
+#[test]
+fn passphrase_protected_recovery_key() {
+    let d = TempDir::new("rk-pass");
+    let pass = [(
+        "SEALED_SECRETS_RECOVERY_PASSPHRASE",
+        "correct horse battery",
+    )];
+    run_env(
+        d.path(),
+        &[
+            "recovery-key",
+            "new",
+            "--passphrase",
+            "--key-out",
+            "r.key",
+            "--cert-out",
+            "r.pem",
+        ],
+        b"",
+        &pass,
+    )
+    .ok();
+    let pem = std::fs::read_to_string(d.path().join("r.key")).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{pem}"
+    );
+    assert!(!pem.contains("correct horse"));
+    let sealed = run(
+        d.path(),
+        &["--cert", &cert_arg(), "--recovery-cert", "r.pem"],
+        SECRET.as_bytes(),
+    );
+    sealed.ok();
+    let unseal_with = |env: &[(&str, &str)]| {
+        run_env(
+            d.path(),
+            &[
+                "--recovery-unseal",
+                "--recovery-private-key",
+                "r.key",
+                "-o",
+                "yaml",
+            ],
+            &sealed.stdout,
+            env,
+        )
+    };
+    let ok = unseal_with(&pass);
+    ok.ok();
+    assert!(ok.stdout_str().contains("password: aHVudGVyMg=="));
+    let wrong = unseal_with(&[("SEALED_SECRETS_RECOVERY_PASSPHRASE", "wrong")]);
+    assert_eq!(wrong.code, 1);
+    assert!(
+        wrong.stderr.contains("wrong passphrase"),
+        "{}",
+        wrong.stderr
+    );
+    // No variable and no terminal: a clear error naming the variable.
+    let none = unseal_with(&[]);
+    assert_eq!(none.code, 1);
+    assert!(
+        none.stderr.contains("SEALED_SECRETS_RECOVERY_PASSPHRASE"),
+        "{}",
+        none.stderr
+    );
+}

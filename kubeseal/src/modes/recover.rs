@@ -59,7 +59,13 @@ pub fn new_key(
     cert_out: &Path,
     validity: Duration,
     common_name: &str,
+    passphrase: bool,
 ) -> anyhow::Result<()> {
+    let passphrase = if passphrase {
+        Some(new_passphrase()?)
+    } else {
+        None
+    };
     for p in [key_out, cert_out] {
         if p.symlink_metadata().is_ok() {
             anyhow::bail!("{} already exists; it is never overwritten", p.display());
@@ -73,7 +79,10 @@ pub fn new_key(
         validity,
     };
     let cert = self_signed_certificate(&mut rng, &key, &params)?;
-    let pem = key.to_pkcs8_pem()?;
+    let pem = match &passphrase {
+        Some(p) => key.to_pkcs8_encrypted_pem(&mut rng, p.as_bytes())?,
+        None => key.to_pkcs8_pem()?,
+    };
     create_new_atomic(key_out, pem.as_bytes(), 0o600)?;
     if let Err(e) = create_new_atomic(cert_out, cert.to_pem().as_bytes(), 0o644) {
         // Do not leave a key without its certificate.
@@ -88,6 +97,54 @@ pub fn new_key(
         cert_out.display()
     );
     Ok(())
+}
+
+/// The variable that holds the recovery key's passphrase (for scripts and tests; on a terminal
+/// kubeseal asks instead).
+pub const PASSPHRASE_ENV: &str = "SEALED_SECRETS_RECOVERY_PASSPHRASE";
+
+/// A new passphrase: [`PASSPHRASE_ENV`], else asked twice on the terminal.
+fn new_passphrase() -> anyhow::Result<zeroize::Zeroizing<String>> {
+    if let Some(p) = std::env::var_os(PASSPHRASE_ENV) {
+        let p = zeroize::Zeroizing::new(p.to_string_lossy().into_owned());
+        if p.is_empty() {
+            anyhow::bail!("{PASSPHRASE_ENV} is empty");
+        }
+        return Ok(p);
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read the passphrase from the terminal ({e}); set {PASSPHRASE_ENV}"
+                )
+            })
+    };
+    let first = ask("Passphrase for the recovery key (not echoed): ")?;
+    if first.len() < 8 {
+        anyhow::bail!("the passphrase must have at least 8 characters");
+    }
+    let second = ask("The same passphrase again: ")?;
+    if *first != *second {
+        anyhow::bail!("the passphrases differ");
+    }
+    Ok(first)
+}
+
+/// The passphrase of the key file `path`: [`PASSPHRASE_ENV`], else asked on the terminal.
+pub fn passphrase_for(path: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    if let Some(p) = std::env::var_os(PASSPHRASE_ENV) {
+        return Ok(zeroize::Zeroizing::new(p.to_string_lossy().into_owned()));
+    }
+    rpassword::prompt_password(format!("Passphrase for {} (not echoed): ", path.display()))
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} is passphrase-protected and the terminal cannot be read ({e}); set {PASSPHRASE_ENV}",
+                path.display()
+            )
+        })
 }
 
 /// What `recover --promote` did.

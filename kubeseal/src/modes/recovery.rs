@@ -66,6 +66,15 @@ pub fn read_private_keys(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
     for spec in specs {
         let path = std::path::Path::new(spec);
         let bytes = zeroize::Zeroizing::new(read_file(path)?);
+        if PrivateKey::is_encrypted_pem(&bytes) {
+            let pass = super::recover::passphrase_for(path)?;
+            keys.push(
+                PrivateKey::from_encrypted_pem(&bytes, pass.as_bytes()).map_err(|e| {
+                    anyhow::anyhow!("cannot read private key {}: {e}", path.display())
+                })?,
+            );
+            continue;
+        }
         keys.extend(
             parse_private_keys(&bytes)
                 .map_err(|e| e.context(format!("cannot read private key {}", path.display())))?,
