@@ -1048,5 +1048,27 @@ fn json_map_edit(
     Ok(out)
 }
 
+// ------------------------------------------------------------------------------------------------
+// One annotation of the SealedSecret's own metadata (the recovery envelope, `kubeseal set/edit`)
+
+/// Set (or, with `None`, remove) annotation `key` of document `index`'s own `metadata`: one
+/// [`ItemEdit::Annotate`] (only that annotation's line changes, or a new `annotations:` block; a
+/// layout the editor does not handle is rewritten, and [`Edited::rewritten`] says so).
+pub fn set_annotation(
+    text: &str,
+    index: usize,
+    key: &str,
+    value: Option<&str>,
+) -> Result<Edited, EditError> {
+    edit_encrypted_data(
+        text,
+        index,
+        &[ItemEdit::Annotate {
+            key: key.to_owned(),
+            value: value.map(str::to_owned),
+        }],
+    )
+}
+
 #[cfg(test)]
 mod tests;

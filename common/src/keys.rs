@@ -46,6 +46,13 @@ pub enum KeyError {
     /// The PEM private key could not be decoded.
     #[error("cannot parse private key")]
     PrivateKey,
+    /// The PEM private key is passphrase-protected PKCS#8 (`ENCRYPTED PRIVATE KEY`): read it with
+    /// [`PrivateKey::from_encrypted_pem`].
+    #[error("the private key is passphrase-protected")]
+    Encrypted,
+    /// The passphrase-protected key could not be decrypted (wrong passphrase, or damaged).
+    #[error("cannot decrypt the private key: wrong passphrase?")]
+    Passphrase,
     /// Key generation failed.
     #[error("cannot generate a {0}-bit RSA key")]
     Generate(usize),
@@ -101,6 +108,25 @@ fn put_mpint(out: &mut Vec<u8>, magnitude: &[u8]) {
     }
     out.extend_from_slice(magnitude);
 }
+
+/// A sized handle on a caller's RNG (pkcs8 wants a sized `TryCryptoRng`).
+struct RngRef<'a, R: CryptoRng + ?Sized>(&'a mut R);
+
+impl<R: CryptoRng + ?Sized> rand::TryRng for RngRef<'_, R> {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.0.next_u32())
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.0.next_u64())
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+impl<R: CryptoRng + ?Sized> rand::TryCryptoRng for RngRef<'_, R> {}
 
 /// An RSA public key (the sealing side).
 #[derive(Clone)]
@@ -235,11 +261,47 @@ impl PrivateKey {
                     })?
                 }
                 "EC PRIVATE KEY" => return Err(KeyError::NotRsaPrivateKey),
+                "ENCRYPTED PRIVATE KEY" => return Err(KeyError::Encrypted),
                 _ => continue,
             };
             return Self::from_rsa(rsa);
         }
         Err(KeyError::NoPem("private key"))
+    }
+
+    /// Does `pem` hold a passphrase-protected PKCS#8 key (`ENCRYPTED PRIVATE KEY`)?
+    pub fn is_encrypted_pem(pem: &[u8]) -> bool {
+        pem_blocks(pem).any(|b| b.label == "ENCRYPTED PRIVATE KEY")
+    }
+
+    /// Read the first passphrase-protected PKCS#8 key (PBES2) in PEM data.
+    pub fn from_encrypted_pem(pem: &[u8], passphrase: &[u8]) -> Result<Self, KeyError> {
+        use rsa::pkcs8::DecodePrivateKey;
+        let block = pem_blocks(pem)
+            .find(|b| b.label == "ENCRYPTED PRIVATE KEY")
+            .ok_or(KeyError::NoPem("encrypted private key"))?;
+        let text = std::str::from_utf8(block.text).map_err(|_| KeyError::PrivateKey)?;
+        let rsa = RsaPrivateKey::from_pkcs8_encrypted_pem(text, passphrase)
+            .map_err(|_| KeyError::Passphrase)?;
+        Self::from_rsa(rsa)
+    }
+
+    /// Passphrase-protected PKCS#8 PEM (`ENCRYPTED PRIVATE KEY`; PBES2 with scrypt and
+    /// AES-256-CBC, salt and IV from `rng`).
+    pub fn to_pkcs8_encrypted_pem<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        passphrase: &[u8],
+    ) -> Result<Zeroizing<String>, KeyError> {
+        let der = self.rsa.to_pkcs8_der().map_err(|_| KeyError::PrivateKey)?;
+        let info =
+            pkcs8::PrivateKeyInfoRef::try_from(der.as_bytes()).map_err(|_| KeyError::PrivateKey)?;
+        let encrypted = info
+            .encrypt_with_rng(&mut RngRef(rng), passphrase)
+            .map_err(|_| KeyError::PrivateKey)?;
+        encrypted
+            .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+            .map_err(|_| KeyError::PrivateKey)
     }
 
     /// PKCS#1 PEM (`RSA PRIVATE KEY`), as upstream stores `tls.key`.

@@ -2,7 +2,7 @@
 //!
 //! Wire format ([`crypto`]), keys and certificates ([`keys`]), scopes ([`scope`]), annotations and
 //! labels ([`annotations`]), the CRD types ([`crd`]), sealing, unsealing and re-sealing
-//! ([`sealing`]), YAML/JSON documents ([`documents`]), Go templates ([`template`]) and Go's
+//! ([`sealing`]), the break-glass recovery envelope ([`recovery`]), YAML/JSON documents ([`documents`]), Go templates ([`template`]) and Go's
 //! duration, boolean and date formats ([`go`]). No tokio, no HTTP, no files, no clock reads: time
 //! and randomness come in as arguments.
 //!
@@ -17,6 +17,7 @@ pub mod edit;
 pub mod fingerprint;
 pub mod go;
 pub mod keys;
+pub mod recovery;
 pub mod scope;
 pub mod sealing;
 pub mod template;

@@ -34,6 +34,27 @@ pub fn load(config: &Config) -> anyhow::Result<Certificate> {
     parse_cert(&open(config)?, SystemTime::now())
 }
 
+/// The certificate of `source` (one of several `--cert`, or a `--targets` target), parsed and
+/// checked against the clock.
+pub fn load_source(source: &CertSource, kube: &KubeFlags) -> anyhow::Result<Certificate> {
+    parse_cert(&open_cert(source, kube)?, SystemTime::now())
+}
+
+/// `--recovery-cert`, parsed and checked against the clock (`None` when not given).
+pub fn load_recovery(config: &Config) -> anyhow::Result<Option<Certificate>> {
+    config
+        .recovery_cert
+        .as_deref()
+        .map(load_recovery_file)
+        .transpose()
+}
+
+/// A recovery certificate file, parsed and checked against the clock.
+pub fn load_recovery_file(path: &std::path::Path) -> anyhow::Result<Certificate> {
+    parse_cert(&read_file(path)?, SystemTime::now())
+        .map_err(|e| e.context(format!("--recovery-cert {}", path.display())))
+}
+
 /// The certificate bytes, as fetched (PEM). `kube` is used only for [`CertSource::Controller`].
 fn open_cert(source: &CertSource, kube: &KubeFlags) -> anyhow::Result<Vec<u8>> {
     match source {

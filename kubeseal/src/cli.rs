@@ -46,9 +46,15 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
     args_override_self = true
 )]
 pub struct Cli {
-    /// Certificate / public key file/URL to use for encryption. Overrides --controller-*
-    #[arg(long, env = "SEALED_SECRETS_CERT", value_name = "CERT")]
-    cert: Option<String>,
+    /// Certificate / public key file/URL to use for encryption. Overrides --controller-*. Given more than once (ours): one SealedSecret per certificate (a v1 List in JSON, one document each in YAML)
+    #[arg(long, env = "SEALED_SECRETS_CERT", value_name = "CERT", action = ArgAction::Append)]
+    cert: Vec<String>,
+    /// (ours) Also seal every item to this break-glass recovery certificate, into the sealed-secrets-rs.dev/recovery annotation (kubeseal recovery-key new makes one)
+    #[arg(long, env = "SEALED_SECRETS_RECOVERY_CERT", value_name = "FILE")]
+    recovery_cert: Option<PathBuf>,
+    /// (ours) Seal the input once per target of a SealingTargets file (per target: cert, output path pattern, optional namespace; one recoveryCert for all), writing each target's file
+    #[arg(long, env = "SEALED_SECRETS_TARGETS", value_name = "FILE")]
+    targets: Option<PathBuf>,
     /// Namespace of sealed-secrets controller.
     #[arg(
         long,
@@ -357,6 +363,9 @@ struct SealTo {
     /// Certificate / public key file/URL to use for encryption. Overrides --controller-*
     #[arg(long, env = "SEALED_SECRETS_CERT")]
     cert: Option<String>,
+    /// Keep the sealed-secrets-rs.dev/recovery envelope in step: changed items are also sealed to this recovery certificate (needed when the SealedSecret carries an envelope)
+    #[arg(long, env = "SEALED_SECRETS_RECOVERY_CERT", value_name = "FILE")]
+    recovery_cert: Option<PathBuf>,
     /// Name of sealed-secrets controller.
     #[arg(
         long,
@@ -432,6 +441,8 @@ impl SealTo {
             allow_empty_data: false,
             scope: SealingScope::Strict,
             recovery_private_keys: keys,
+            recovery_cert: self.recovery_cert.filter(|p| !p.as_os_str().is_empty()),
+            fleet: Vec::new(),
             keep_unchanged: None,
             from_cluster,
             fingerprint_key_file: self
@@ -633,6 +644,105 @@ fn parse_fingerprint_key(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCo
     ))
 }
 
+/// The action word of `kubeseal recovery-key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RecoveryKeyAction {
+    /// Generate a new recovery key pair.
+    New,
+}
+
+/// `kubeseal recovery-key new` (beyond upstream): the break-glass recovery key pair.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubeseal recovery-key",
+    about = "Generate a break-glass recovery key pair (RSA-4096, self-signed): seal with --recovery-cert CERT, keep KEY offline. Existing files are never overwritten",
+    args_override_self = true
+)]
+struct RecoveryKeyCli {
+    /// What to do: new
+    #[arg(value_enum)]
+    action: RecoveryKeyAction,
+    /// The private key file to create (PKCS#8 PEM, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    key_out: PathBuf,
+    /// The certificate file to create (PEM).
+    #[arg(long, value_name = "FILE")]
+    cert_out: PathBuf,
+    /// How long the certificate is valid (Go duration; kubeseal refuses to seal to an expired certificate).
+    #[arg(long, default_value = "87600h")]
+    validity: String,
+    /// The certificate's subject common name.
+    #[arg(long, default_value = "sealed-secrets-rs recovery key")]
+    common_name: String,
+    /// Protect the key file with a passphrase (PKCS#8 PBES2: scrypt and AES-256-CBC), taken from SEALED_SECRETS_RECOVERY_PASSPHRASE or asked twice on the terminal (never a flag value); --recovery-private-key asks for it the same way
+    #[arg(long)]
+    passphrase: bool,
+}
+
+fn parse_recovery_key(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
+    let r = match RecoveryKeyCli::try_parse_from(args.into_iter().skip(1)) {
+        Ok(r) => r,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            return Err(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
+    };
+    let validity = match common::go::parse_duration(&r.validity) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            eprintln!(
+                "error: --validity {:?} is not a positive Go duration (e.g. 87600h)",
+                r.validity
+            );
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let RecoveryKeyAction::New = r.action;
+    Ok(no_sealing_config(
+        Mode::RecoveryKeyNew {
+            key_out: r.key_out,
+            cert_out: r.cert_out,
+            validity,
+            common_name: r.common_name,
+            passphrase: r.passphrase,
+        },
+        "kube-system".into(),
+        Vec::new(),
+        KubeFlags::default(),
+    ))
+}
+
+/// `kubeseal recover --promote DIR` (beyond upstream).
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubeseal recover",
+    about = "After losing a cluster: move the sealed-secrets-rs.dev/recovery envelope of every SealedSecret file under DIR into encryptedData, without decrypting anything, so that a controller holding the restored recovery key opens them. Only the items' lines change",
+    args_override_self = true
+)]
+struct RecoverCli {
+    /// The directory of SealedSecret files (.yaml, .yml, .json, recursively), rewritten in place.
+    #[arg(long, value_name = "DIR")]
+    promote: PathBuf,
+}
+
+fn parse_recover(args: Vec<std::ffi::OsString>) -> Result<Config, ExitCode> {
+    let r = match RecoverCli::try_parse_from(args.into_iter().skip(1)) {
+        Ok(r) => r,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            return Err(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
+    };
+    Ok(no_sealing_config(
+        Mode::Promote { dir: r.promote },
+        "kube-system".into(),
+        Vec::new(),
+        KubeFlags::default(),
+    ))
+}
+
 /// The Config of a command that seals nothing (`keys`, `diff`).
 fn no_sealing_config(
     mode: Mode,
@@ -656,6 +766,8 @@ fn no_sealing_config(
         allow_empty_data: false,
         scope: SealingScope::Strict,
         recovery_private_keys,
+        recovery_cert: None,
+        fleet: Vec::new(),
         keep_unchanged: None,
         from_cluster: false,
         fingerprint_key_file: None,
@@ -727,6 +839,18 @@ where
         .is_some_and(|a| Into::<std::ffi::OsString>::into(a.clone()) == "fingerprint-key")
     {
         return parse_fingerprint_key(args.into_iter().map(Into::into).collect());
+    }
+    if args
+        .get(1)
+        .is_some_and(|a| Into::<std::ffi::OsString>::into(a.clone()) == "recovery-key")
+    {
+        return parse_recovery_key(args.into_iter().map(Into::into).collect());
+    }
+    if args
+        .get(1)
+        .is_some_and(|a| Into::<std::ffi::OsString>::into(a.clone()) == "recover")
+    {
+        return parse_recover(args.into_iter().map(Into::into).collect());
     }
     let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
@@ -822,6 +946,7 @@ where
         if !recovery_private_keys.is_empty()
             && !re_encrypt
             && cli.keep_unchanged.is_none()
+            && cli.targets.is_none()
             && std::io::stderr().is_terminal()
         {
             eprintln!(
@@ -843,6 +968,8 @@ where
             }
         } else if cli.fetch_cert {
             Mode::FetchCert
+        } else if let Some(targets) = nonempty_path(cli.targets.clone()) {
+            Mode::Targets(targets)
         } else if let Some(target) = nonempty_path(cli.merge_into) {
             Mode::MergeInto(target)
         } else if cli.raw {
@@ -864,12 +991,50 @@ where
         return usage("--from-cluster is a proof for --keep-unchanged (and kubeseal edit)");
     }
     let fingerprint_key_file = nonempty_path(cli.fingerprint_key_file);
-    if fingerprint_key_file.is_some() && !matches!(mode, Mode::Seal { .. }) {
+    if fingerprint_key_file.is_some() && !matches!(mode, Mode::Seal { .. } | Mode::Targets(_)) {
         return usage(
             "--fingerprint-key-file works when sealing Secrets (and with kubeseal set/edit) only",
         );
     }
-    let cert = nonempty(cli.cert);
+    let certs: Vec<String> = cli.cert.into_iter().filter(|c| !c.is_empty()).collect();
+    if nonempty_path(cli.targets).is_some() && !matches!(mode, Mode::Targets(_)) {
+        return usage("--targets works when sealing Secrets only");
+    }
+    if matches!(mode, Mode::Targets(_)) && !certs.is_empty() {
+        return usage("--targets names the certificates: --cert is not used with it");
+    }
+    let fleet = if certs.len() > 1 {
+        if !matches!(mode, Mode::Seal { .. }) {
+            return usage(
+                "several --cert (one SealedSecret per certificate) work when sealing Secrets only",
+            );
+        }
+        if keep_unchanged.is_some() {
+            return usage(
+                "--keep-unchanged works with one --cert; for several clusters use --targets",
+            );
+        }
+        certs
+            .iter()
+            .map(|c| {
+                CertSource::new(
+                    Some(c),
+                    &cli.controller_name,
+                    &cli.controller_namespace,
+                    controller_name_explicit,
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let recovery_cert = nonempty_path(cli.recovery_cert);
+    if recovery_cert.is_some() && matches!(mode, Mode::Raw { .. }) {
+        return usage(
+            "--recovery-cert cannot be used with --raw: a bare value has no object to carry the recovery envelope; seal the item with kubeseal set FILE, which keeps the envelope in step",
+        );
+    }
+    let cert = certs.last().cloned();
     Ok(Config {
         mode,
         cert: CertSource::new(
@@ -886,6 +1051,8 @@ where
         allow_empty_data: cli.allow_empty_data,
         scope: cli.scope,
         recovery_private_keys,
+        recovery_cert,
+        fleet,
         keep_unchanged,
         from_cluster: cli.from_cluster,
         fingerprint_key_file,

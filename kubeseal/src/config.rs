@@ -96,6 +96,26 @@ pub enum Mode {
         /// Where to write it.
         output: PathBuf,
     },
+    /// `--targets FILE` (ours): seal the input once per target of a `SealingTargets` file.
+    Targets(PathBuf),
+    /// `kubeseal recovery-key new` (ours): a break-glass recovery key pair.
+    RecoveryKeyNew {
+        /// `--key-out`: the private key (PKCS#8 PEM, mode 0600, never overwritten).
+        key_out: PathBuf,
+        /// `--cert-out`: the certificate (never overwritten).
+        cert_out: PathBuf,
+        /// `--validity`.
+        validity: std::time::Duration,
+        /// `--common-name`.
+        common_name: String,
+        /// `--passphrase`: write passphrase-protected PKCS#8.
+        passphrase: bool,
+    },
+    /// `kubeseal recover --promote DIR` (ours): recovery envelopes moved into `encryptedData`.
+    Promote {
+        /// Every SealedSecret file under it, rewritten in place.
+        dir: PathBuf,
+    },
     /// `kubeseal diff OLD NEW` (ours): which items changed, never the values.
     Diff {
         /// The old SealedSecret file.
@@ -253,6 +273,12 @@ pub struct Config {
     /// `--recovery-private-key`, already split on commas (`--recovery-unseal`, `--re-encrypt`,
     /// the proof of `--keep-unchanged`).
     pub recovery_private_keys: Vec<String>,
+    /// `--recovery-cert` (ours): every item is also sealed to this certificate, into the
+    /// `sealed-secrets-rs.dev/recovery` annotation.
+    pub recovery_cert: Option<PathBuf>,
+    /// Every `--cert` when more than one was given (ours, fleet sealing: one SealedSecret per
+    /// certificate); empty otherwise (`cert` is the one certificate).
+    pub fleet: Vec<CertSource>,
     /// `--keep-unchanged OLDFILE` (ours, seal mode): keep the ciphertext of items proven unchanged.
     pub keep_unchanged: Option<PathBuf>,
     /// `--from-cluster` (ours; `edit`, `--keep-unchanged`): the live cluster as a proof of values.

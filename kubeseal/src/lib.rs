@@ -14,6 +14,9 @@
 //! | `--keep-unchanged OLDFILE` (in seal mode) | `modes/keep.rs` |
 //! | `kubeseal fingerprint-key new`, `--fingerprint-key-file` | `modes/fingerprint.rs` |
 //! | `--fetch-cert` | `cert.rs` |
+//! | several `--cert`, `--targets FILE` (fleet sealing) | `modes/fleet.rs` |
+//! | `kubeseal recovery-key new`, `kubeseal recover --promote DIR` | `modes/recover.rs` |
+//! | `--recovery-cert` on every path that writes items | `modes/envelope.rs` |
 //!
 //! Around them: `cert.rs` (where the certificate comes from), `cluster/` (API server access, the
 //! kubeconfig, proxies from the environment), `io.rs` (input, output, Go-style I/O errors) and
@@ -45,6 +48,15 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         Mode::Validate => modes::controller::validate(config),
         Mode::Rotate => modes::controller::rotate(config),
         Mode::ReEncrypt { dir } => modes::reencrypt::run(config, dir.as_deref()),
+        Mode::Targets(file) => modes::fleet::run_targets(config, file),
+        Mode::RecoveryKeyNew {
+            key_out,
+            cert_out,
+            validity,
+            common_name,
+            passphrase,
+        } => modes::recover::new_key(key_out, cert_out, *validity, common_name, *passphrase),
+        Mode::Promote { dir } => modes::recover::run_promote(dir),
         Mode::FetchCert => io::emit(&config.output, &cert::open(config)?),
         Mode::MergeInto(target) => modes::seal::run_merge_into(config, target),
         Mode::Raw { name, from_file } => modes::seal::run_raw(config, name.as_deref(), from_file),

@@ -1089,3 +1089,262 @@ async fn edit_and_keep_unchanged_with_the_cluster_as_proof() -> Result<()> {
     assert_eq!(std::fs::read_to_string(&file)?, edited);
     Ok(())
 }
+
+/// A controller process for the drill: `POD_NAMESPACE` `ns`, listening on `port` in the pod network
+/// (the port the Service registered for it points at).
+fn drill_controller(ns: &str, port: u16, name: &str) -> Result<TestProcess> {
+    Spawn::new(workspace_bin("controller"))
+        .args([
+            "--all-namespaces=false".to_string(),
+            "--key-size=2048".into(),
+            format!("--listen-addr={}:{port}", cluster().pod_ip),
+            "--listen-metrics-addr=127.0.0.1:0".into(),
+            "--rate-limit=0".into(),
+        ])
+        .env("POD_NAMESPACE", ns)
+        .kubeconfig(&cluster().kubeconfig)
+        .in_pod_network()
+        .start(name)
+}
+
+/// The lost-cluster drill (issue 19, docs/operations.md): seal with cluster key A plus the
+/// recovery certificate; delete every key Secret of A and start a controller with a fresh key;
+/// restore the recovery key; `kubeseal recover --promote`; the Secrets appear; re-encrypt to the
+/// new key through the controller; remove the recovery key; the Secrets stay in sync.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_cluster_drill_with_the_recovery_key() -> Result<()> {
+    use base64::Engine as _;
+    let ns = TestNamespace::new("ks-drill").await?;
+    let client = ns.client();
+    ensure_crd(&client).await?;
+    let port = free_pod_port()?;
+    let controller = drill_controller(ns.name(), port, "controller-a")?;
+    register_pod_service(&client, ns.name(), SERVICE, port).await?;
+    let mut env = Env {
+        ns,
+        client,
+        controller,
+        dir: TempDir::new("kubeseal-drill"),
+    };
+    let keys_a = env.wait_keys(1).await?;
+    let key_a = private_key(&keys_a[0]);
+    let e = &env;
+    wait_for("cluster A's cert", WAIT, || async move {
+        Ok(e.kubeseal(&["--fetch-cert"], b"").code == 0)
+    })
+    .await
+    .with_context(|| e.logs())?;
+
+    // The recovery key, made offline.
+    let dir = env.dir.path().to_path_buf();
+    let (r_key, r_cert) = (dir.join("recovery.key"), dir.join("recovery.pem"));
+    let (rk, rc) = (r_key.display().to_string(), r_cert.display().to_string());
+    run_kubeseal(
+        &[
+            "recovery-key".into(),
+            "new".into(),
+            "--key-out".into(),
+            rk.clone(),
+            "--cert-out".into(),
+            rc.clone(),
+        ],
+        b"",
+        &dir,
+    )
+    .ok();
+    let recovery = PrivateKey::from_pem(&std::fs::read(&r_key)?)?;
+
+    // 1. Seal for cluster A (its cert fetched through the controller) + the recovery cert.
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo)?;
+    let secret = |name: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {}\nstringData:\n  password: {value}\n  user: admin\n",
+            env.ns()
+        )
+    };
+    let files = [
+        ("db", "strict", "s3cr3t-db"),
+        ("api", "namespace-wide", "s3cr3t-api"),
+    ];
+    for (name, scope, value) in files {
+        let f = repo.join(format!("{name}.yaml")).display().to_string();
+        env.kubeseal(
+            &[
+                "--recovery-cert",
+                &rc,
+                "--scope",
+                scope,
+                "-o",
+                "yaml",
+                "-w",
+                &f,
+            ],
+            secret(name, value).as_bytes(),
+        )
+        .ok();
+        env.create(&std::fs::read(&f)?).await?;
+        let s = env.wait_secret(name).await?;
+        assert_eq!(s.data.unwrap()["password"].0, value.as_bytes());
+    }
+
+    // 2. Cluster A is gone: its controller, every key Secret and every object.
+    env.controller.stop(Duration::from_secs(10))?;
+    let secrets: Api<Secret> = env.ns.api();
+    for k in env.key_secrets().await? {
+        secrets
+            .delete(
+                k.metadata.name.as_deref().unwrap(),
+                &DeleteParams::default(),
+            )
+            .await?;
+    }
+    let ss_api: Api<SealedSecret> = Api::namespaced(env.client.clone(), env.ns());
+    for (name, ..) in files {
+        ss_api.delete(name, &DeleteParams::default()).await?;
+    }
+    for (name, ..) in files {
+        let secrets = secrets.clone();
+        wait_for(&format!("Secret {name} garbage-collected"), WAIT, || {
+            let secrets = secrets.clone();
+            async move { Ok(secrets.get_opt(name).await?.is_none()) }
+        })
+        .await?;
+    }
+    assert!(env.key_secrets().await?.is_empty());
+
+    // A new controller with a fresh key C.
+    env.controller = drill_controller(env.ns(), port, "controller-c")?;
+    let keys_c = env.wait_keys(1).await?;
+    let key_c = private_key(&keys_c[0]);
+    assert_ne!(key_c.fingerprint(), key_a.fingerprint());
+    let e = &env;
+    let cert_c = wait_for_value("cluster C's cert", WAIT, || async move {
+        let out = e.kubeseal(&["--fetch-cert"], b"");
+        Ok((out.code == 0).then_some(out.stdout))
+    })
+    .await
+    .with_context(|| e.logs())?;
+    assert_eq!(cert_c, keys_c[0].data.as_ref().unwrap()["tls.crt"].0);
+
+    // 3. Restore the recovery key (as a key Secret, with `kubeseal keys restore`).
+    let b64 =
+        |p: &Path| base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).unwrap());
+    let backup = dir.join("recovery-secret.yaml");
+    std::fs::write(
+        &backup,
+        format!(
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: sealed-secrets-recovery\n  type: kubernetes.io/tls\n  data:\n    tls.crt: {}\n    tls.key: {}\n",
+            b64(&r_cert),
+            b64(&r_key)
+        ),
+    )?;
+    env.kubeseal(&["keys", "restore", &backup.display().to_string()], b"")
+        .ok();
+    env.wait_keys(2).await?;
+    // The recovery key (older certificate) does not become the sealing key.
+    let e = &env;
+    let fetched = e.kubeseal(&["--fetch-cert"], b"").ok().stdout;
+    assert_eq!(fetched, cert_c);
+
+    // 4. Promote (no key given: nothing is decrypted) and apply: the Secrets appear.
+    let out = run_kubeseal(
+        &[
+            "recover".into(),
+            "--promote".into(),
+            repo.display().to_string(),
+        ],
+        b"",
+        &dir,
+    )
+    .ok();
+    assert!(
+        out.stderr.contains("2 SealedSecret(s) in 2 file(s)"),
+        "{}",
+        out.stderr
+    );
+    for (name, _, value) in files {
+        let f = repo.join(format!("{name}.yaml"));
+        let ss = parse_sealed_secrets(&std::fs::read(&f)?)?.remove(0);
+        assert!(
+            unseal(
+                &ss,
+                &[&recovery],
+                &UnsealOptions::default(),
+                &mut Default::default()
+            )
+            .is_ok()
+        );
+        env.create(&std::fs::read(&f)?).await?;
+        let s = env.wait_secret(name).await?;
+        assert_eq!(s.data.unwrap()["password"].0, value.as_bytes());
+    }
+
+    // 5. Re-encrypt to the new key through the controller (/v1/rotate), in place, and apply.
+    for (name, ..) in files {
+        let f = repo.join(format!("{name}.yaml"));
+        env.kubeseal(&["--re-encrypt", "-f", &f.display().to_string()], b"")
+            .ok();
+        let mut ss = parse_sealed_secrets(&std::fs::read(&f)?)?.remove(0);
+        let opts = UnsealOptions::default();
+        assert!(
+            unseal(&ss, &[&key_c], &opts, &mut Default::default()).is_ok(),
+            "{name}"
+        );
+        assert!(unseal(&ss, &[&recovery], &opts, &mut Default::default()).is_err());
+        // The envelope is still there, and still complete.
+        assert!(matches!(
+            common::recovery::coverage(&ss)?,
+            common::recovery::Coverage::Complete { .. }
+        ));
+        ss.metadata.resource_version = ss_api.get(name).await?.metadata.resource_version;
+        ss_api.replace(name, &PostParams::default(), &ss).await?;
+        wait_synced(&env, name).await?;
+    }
+
+    // 6. Remove the recovery key from the cluster; a change still syncs.
+    secrets
+        .delete("sealed-secrets-recovery", &DeleteParams::default())
+        .await?;
+    let e = &env;
+    wait_for("the recovery key Secret gone", WAIT, || async move {
+        Ok(e.key_secrets().await?.len() == 1)
+    })
+    .await?;
+    let cert_file = dir.join("cluster-c.pem");
+    std::fs::write(&cert_file, &cert_c)?;
+    let db = repo.join("db.yaml");
+    run_kubeseal(
+        &[
+            "set".into(),
+            db.display().to_string(),
+            "--from-literal".into(),
+            "token=after-recovery".into(),
+            "--cert".into(),
+            cert_file.display().to_string(),
+            "--recovery-cert".into(),
+            rc.clone(),
+        ],
+        b"",
+        &dir,
+    )
+    .ok();
+    let mut ss = parse_sealed_secrets(&std::fs::read(&db)?)?.remove(0);
+    ss.metadata.resource_version = ss_api.get("db").await?.metadata.resource_version;
+    ss_api.replace("db", &PostParams::default(), &ss).await?;
+    wait_for("Secret db with the new item", WAIT, || {
+        let secrets = secrets.clone();
+        async move {
+            let s = secrets.get("db").await?;
+            let d = s.data.unwrap_or_default();
+            Ok(d.get("token").is_some_and(|v| v.0 == b"after-recovery")
+                && d.get("password").is_some_and(|v| v.0 == b"s3cr3t-db"))
+        }
+    })
+    .await
+    .with_context(|| env.logs())?;
+    wait_synced(&env, "db").await?;
+    wait_synced(&env, "api").await?;
+    env.ns.delete().await?;
+    Ok(())
+}

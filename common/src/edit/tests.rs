@@ -555,3 +555,62 @@ fn a_double_quoted_annotation_with_escapes_stays_double_quoted() {
         out.text
     );
 }
+
+const ANNOTATED: &str = "\
+apiVersion: bitnami.com/v1alpha1
+kind: SealedSecret
+metadata:
+  annotations:
+    team: a   # owner
+    sealed-secrets-rs.dev/recovery: '{\"v\":1}'
+  name: db
+  namespace: prod
+spec:
+  encryptedData:
+    password: AgBy
+";
+
+#[test]
+fn set_annotation_changes_only_its_line() {
+    let e = set_annotation(
+        ANNOTATED,
+        0,
+        "sealed-secrets-rs.dev/recovery",
+        Some("{\"v\":2}"),
+    )
+    .unwrap();
+    assert_eq!(e.rewritten, None);
+    assert_eq!(e.text, ANNOTATED.replace("{\"v\":1}", "{\"v\":2}"));
+    assert_eq!(line_changes(ANNOTATED, &e.text), (1, 1));
+    // A new annotation goes after the last one; removing it gives the original back.
+    let added = set_annotation(ANNOTATED, 0, "x/y", Some("z")).unwrap();
+    assert_eq!(added.rewritten, None);
+    assert_eq!(line_changes(ANNOTATED, &added.text), (0, 1));
+    let removed = set_annotation(&added.text, 0, "x/y", None).unwrap();
+    assert_eq!(removed.text, ANNOTATED);
+    // Nothing to change: the same text.
+    assert_eq!(
+        set_annotation(ANNOTATED, 0, "absent", None).unwrap().text,
+        ANNOTATED
+    );
+}
+
+#[test]
+fn set_annotation_without_a_block_adds_one_and_a_compact_json_is_rewritten() {
+    let e = set_annotation(YAML, 0, "a/b", Some("c")).unwrap();
+    assert_eq!(e.rewritten, None);
+    assert_eq!(line_changes(YAML, &e.text), (0, 2));
+    let doc = &documents(&e.text).unwrap()[0].value;
+    assert_eq!(doc["metadata"]["annotations"]["a/b"], "c");
+    assert_eq!(
+        doc["spec"]["encryptedData"]["password"],
+        "AgBy3i4OJSWK+PiTySYZZA=="
+    );
+    let json = "{\"kind\":\"SealedSecret\",\"metadata\":{\"name\":\"x\"},\"spec\":{}}";
+    let e = set_annotation(json, 0, "a/b", Some("c")).unwrap();
+    assert!(e.rewritten.is_some());
+    assert_eq!(
+        documents(&e.text).unwrap()[0].value["metadata"]["annotations"]["a/b"],
+        "c"
+    );
+}

@@ -67,6 +67,7 @@ pub fn rotate(config: &Config) -> anyhow::Result<()> {
         },
     };
     let mut out = String::new();
+    let mut inputs = sealed.iter();
     post_each(config, &sealed, &calls, |r| {
         let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| {
             anyhow::anyhow!("cannot re-encrypt secret: cannot decode the controller's answer: {e}")
@@ -75,10 +76,29 @@ pub fn rotate(config: &Config) -> anyhow::Result<()> {
         new.metadata.creation_timestamp = None;
         new.metadata.deletion_timestamp = None;
         new.metadata.generation = None;
+        // The recovery envelope stays valid (same label, same values); upstream's controller drops
+        // annotations it does not know from its answer: put it back.
+        keep_envelope(inputs.next(), &mut new);
         out.push_str(&sealed_secret_to_string(&new, format)?);
         Ok(())
     })?;
     emit(output, out.as_bytes())
+}
+
+/// Copy the recovery envelope of `input` onto `new` when the controller's answer lost it.
+fn keep_envelope(input: Option<&SealedSecret>, new: &mut SealedSecret) {
+    use common::recovery::RECOVERY_ANNOTATION;
+    let Some(value) = input
+        .and_then(|i| i.metadata.annotations.as_ref())
+        .and_then(|a| a.get(RECOVERY_ANNOTATION))
+    else {
+        return;
+    };
+    new.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .entry(RECOVERY_ANNOTATION.to_owned())
+        .or_insert_with(|| value.clone());
 }
 
 /// One controller endpoint and the wording of its failures.

@@ -76,9 +76,18 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
     let label = encryption_label(&namespace, &name, scope);
     // What is known of each item: its value when a key opens it (and it is text).
     let mut known: BTreeMap<&str, Zeroizing<String>> = BTreeMap::new();
+    // The recovery envelope's ciphertext (same label) when the keys do not open the item itself.
+    let envelope = super::envelope::of_value(&target.value)?
+        .map(|e| e.items)
+        .unwrap_or_default();
     for (k, ct) in &items {
-        let opened =
-            open_value(&keys, &label, ct).and_then(|pt| String::from_utf8(pt.to_vec()).ok());
+        let opened = open_value(&keys, &label, ct)
+            .or_else(|| {
+                envelope
+                    .get(k)
+                    .and_then(|rct| open_value(&keys, &label, rct))
+            })
+            .and_then(|pt| String::from_utf8(pt.to_vec()).ok());
         if let Some(v) = opened {
             known.insert(k, Zeroizing::new(v));
         }
@@ -132,6 +141,7 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
             edits.push(ItemEdit::Delete { key: k.clone() });
         }
     }
+    let recovery = cert::load_recovery(config)?;
     for (k, v) in &wanted {
         let unchanged = (items.contains_key(k) && v.as_slice() == PLACEHOLDER.as_bytes())
             || known
@@ -144,6 +154,18 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
             to_seal.push((k.clone(), v));
         }
     }
+    let what = format!("{}: SealedSecret {name:?}", file.display());
+    let mut env = super::envelope::plan(
+        super::envelope::of_value(&target.value)?,
+        recovery.as_ref(),
+        !to_seal.is_empty(),
+        &what,
+    )?;
+    if let Some(env) = env.as_mut() {
+        for e in &edits {
+            env.items.remove(e.key());
+        }
+    }
     if !to_seal.is_empty() {
         let cert = cert::load(config)?;
         let mut rng = AppRng::from_env()?;
@@ -154,6 +176,9 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
             scope,
         };
         for (k, v) in to_seal {
+            if let (Some(env), Some(r)) = (env.as_mut(), &recovery) {
+                env.seal_item(&mut rng, r.public_key(), &label, &k, v)?;
+            }
             edits.push(ItemEdit::Set {
                 key: k,
                 ciphertext: target.seal(&mut rng, v)?,
@@ -175,8 +200,20 @@ pub fn run(file: &Path, name: Option<&str>, config: &Config) -> anyhow::Result<(
         &edits,
         |k| wanted.get(k).map(|v| v.as_slice()),
     ));
-    let out = edit_encrypted_data(text, index, &edits)
+    let mut out = edit_encrypted_data(text, index, &edits)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if let Some(env) = &env {
+        let with_env = common::edit::set_annotation(
+            &out.text,
+            index,
+            common::recovery::RECOVERY_ANNOTATION,
+            Some(&env.to_annotation()),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        out.text = with_env.text;
+        out.rewritten = out.rewritten.or(with_env.rewritten);
+    }
+    super::envelope::report_stale_text(&out.text);
     if let Some(why) = out.rewritten {
         eprintln!(
             "kubeseal: {}: SealedSecret {name:?} rewritten in kubeseal's format ({why})",

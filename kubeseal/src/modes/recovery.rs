@@ -1,9 +1,10 @@
-//! `--recovery-unseal`: SealedSecret(s) → Secret(s) with private keys, offline; and the
+//! `--recovery-unseal`: SealedSecret(s) → Secret(s) with private keys, offline (the recovery
+//! envelope too, when the keys open it and not `encryptedData`); and the
 //! `--recovery-private-key` files it (and offline re-encryption) reads: PEM private keys (PKCS#1
 //! or PKCS#8), key Secrets (`tls.key`), `v1.List`/`SecretList` backups, or multi-document Secrets.
 
 use common::documents::{
-    Format, parse_documents, parse_sealed_secrets, secret_from_value, secret_to_string,
+    Format, parse_documents, sealed_secret_from_value, secret_from_value, secret_to_string,
     unwrap_lists,
 };
 use common::keys::PrivateKey;
@@ -26,7 +27,11 @@ pub fn recovery_unseal(
     keys: &[PrivateKey],
     format: Format,
 ) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
-    let sealed = parse_sealed_secrets(input)?;
+    // A `v1 List` (what several `--cert` print in JSON) is read as its items.
+    let sealed = unwrap_lists(parse_documents(input)?)
+        .into_iter()
+        .map(sealed_secret_from_value)
+        .collect::<Result<Vec<_>, _>>()?;
     if sealed.is_empty() {
         anyhow::bail!("no sealed secrets found. Ensure the input is valid and UTF-8 encoded");
     }
@@ -37,7 +42,17 @@ pub fn recovery_unseal(
     };
     let mut out = zeroize::Zeroizing::new(String::new());
     for ss in &sealed {
-        let secret = unseal(ss, &refs, &opts, &mut UnsealStats::default())?;
+        // After a lost cluster the keys may open only the recovery envelope (same label).
+        let secret = match unseal(ss, &refs, &opts, &mut UnsealStats::default()) {
+            Ok(s) => s,
+            Err(e) if e.is_decryption() => match common::recovery::promote(ss) {
+                Ok(Some(promoted)) => {
+                    unseal(&promoted, &refs, &opts, &mut UnsealStats::default()).map_err(|_| e)?
+                }
+                _ => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
         out.push_str(&secret_to_string(secret.secret(), format)?);
     }
     Ok(zeroize::Zeroizing::new(
@@ -51,6 +66,15 @@ pub fn read_private_keys(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
     for spec in specs {
         let path = std::path::Path::new(spec);
         let bytes = zeroize::Zeroizing::new(read_file(path)?);
+        if PrivateKey::is_encrypted_pem(&bytes) {
+            let pass = super::recover::passphrase_for(path)?;
+            keys.push(
+                PrivateKey::from_encrypted_pem(&bytes, pass.as_bytes()).map_err(|e| {
+                    anyhow::anyhow!("cannot read private key {}: {e}", path.display())
+                })?,
+            );
+            continue;
+        }
         keys.extend(
             parse_private_keys(&bytes)
                 .map_err(|e| e.context(format!("cannot read private key {}", path.display())))?,

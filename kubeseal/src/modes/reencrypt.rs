@@ -25,9 +25,11 @@ pub fn run(config: &Config, dir: Option<&Path>) -> anyhow::Result<()> {
     let keys = read_private_keys(&config.recovery_private_keys)?;
     let cert = cert::load(config)?;
     let refs: Vec<_> = keys.iter().collect();
+    let recovery = cert::load_recovery(config)?;
+    let recovery = recovery.as_ref().map(|c| c.public_key());
     let mut rng = AppRng::from_env()?;
     if let Some(dir) = dir {
-        let s = reencrypt_dir(&mut rng, dir, &refs, cert.public_key())?;
+        let s = reencrypt_dir(&mut rng, dir, &refs, cert.public_key(), recovery)?;
         for (p, e) in &s.failed {
             eprintln!("error: {}: {e}", p.display());
         }
@@ -51,7 +53,7 @@ pub fn run(config: &Config, dir: Option<&Path>) -> anyhow::Result<()> {
     } else {
         Some(out.format)
     };
-    let r = reencrypt_documents(&mut rng, &input, &refs, cert.public_key(), format)?;
+    let r = reencrypt_documents(&mut rng, &input, &refs, cert.public_key(), recovery, format)?;
     if out.in_place && !r.changed {
         // Already sealed for this certificate: leave the file untouched.
         return Ok(());
@@ -60,22 +62,60 @@ pub fn run(config: &Config, dir: Option<&Path>) -> anyhow::Result<()> {
 }
 
 /// Re-seal `ss` for `target` in place ([`reseal`]: metadata, scope and templates kept as they
-/// are, v1 objects refused, every value that no key opens named). Returns `true` when it changed.
+/// are, v1 objects refused, every value that no key opens named). When the keys do not open
+/// `encryptedData` but open the recovery envelope (`--recovery-private-key recovery.key` after a
+/// lost cluster), the envelope's values are re-sealed. With `recovery` (`--recovery-cert`), the
+/// envelope is sealed again for it unless it is already complete for that recipient (rotating the
+/// recovery key). Returns `true` when it changed.
 pub fn reencrypt_one<R: CryptoRng + ?Sized>(
     rng: &mut R,
     ss: &mut SealedSecret,
     keys: &[&PrivateKey],
     target: &PublicKey,
+    recovery: Option<&PublicKey>,
 ) -> anyhow::Result<bool> {
+    use common::recovery::{Coverage, coverage, promote, seal_envelope};
     let opts = ResealOptions {
         accept_deprecated_v1_data: false,
         normalise: false,
         keep_current: true,
         exhaustive: true,
     };
-    let r = reseal(rng, ss, keys, target, &opts)?;
-    *ss = r.sealed;
-    Ok(r.changed)
+    let (sealed, mut changed) = match reseal(rng, ss, keys, target, &opts) {
+        Ok(r) => (r.sealed, r.changed),
+        Err(e) => match promote(ss) {
+            // Only the envelope opens: re-seal its values (the object changes either way).
+            Ok(Some(promoted)) => match reseal(rng, &promoted, keys, target, &opts) {
+                Ok(r) => (r.sealed, true),
+                Err(_) => return Err(e.into()),
+            },
+            _ => return Err(e.into()),
+        },
+    };
+    *ss = sealed;
+    if let Some(rec) = recovery {
+        let current = matches!(coverage(ss), Ok(Coverage::Complete { recipient }) if recipient == rec.fingerprint().as_str());
+        if !current {
+            let opened = common::recovery::open_items(ss, keys);
+            let unopened: Vec<&str> = opened
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if !unopened.is_empty() {
+                anyhow::bail!(
+                    "cannot seal the recovery envelope: no key opens item(s) {}",
+                    unopened.join(", ")
+                );
+            }
+            let values = opened
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k.as_str(), v.as_slice())));
+            seal_envelope(rng, ss, rec, values)?;
+            changed = true;
+        }
+    }
+    Ok(changed)
 }
 
 /// Outcome of re-encrypting one document set.
@@ -92,6 +132,7 @@ pub fn reencrypt_documents<R: CryptoRng + ?Sized>(
     input: &[u8],
     keys: &[&PrivateKey],
     target: &PublicKey,
+    recovery: Option<&PublicKey>,
     format: Option<Format>,
 ) -> anyhow::Result<Reencrypted> {
     let docs = parse_documents(input)?;
@@ -108,8 +149,9 @@ pub fn reencrypt_documents<R: CryptoRng + ?Sized>(
     for doc in docs {
         let mut ss = sealed_secret_from_value(doc)?;
         let what = ss.metadata.name.clone().unwrap_or_default();
-        changed |= reencrypt_one(rng, &mut ss, keys, target)
+        changed |= reencrypt_one(rng, &mut ss, keys, target, recovery)
             .map_err(|e| e.context(format!("cannot re-encrypt {what}")))?;
+        super::envelope::report_stale(std::iter::once(&ss));
         out.push_str(&sealed_secret_to_string(&ss, format)?);
     }
     Ok(Reencrypted {
@@ -131,7 +173,7 @@ pub struct DirSummary {
     pub failed: Vec<(PathBuf, String)>,
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+pub(super) fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| open_error(dir, &e))?
         .filter_map(Result::ok)
@@ -161,6 +203,7 @@ pub fn reencrypt_dir<R: CryptoRng + ?Sized>(
     dir: &Path,
     keys: &[&PrivateKey],
     target: &PublicKey,
+    recovery: Option<&PublicKey>,
 ) -> anyhow::Result<DirSummary> {
     let mut files = Vec::new();
     walk(dir, &mut files)?;
@@ -185,7 +228,7 @@ pub fn reencrypt_dir<R: CryptoRng + ?Sized>(
             summary.skipped.push(path);
             continue;
         }
-        match reencrypt_documents(rng, &bytes, keys, target, None) {
+        match reencrypt_documents(rng, &bytes, keys, target, recovery, None) {
             Ok(r) if r.changed => {
                 let mut out = r.bytes;
                 if !looks_like_json(&bytes) && !bytes.starts_with(b"---") {

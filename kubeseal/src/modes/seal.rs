@@ -22,9 +22,14 @@ use crate::io::{
 use crate::rng::AppRng;
 
 /// Default mode: the Secrets of the input → SealedSecrets; `name` (`--name`) renames every one,
-/// or names one that has no name, as upstream's `overrideName`.
+/// or names one that has no name, as upstream's `overrideName`. With several `--cert` (ours), one
+/// SealedSecret per certificate; with `--recovery-cert`, each carries the recovery envelope.
 pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
+    if !config.fleet.is_empty() {
+        return super::fleet::run_certs(config, name);
+    }
     let cert = cert::load(config)?;
+    let recovery = cert::load_recovery(config)?;
     let mut rng = AppRng::from_env()?;
     let ns = kubeconfig::LazyNamespace::new(&config.kube);
     let input = read_input(config.input_file.as_deref(), TTY_HINT_RESOURCE)?;
@@ -35,85 +40,135 @@ pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
         name,
         overrides: None,
     };
+    // The input again: item values by name (never printed), in seal_all's order.
+    let secrets: Vec<Secret> = parse_secrets(&input)?;
+    let mut sealed = seal_all(&mut rng, cert.public_key(), &input, &params)?;
+    if let Some(r) = &recovery {
+        super::envelope::attach(&mut rng, &mut sealed, &secrets, r.public_key())?;
+    }
     let fingerprint_key = super::fingerprint::load(config)?;
     let Some(old_path) = config.keep_unchanged.as_deref() else {
-        let Some(fingerprint_key) = fingerprint_key else {
-            let out = seal_documents(
-                &mut rng,
-                cert.public_key(),
-                &input,
-                &params,
-                config.output.format,
-            )?;
-            return emit(&config.output, &out);
-        };
-        let mut sealed = seal_all(&mut rng, cert.public_key(), &input, &params)?;
-        let secrets: Vec<Secret> = parse_secrets(&input)?;
-        let none = super::keep::ByObject::new();
-        super::keep::keep_unchanged(
-            &mut sealed,
-            &secrets,
-            &[],
-            &[],
-            &none,
-            Some(&fingerprint_key),
-        );
+        if let Some(k) = &fingerprint_key {
+            // Nothing to keep: every item gets the fingerprint of its new ciphertext.
+            let none = super::keep::ByObject::new();
+            super::keep::keep_unchanged(&mut sealed, &secrets, &[], &[], &none, Some(k));
+        }
         let mut out = String::new();
         for ss in &sealed {
             out.push_str(&sealed_secret_to_string(ss, config.output.format)?);
         }
         return emit(&config.output, out.as_bytes());
     };
-    let mut sealed = seal_all(&mut rng, cert.public_key(), &input, &params)?;
     let old_bytes = read_file(old_path)?;
-    let old = common::documents::parse_sealed_secrets(&old_bytes)
-        .map_err(|e| anyhow::anyhow!("--keep-unchanged {}: {e}", old_path.display()))?;
     let keys = super::recovery::read_private_keys(&config.recovery_private_keys)?;
-    // The input again: item values by name (never printed), in seal_all's order.
-    let secrets: Vec<Secret> = parse_secrets(&input)?;
     // --from-cluster: the values the cluster proves for each old SealedSecret (an error is a
     // refusal, not a silent re-seal).
     let mut by_cluster = super::keep::ByObject::new();
     if config.from_cluster {
+        let old = common::documents::parse_sealed_secrets(&old_bytes)
+            .map_err(|e| anyhow::anyhow!("--keep-unchanged {}: {e}", old_path.display()))?;
         for o in &old {
             let id = super::keep::id(o);
             let values = super::proof::from_cluster(config, &id.0, &id.1, &o.spec.encrypted_data)?;
             by_cluster.insert(id, values);
         }
     }
-    let kept = super::keep::keep_unchanged(
+    let surgical_text = keep_and_render(
         &mut sealed,
         &secrets,
-        &old,
+        &old_bytes,
+        old_path,
         &keys,
         &by_cluster,
         fingerprint_key.as_ref(),
-    );
-    eprintln!(
-        "kubeseal: {} item(s) kept from {} (proven unchanged), {} sealed again{}",
-        kept.kept,
-        old_path.display(),
-        kept.resealed,
-        if keys.is_empty() && !config.from_cluster && fingerprint_key.is_none() {
-            " (no --recovery-private-key, --fingerprint-key-file or --from-cluster: nothing can be proven)"
-        } else {
-            ""
-        }
-    );
-    if let (Some(out_path), [one]) = (config.output.file.as_deref(), sealed.as_slice())
+    )?;
+    if let (Some(text), Some(out_path)) = (&surgical_text, config.output.file.as_deref())
         && same_file(out_path, old_path)
-        && let Some(text) = surgical(&old_bytes, one)
     {
         if text.as_bytes() != old_bytes.as_slice() {
             write_atomic(out_path, text.as_bytes())?;
         }
         return Ok(());
     }
-    let mut out = String::new();
+    let mut text = String::new();
     for ss in &sealed {
-        out.push_str(&sealed_secret_to_string(ss, config.output.format)?);
+        text.push_str(&sealed_secret_to_string(ss, config.output.format)?);
     }
-    emit(&config.output, out.as_bytes())
+    emit(&config.output, text.as_bytes())
+}
+
+/// `--keep-unchanged`: keep every item of `old_bytes` proven unchanged (and its envelope entry,
+/// when the old envelope has the same recipient) and print the summary. Returns OLDFILE's text
+/// with only the changed lines rewritten when that gives exactly the one new object.
+pub fn keep_and_render(
+    sealed: &mut [SealedSecret],
+    secrets: &[Secret],
+    old_bytes: &[u8],
+    old_path: &Path,
+    keys: &[common::keys::PrivateKey],
+    by_cluster: &super::keep::ByObject,
+    fingerprint_key: Option<&common::fingerprint::FingerprintKey>,
+) -> anyhow::Result<Option<String>> {
+    let old = common::documents::parse_sealed_secrets(old_bytes)
+        .map_err(|e| anyhow::anyhow!("--keep-unchanged {}: {e}", old_path.display()))?;
+    let kept =
+        super::keep::keep_unchanged(sealed, secrets, &old, keys, by_cluster, fingerprint_key);
+    keep_envelopes(sealed, &old);
+    eprintln!(
+        "kubeseal: {} item(s) kept from {} (proven unchanged), {} sealed again{}",
+        kept.kept,
+        old_path.display(),
+        kept.resealed,
+        if keys.is_empty() && by_cluster.is_empty() && fingerprint_key.is_none() {
+            " (no --recovery-private-key, --fingerprint-key-file or --from-cluster: nothing can be proven)"
+        } else {
+            ""
+        }
+    );
+    if let [one] = &*sealed
+        && let Some(text) = surgical(old_bytes, one)
+    {
+        return Ok(Some(text));
+    }
+    Ok(None)
+}
+
+/// For items kept from `old`, keep the old envelope's ciphertext too (same recipient and label),
+/// so that an unchanged object keeps its exact annotation. Warn when an old object carried an
+/// envelope and the new one has none.
+fn keep_envelopes(sealed: &mut [SealedSecret], old: &[SealedSecret]) {
+    use common::recovery::{envelope, set_envelope};
+    for ss in sealed.iter_mut() {
+        let label = common::sealing::label_of(ss);
+        let Some(o) = old.iter().find(|o| {
+            o.metadata.name == ss.metadata.name
+                && o.metadata.namespace == ss.metadata.namespace
+                && common::sealing::label_of(o) == label
+        }) else {
+            continue;
+        };
+        let (Ok(Some(old_env)), new_env) = (envelope(o), envelope(ss)) else {
+            continue;
+        };
+        let Ok(Some(mut new_env)) = new_env else {
+            eprintln!(
+                "kubeseal: warning: {} carried a recovery envelope; the new SealedSecret has none (pass --recovery-cert)",
+                ss.metadata.name.as_deref().unwrap_or_default()
+            );
+            continue;
+        };
+        if old_env.recipient != new_env.recipient {
+            continue;
+        }
+        for (k, ct) in &ss.spec.encrypted_data {
+            if o.spec.encrypted_data.get(k) == Some(ct)
+                && let Some(old_ct) = old_env.items.get(k)
+            {
+                new_env.items.insert(k.clone(), old_ct.clone());
+            }
+        }
+        set_envelope(ss, &new_env);
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -157,9 +212,28 @@ fn surgical(old_bytes: &[u8], new: &SealedSecret) -> Option<String> {
         old.metadata.annotations.as_ref(),
         &common::fingerprint::of_annotations(new.metadata.annotations.as_ref()),
     ));
-    let edited = edit_encrypted_data(text, index, &edits).ok()?;
+    let mut edited = edit_encrypted_data(text, index, &edits).ok()?;
     if edited.rewritten.is_some() {
         return None;
+    }
+    let annotation = |ss: &SealedSecret| {
+        ss.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(common::recovery::RECOVERY_ANNOTATION))
+            .cloned()
+    };
+    if annotation(&old) != annotation(new) {
+        edited = common::edit::set_annotation(
+            &edited.text,
+            index,
+            common::recovery::RECOVERY_ANNOTATION,
+            annotation(new).as_deref(),
+        )
+        .ok()?;
+        if edited.rewritten.is_some() {
+            return None;
+        }
     }
     let after = documents(&edited.text).ok()?;
     let got = sealed_secret_from_value(after.get(index)?.value.clone()).ok()?;
@@ -202,6 +276,7 @@ pub fn run_merge_into(config: &Config, target: &Path) -> anyhow::Result<()> {
         name: None,
         overrides: None,
     };
+    let recovery = cert::load_recovery(config)?;
     let out = merge_into(
         &mut rng,
         cert.public_key(),
@@ -209,8 +284,11 @@ pub fn run_merge_into(config: &Config, target: &Path) -> anyhow::Result<()> {
         &file,
         &params,
         config.output.explicit_format,
+        recovery.as_ref(),
     )?;
-    write_atomic(target, &out)
+    write_atomic(target, &out)?;
+    super::envelope::report_stale_text(&String::from_utf8_lossy(&out));
+    Ok(())
 }
 
 /// What seal needs besides the key.
@@ -308,23 +386,8 @@ pub fn seal_one<R: CryptoRng + ?Sized>(
     Ok(seal_secret(rng, key, &secret)?)
 }
 
-/// Default mode: every Secret of `input` → SealedSecrets in `format`.
-pub fn seal_documents<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    key: &PublicKey,
-    input: &[u8],
-    p: &SealParams<'_>,
-    format: Format,
-) -> anyhow::Result<Vec<u8>> {
-    let sealed = seal_all(rng, key, input, p)?;
-    let mut out = String::new();
-    for ss in &sealed {
-        out.push_str(&sealed_secret_to_string(ss, format)?);
-    }
-    Ok(out.into_bytes())
-}
-
-fn seal_all<R: CryptoRng + ?Sized>(
+/// Every Secret of `input` sealed, in input order.
+pub fn seal_all<R: CryptoRng + ?Sized>(
     rng: &mut R,
     key: &PublicKey,
     input: &[u8],
@@ -390,6 +453,7 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
     file_bytes: &[u8],
     p: &SealParams<'_>,
     explicit_format: Option<Format>,
+    recovery: Option<&common::keys::Certificate>,
 ) -> anyhow::Result<Vec<u8>> {
     let file_format = if looks_like_json(file_bytes) {
         Format::Json
@@ -414,7 +478,24 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
         overrides: Some((name, namespace, scope)),
     };
     let mut fingerprints = common::fingerprint::of_annotations(orig.metadata.annotations.as_ref());
-    for update in seal_all(rng, key, input, &params)? {
+    let what = format!(
+        "the --merge-into file's SealedSecret {:?}",
+        params
+            .overrides
+            .as_ref()
+            .map(|o| o.0.as_str())
+            .unwrap_or_default()
+    );
+    let mut env = super::envelope::plan(common::recovery::envelope(&orig)?, recovery, true, &what)?;
+    let label = common::sealing::label_of(&orig);
+    let secrets = parse_secrets(input)?;
+    let updates = seal_all(rng, key, input, &params)?;
+    for (update, secret) in updates.into_iter().zip(&secrets) {
+        if let (Some(env), Some(r)) = (env.as_mut(), recovery) {
+            for (k, v) in super::envelope::secret_values(secret) {
+                env.seal_item(rng, r.public_key(), &label, k, v)?;
+            }
+        }
         // The fingerprints of replaced items named their old ciphertexts.
         for k in update.spec.encrypted_data.keys() {
             fingerprints.remove(k);
@@ -447,6 +528,9 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
         .is_some_and(|a| a.contains_key(common::fingerprint::ANNOTATION))
     {
         super::fingerprint::apply(&mut orig.metadata.annotations, &fingerprints);
+    }
+    if let Some(env) = env.take() {
+        common::recovery::set_envelope(&mut orig, &env);
     }
     let format = explicit_format.unwrap_or(file_format);
     let mut out = sealed_secret_to_string(&orig, format)?;

@@ -36,14 +36,31 @@ pub fn run(cmd: &SetCommand, config: &Config) -> anyhow::Result<()> {
     };
     let fingerprint_key = super::fingerprint::load(config)?;
     let mut values = std::collections::BTreeMap::new();
+    let recovery = cert::load_recovery(config)?;
+    let what = format!("{}: SealedSecret {name:?}", path.display());
+    let mut env = super::envelope::plan(
+        super::envelope::of_value(&target.value)?,
+        recovery.as_ref(),
+        needs_key,
+        &what,
+    )?;
+    let label = encryption_label(&namespace, &name, scope);
     let mut edits = Vec::with_capacity(cmd.items.len() + 1);
     for item in &cmd.items {
         let edit = match (&item.source, &cert) {
-            (SetSource::Delete, _) => ItemEdit::Delete {
-                key: item.key.clone(),
-            },
+            (SetSource::Delete, _) => {
+                if let Some(env) = env.as_mut() {
+                    env.items.remove(&item.key);
+                }
+                ItemEdit::Delete {
+                    key: item.key.clone(),
+                }
+            }
             (source, Some(cert)) => {
                 let value = value_of(&item.key, source, cmd, &mut rng)?;
+                if let (Some(env), Some(r)) = (env.as_mut(), &recovery) {
+                    env.seal_item(&mut rng, r.public_key(), &label, &item.key, &value)?;
+                }
                 let target = Target {
                     key: cert.public_key(),
                     namespace: &namespace,
@@ -65,12 +82,24 @@ pub fn run(cmd: &SetCommand, config: &Config) -> anyhow::Result<()> {
     edits.extend(super::fingerprint::edit_for(
         annotations.as_ref(),
         fingerprint_key.as_ref(),
-        &encryption_label(&namespace, &name, scope),
+        &label,
         &edits,
         |k| values.get(k).map(|v| v.as_slice()),
     ));
-    let edited = edit_encrypted_data(text, index, &edits)
+    let mut edited = edit_encrypted_data(text, index, &edits)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if let Some(env) = &env {
+        let with_env = common::edit::set_annotation(
+            &edited.text,
+            index,
+            common::recovery::RECOVERY_ANNOTATION,
+            Some(&env.to_annotation()),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        edited.text = with_env.text;
+        edited.rewritten = edited.rewritten.or(with_env.rewritten);
+    }
+    super::envelope::report_stale_text(&edited.text);
     if let Some(why) = edited.rewritten {
         eprintln!(
             "kubeseal: {}: SealedSecret {name:?} rewritten in kubeseal's format ({why}); its comments and layout are not kept",
