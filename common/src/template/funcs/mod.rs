@@ -10,6 +10,7 @@ use super::{Exec, Value, XR};
 
 mod builtins;
 mod crypto;
+mod dates;
 mod dicts;
 mod lists;
 mod numbers;
@@ -40,6 +41,7 @@ impl Exec<'_> {
             strings::apply,
             xstrings::apply,
             crypto::apply,
+            dates::apply,
             url::apply,
             paths::apply,
         ] {
@@ -55,3 +57,6 @@ impl Exec<'_> {
 
 /// What a family returns: the value, or the arguments back when `f` is not its own.
 type Answer = Result<Value, Vec<Value>>;
+
+pub(super) use dates::GoTime;
+pub(super) use semver::Version;
