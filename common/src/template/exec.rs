@@ -722,6 +722,9 @@ impl<'a> Exec<'a> {
             (Value::Int(x), Value::Int(y)) => x == y,
             (Value::Float(x), Value::Float(y)) => x == y,
             (Value::Str(x), Value::Str(y)) => x.as_slice() == y.as_slice(),
+            // Go's `==` on the struct (time.Time: instant, monotonic reading and *Location) or
+            // on the pointer (*semver.Version).
+            (Value::Obj(x), Value::Obj(y)) => x.same(y),
             (Value::List(_) | Value::Dict(_) | Value::Root, _)
             | (_, Value::List(_) | Value::Dict(_) | Value::Root) => {
                 return self.call_err(

@@ -102,6 +102,17 @@ impl Obj {
             _ => "struct",
         }
     }
+    /// Go's `==` on two such values.
+    pub(in crate::template) fn same(self: &Rc<Self>, o: &Rc<Self>) -> bool {
+        match (&**self, &**o) {
+            (Obj::Time(a), Obj::Time(b)) => a.same(b),
+            (Obj::Version(a), Obj::Version(b)) if a.pointer && b.pointer => Rc::ptr_eq(self, o),
+            (Obj::Version(a), Obj::Version(b)) => {
+                !a.pointer && !b.pointer && a.string() == b.string()
+            }
+            _ => false,
+        }
+    }
     /// What fmt prints (`String()`).
     pub(in crate::template) fn string(&self) -> String {
         match self {

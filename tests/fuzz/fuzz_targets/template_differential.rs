@@ -27,9 +27,21 @@ use goref::{GoOutcome, GoRef};
 use libfuzzer_sys::fuzz_target;
 use zeroize::Zeroizing;
 
-/// (name, argument kinds): `a` any, `s` string, `i` int, `l` list, `d` dict, `r` regex,
+/// (name, argument kinds): `a` any, `s` string, `i` int, `l` list, `d` dict, `r` regex, `T` a date,
 /// `f` printf format, `*` any number of any (0–3).
 const FUNCS: &[(&str, &str)] = &[
+    ("toDate", "ss"),
+    ("mustToDate", "ss"),
+    ("date", "sT"),
+    ("dateInZone", "sTs"),
+    ("date_in_zone", "sTs"),
+    ("htmlDate", "T"),
+    ("htmlDateInZone", "Ts"),
+    ("dateModify", "sT"),
+    ("date_modify", "sT"),
+    ("mustDateModify", "sT"),
+    ("unixEpoch", "T"),
+    ("semver", "s"),
     ("and", "a*"),
     ("or", "a*"),
     ("not", "a"),
@@ -173,6 +185,14 @@ const FUNCS: &[(&str, &str)] = &[
 ];
 
 const STRINGS: &[&str] = &[
+    "2006-01-02",
+    "15:04:05.000 MST Z07:00",
+    "Mon Jan _2 3PM -0700 002",
+    "2024-02-29",
+    "1h30m",
+    "-1.5h",
+    "Europe/Paris",
+    "Asia/Kolkata",
     "",
     "a",
     "b,c",
@@ -228,6 +248,18 @@ const FORMATS: &[&str] = &[
     "%v", "%s", "%d", "%q", "%x", "%5.2f", "%-4s|", "%+d", "%#v", "%t", "%c", "%e", "%g", "%%",
     "%08.3f", "%s %s", "%!", "%z", "% x", "%X",
 ];
+/// Dates (`T`): fixed instants, so both engines see the same time (`now` and `ago` are
+/// compared by shape in the corpus instead).
+const TIMES: &[&str] = &[
+    "(toDate \"2006-01-02\" \"2024-02-29\")",
+    "(toDate \"2006-01-02T15:04:05.999Z07:00\" \"2021-03-04T05:06:07.5+05:30\")",
+    "(toDate \"Jan _2 15:04 MST\" \"Feb  3 04:05 CET\")",
+    "(toDate \"15:04\" \"bad\")",
+    "(dateModify \"36h\" (toDate \"2006\" \"2020\"))",
+    "1700000000",
+    "0",
+    "-1",
+];
 const TEXT: &[&str] = &["x", " ", "\n", "-", ",", "é"];
 const FIELDS: &[&str] = &[".a", ".b", ".n", ".e", ".missing", "."];
 
@@ -263,6 +295,7 @@ impl Gen<'_> {
             'd' => 6,
             'r' => 7,
             'f' => 8,
+            'T' => 9,
             _ => self.byte() % 7,
         };
         match k {
@@ -306,6 +339,10 @@ impl Gen<'_> {
                     self.operand('a');
                 }
                 self.out.push(')');
+            }
+            9 => {
+                let t = self.pick(TIMES);
+                self.out.push_str(t);
             }
             7 => {
                 let r = self.pick(REGEXES);

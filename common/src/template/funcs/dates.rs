@@ -68,6 +68,17 @@ impl GoTime {
         }
     }
 
+    /// Go's `==` on two `time.Time` structs: the same instant, monotonic reading and
+    /// `*Location` (UTC and Local are single values; a loaded or fixed zone is a new one each
+    /// time it is made).
+    pub(in crate::template) fn same(&self, o: &GoTime) -> bool {
+        let loc = match (&*self.loc, &*o.loc) {
+            (Loc::Utc, Loc::Utc) | (Loc::Local, Loc::Local) => true,
+            _ => Rc::ptr_eq(&self.loc, &o.loc),
+        };
+        loc && self.sec == o.sec && self.nsec == o.nsec && self.mono == o.mono
+    }
+
     /// `t.In(loc)` (drops the monotonic reading, as Go's `setLoc` does).
     fn in_loc(&self, loc: Rc<Loc>) -> GoTime {
         GoTime {
