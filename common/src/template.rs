@@ -347,40 +347,19 @@ pub const FUNCTIONS: &[&str] = &[
     "unixEpoch",
     // sprig semver.go
     "semver",
+    // sprig crypto.go: certificates
+    "genCA",
+    "genCAWithKey",
+    "genSelfSignedCert",
+    "genSelfSignedCertWithKey",
+    "genSignedCert",
+    "genSignedCertWithKey",
+    "buildCustomCert",
 ];
 
 /// Functions Go (text/template + sprig) has that we do not implement, with the reason. A
 /// template naming one fails at parse time with `function "NAME" not supported: REASON`.
-pub const OMITTED: &[(&str, &str)] = &[
-    (
-        "genCA",
-        "not implemented yet (issue 15): needs an X.509 profile matching Go's x509.CreateCertificate (key usage, extended key usage, basic constraints, key ids, SANs) for RSA-2048 or a given RSA/ECDSA/Ed25519 PEM key, and a differential check that parses both PEM outputs",
-    ),
-    (
-        "genCAWithKey",
-        "not implemented yet (issue 15): needs an X.509 profile matching Go's x509.CreateCertificate (key usage, extended key usage, basic constraints, key ids, SANs) for RSA-2048 or a given RSA/ECDSA/Ed25519 PEM key, and a differential check that parses both PEM outputs",
-    ),
-    (
-        "genSelfSignedCert",
-        "not implemented yet (issue 15): needs an X.509 profile matching Go's x509.CreateCertificate (key usage, extended key usage, basic constraints, key ids, SANs) for RSA-2048 or a given RSA/ECDSA/Ed25519 PEM key, and a differential check that parses both PEM outputs",
-    ),
-    (
-        "genSelfSignedCertWithKey",
-        "not implemented yet (issue 15): needs an X.509 profile matching Go's x509.CreateCertificate (key usage, extended key usage, basic constraints, key ids, SANs) for RSA-2048 or a given RSA/ECDSA/Ed25519 PEM key, and a differential check that parses both PEM outputs",
-    ),
-    (
-        "genSignedCert",
-        "not implemented yet (issue 15): needs an X.509 profile matching Go's x509.CreateCertificate (key usage, extended key usage, basic constraints, key ids, SANs) for RSA-2048 or a given RSA/ECDSA/Ed25519 PEM key, and a differential check that parses both PEM outputs",
-    ),
-    (
-        "genSignedCertWithKey",
-        "not implemented yet (issue 15): needs an X.509 profile matching Go's x509.CreateCertificate (key usage, extended key usage, basic constraints, key ids, SANs) for RSA-2048 or a given RSA/ECDSA/Ed25519 PEM key, and a differential check that parses both PEM outputs",
-    ),
-    (
-        "buildCustomCert",
-        "not implemented yet (issue 15): needs an X.509 profile matching Go's x509.CreateCertificate (key usage, extended key usage, basic constraints, key ids, SANs) for RSA-2048 or a given RSA/ECDSA/Ed25519 PEM key, and a differential check that parses both PEM outputs",
-    ),
-];
+pub const OMITTED: &[(&str, &str)] = &[];
 
 /// Functions of sprig 3.3 (upstream's pin) that the reference renderer's sprig 3.2.3 lacks.
 pub const SPRIG_3_3_ONLY: &[&str] = &["sha512sum"];

@@ -31,6 +31,10 @@ fn unseal_applies_the_template_limits() {
             "keybomb".into(),
             "{{ range until 10 }}{{ genPrivateKey \"rsa\" }}{{ end }}".into(),
         ),
+        (
+            "certbomb".into(),
+            "{{ range until 100 }}{{ genCA \"x\" 1 }}{{ end }}".into(),
+        ),
         ("nesting".into(), format!("{{{{ {deep} }}}}")),
         ("fine".into(), "{{ dateInZone \"2006\" 0 \"UTC\" }}".into()),
     ]));

@@ -86,6 +86,7 @@ pub(in crate::template) enum Value {
 pub(in crate::template) enum Obj {
     Time(super::funcs::GoTime),
     Version(super::funcs::Version),
+    Cert(super::funcs::CertPair),
 }
 
 impl Obj {
@@ -94,6 +95,7 @@ impl Obj {
             Obj::Time(_) => "time.Time",
             Obj::Version(v) if v.pointer => "*semver.Version",
             Obj::Version(_) => "semver.Version",
+            Obj::Cert(_) => "sprig.certificate",
         }
     }
     pub(in crate::template) fn kind_name(&self) -> &'static str {
@@ -118,6 +120,7 @@ impl Obj {
         match self {
             Obj::Time(t) => t.string(),
             Obj::Version(v) => v.string(),
+            Obj::Cert(c) => format!("{{{} {}}}", c.cert, c.key.as_str()),
         }
     }
     /// `json.Marshal` of the value (`None`: Go's marshaller fails).
@@ -129,6 +132,14 @@ impl Obj {
                 push_json_str(&mut out, v.string().as_bytes(), true);
                 String::from_utf8(out).ok()
             }
+            Obj::Cert(c) => {
+                let mut out = b"{\"Cert\":".to_vec();
+                push_json_str(&mut out, c.cert.as_bytes(), true);
+                out.extend_from_slice(b",\"Key\":");
+                push_json_str(&mut out, c.key.as_bytes(), true);
+                out.push(b'}');
+                String::from_utf8(out).ok()
+            }
         }
     }
     /// A method call, `None` when the type has no such method (or not with these arguments).
@@ -136,6 +147,8 @@ impl Obj {
         match self {
             Obj::Time(t) => t.method(name, args),
             Obj::Version(v) => v.method(name, args),
+            Obj::Cert(c) if args.is_empty() => c.field(name),
+            Obj::Cert(_) => None,
         }
     }
 }

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::{Exec, Value, XR};
 
 mod builtins;
+mod certs;
 mod crypto;
 mod dates;
 mod dicts;
@@ -42,6 +43,7 @@ impl Exec<'_> {
             xstrings::apply,
             crypto::apply,
             dates::apply,
+            certs::apply,
             url::apply,
             paths::apply,
         ] {
@@ -58,5 +60,6 @@ impl Exec<'_> {
 /// What a family returns: the value, or the arguments back when `f` is not its own.
 type Answer = Result<Value, Vec<Value>>;
 
+pub(super) use certs::CertPair;
 pub(super) use dates::GoTime;
 pub(super) use semver::Version;
