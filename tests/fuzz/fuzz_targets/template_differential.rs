@@ -4,7 +4,8 @@
 //! The input drives a generator over the function table: actions, pipelines, parentheses,
 //! `if`/`with`/`range`/`else`, variables, `define`/`template`/`block`, literals of every type
 //! and the data map's fields. Each template is rendered by both engines with the controller's
-//! limits, and must give identical bytes or an error in both. Not compared: our own limit
+//! limits, and must give identical bytes or an error in both (one input gives several templates,
+//! rendered by Go in one round trip: see `BUDGET`). Not compared: our own limit
 //! errors (Go has none), Go timeouts, and what docs/templates.md lists as deliberate differences
 //! — so the generator leaves out random functions, `bcrypt`/`htpasswd`, the reflection functions
 //! and `%T` (our one integer type), sprig's int64-returning arithmetic (`deepEqual`, `has`,
@@ -491,7 +492,24 @@ impl Gen<'_> {
         ])
     }
 
-    fn template(&mut self) {
+    /// One template from at most `budget` more input bytes.
+    fn template(&mut self, budget: usize) {
+        let end = self.pos.saturating_add(budget).min(self.data.len());
+        let mut bounded = Gen {
+            data: self.data.get(..end).unwrap_or(self.data),
+            pos: self.pos,
+            out: String::new(),
+            depth: 0,
+            vars: Vec::new(),
+            defs: Vec::new(),
+            in_range: 0,
+        };
+        bounded.whole_template();
+        self.pos = bounded.pos.max(self.pos + 1);
+        self.out = bounded.out;
+    }
+
+    fn whole_template(&mut self) {
         // A few top-level defines first, then the main body.
         for i in 0..self.byte() % 3 {
             let name = format!("t{i}");
@@ -535,6 +553,11 @@ fn go() -> &'static Mutex<GoRef> {
     GO.get_or_init(|| Mutex::new(goref::start().unwrap_or_else(|e| panic!("{e}"))))
 }
 
+/// Input bytes per generated template: one input gives up to `len / BUDGET` templates, sent to
+/// Go in one round trip (a round trip per template left both processes waiting on each other,
+/// and libFuzzer's per-input bookkeeping is shared by all of them).
+const BUDGET: usize = 96;
+
 fuzz_target!(|input: &[u8]| {
     let mut g = Gen {
         data: input,
@@ -545,8 +568,11 @@ fuzz_target!(|input: &[u8]| {
         defs: Vec::new(),
         in_range: 0,
     };
-    g.template();
-    let src = g.out;
+    let mut sources = Vec::new();
+    while !g.done() || sources.is_empty() {
+        g.template(BUDGET);
+        sources.push(std::mem::take(&mut g.out));
+    }
     let data_plain: BTreeMap<String, Vec<u8>> = [("a", "v1"), ("b", "x,y"), ("n", "12"), ("e", "")]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
@@ -556,23 +582,40 @@ fuzz_target!(|input: &[u8]| {
         .map(|(k, v)| (k.clone(), Zeroizing::new(v.clone())))
         .collect();
     let limits = Limits::default();
-    let ours = render("t", &src, &data, &limits);
-    if matches!(
-        ours,
-        Err(TemplateError::OutputLimit { .. }
-            | TemplateError::StepLimit { .. }
-            | TemplateError::DepthLimit { .. })
-    ) {
+    // Ours first; a template that hits our own limits is not compared (Go has none).
+    let mut pending = Vec::new();
+    for src in &sources {
+        let ours = render("t", src, &data, &limits);
+        if matches!(
+            ours,
+            Err(TemplateError::OutputLimit { .. }
+                | TemplateError::StepLimit { .. }
+                | TemplateError::DepthLimit { .. })
+        ) {
+            continue;
+        }
+        pending.push((src.as_str(), ours));
+    }
+    if pending.is_empty() {
         return;
     }
-    let theirs = {
+    let items: Vec<(&str, &str, &BTreeMap<String, Vec<u8>>, usize)> = pending
+        .iter()
+        .map(|(src, _)| ("t", *src, &data_plain, limits.max_output_bytes))
+        .collect();
+    let answers = {
         let mut go = go()
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        go.render("t", &src, &data_plain, limits.max_output_bytes)
-            .unwrap_or_else(|e| panic!("{e}"))
+        go.render_batch(&items).unwrap_or_else(|e| panic!("{e}"))
     };
-    match (&theirs, &ours) {
+    for ((src, ours), theirs) in pending.iter().zip(&answers) {
+        compare(src, theirs, ours);
+    }
+});
+
+fn compare(src: &str, theirs: &GoOutcome, ours: &Result<Zeroizing<Vec<u8>>, TemplateError>) {
+    match (theirs, ours) {
         (GoOutcome::Timeout, _) => {}
         // `range` over an integer is Go 1.22 (upstream's Go; the reference is 1.19).
         (GoOutcome::Exec(e), Ok(_))
@@ -595,4 +638,4 @@ fuzz_target!(|input: &[u8]| {
                 .map_err(ToString::to_string)
         ),
     }
-});
+}
