@@ -38,6 +38,9 @@ impl GoOutcome {
     }
 }
 
+/// One template of a batch: name, source, data, output limit.
+pub type BatchItem<'a> = (&'a str, &'a str, &'a BTreeMap<String, Vec<u8>>, usize);
+
 /// The running reference renderer.
 pub struct GoRef {
     child: Child,
@@ -136,10 +139,7 @@ impl GoRef {
 
     /// [`Self::render`] for several templates (name, source, data, limit) in one round trip.
     #[allow(dead_code)] // used by the fuzz target, not by the differential test
-    pub fn render_batch(
-        &mut self,
-        items: &[(&str, &str, &BTreeMap<String, Vec<u8>>, usize)],
-    ) -> Result<Vec<GoOutcome>, String> {
+    pub fn render_batch(&mut self, items: &[BatchItem<'_>]) -> Result<Vec<GoOutcome>, String> {
         let batch: Vec<serde_json::Value> = items
             .iter()
             .map(|(n, t, d, m)| request(n, t, d, *m))
