@@ -32,6 +32,7 @@ mod parse;
 mod tests;
 mod value;
 
+pub use self::value::Env;
 use self::{lex::*, parse::*, value::*};
 
 // ───────────────────────────── public API ─────────────────────────────
@@ -327,108 +328,38 @@ pub const FUNCTIONS: &[&str] = &[
     "urlJoin",
     "genPrivateKey",
     "derivePassword",
+    // sprig date.go
+    "ago",
+    "date",
+    "date_in_zone",
+    "date_modify",
+    "dateInZone",
+    "dateModify",
+    "duration",
+    "durationRound",
+    "htmlDate",
+    "htmlDateInZone",
+    "must_date_modify",
+    "mustDateModify",
+    "mustToDate",
+    "now",
+    "toDate",
+    "unixEpoch",
+    // sprig semver.go
+    "semver",
+    // sprig crypto.go: certificates
+    "genCA",
+    "genCAWithKey",
+    "genSelfSignedCert",
+    "genSelfSignedCertWithKey",
+    "genSignedCert",
+    "genSignedCertWithKey",
+    "buildCustomCert",
 ];
 
 /// Functions Go (text/template + sprig) has that we do not implement, with the reason. A
 /// template naming one fails at parse time with `function "NAME" not supported: REASON`.
-pub const OMITTED: &[(&str, &str)] = &[
-    (
-        "ago",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "date",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "date_in_zone",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "date_modify",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "dateInZone",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "dateModify",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "duration",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "durationRound",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "htmlDate",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "htmlDateInZone",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "must_date_modify",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "mustDateModify",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "mustToDate",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "now",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "toDate",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "unixEpoch",
-        "not implemented yet (issue 15): dates need Go's time layouts, time.Duration printing and a time zone database",
-    ),
-    (
-        "semver",
-        "not implemented yet (issue 15): needs Masterminds/semver's version coercion and constraint syntax",
-    ),
-    (
-        "genCA",
-        "not implemented yet (issue 15): key and certificate generation (RSA, ECDSA, Ed25519, DSA; x509)",
-    ),
-    (
-        "genCAWithKey",
-        "not implemented yet (issue 15): key and certificate generation (RSA, ECDSA, Ed25519, DSA; x509)",
-    ),
-    (
-        "genSelfSignedCert",
-        "not implemented yet (issue 15): key and certificate generation (RSA, ECDSA, Ed25519, DSA; x509)",
-    ),
-    (
-        "genSelfSignedCertWithKey",
-        "not implemented yet (issue 15): key and certificate generation (RSA, ECDSA, Ed25519, DSA; x509)",
-    ),
-    (
-        "genSignedCert",
-        "not implemented yet (issue 15): key and certificate generation (RSA, ECDSA, Ed25519, DSA; x509)",
-    ),
-    (
-        "genSignedCertWithKey",
-        "not implemented yet (issue 15): key and certificate generation (RSA, ECDSA, Ed25519, DSA; x509)",
-    ),
-    (
-        "buildCustomCert",
-        "not implemented yet (issue 15): key and certificate generation (RSA, ECDSA, Ed25519, DSA; x509)",
-    ),
-];
+pub const OMITTED: &[(&str, &str)] = &[];
 
 /// Functions of sprig 3.3 (upstream's pin) that the reference renderer's sprig 3.2.3 lacks.
 pub const SPRIG_3_3_ONLY: &[&str] = &["sha512sum"];
@@ -438,7 +369,8 @@ pub const EXTENSIONS: &[&str] = &["toYaml"];
 
 /// Parse and execute one template named `name` over `data` (decrypted key -> bytes). The
 /// random functions draw from the thread's CSPRNG (`rand::rng()`, seeded from the OS), as
-/// sprig draws from `crypto/rand`; [`render_with_rng`] takes the source as an argument.
+/// sprig draws from `crypto/rand`; `now` reads the system clock and `dateInZone` the host's
+/// `/usr/share/zoneinfo`, as Go's `time` does. [`render_in`] takes all three as arguments.
 pub fn render(
     name: &str,
     src: &str,
@@ -456,8 +388,63 @@ pub fn render_with_rng(
     limits: &Limits,
     rng: &mut dyn CryptoRng,
 ) -> Result<Zeroizing<Vec<u8>>, TemplateError> {
+    render_in(name, src, data, limits, rng, &system_env(&read_zoneinfo))
+}
+
+/// Go's zoneinfo search on Linux without `$ZONEINFO`: the first of these directories that has
+/// the file (the controller image ships Debian's tzdata in the first).
+const ZONEINFO_DIRS: &[&str] = &[
+    "/usr/share/zoneinfo/",
+    "/usr/share/lib/zoneinfo/",
+    "/usr/lib/locale/TZ/",
+];
+
+fn read_zoneinfo(name: &str) -> Option<Vec<u8>> {
+    // A TZif file is small; anything large is not one (bounds the read).
+    const MAX: u64 = 1 << 20;
+    ZONEINFO_DIRS.iter().find_map(|d| {
+        let p = std::path::Path::new(d).join(name);
+        let meta = std::fs::metadata(&p).ok()?;
+        (meta.is_file() && meta.len() <= MAX)
+            .then(|| std::fs::read(&p).ok())
+            .flatten()
+    })
+}
+
+/// The process's clock, with `zoneinfo` for the time zones.
+pub fn system_env<'a>(zoneinfo: &'a dyn Fn(&str) -> Option<Vec<u8>>) -> Env<'a> {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    let now = std::time::SystemTime::now();
+    let unix = match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
+        Err(_) => (0, 0),
+    };
+    Env {
+        now_unix: unix,
+        // Go's monotonic readings start just above zero at process start.
+        now_mono: i64::try_from(start.elapsed().as_nanos())
+            .unwrap_or(i64::MAX)
+            .saturating_add(1),
+        zoneinfo,
+    }
+}
+
+/// [`render`] with everything from outside given: the random source, the clock and the time
+/// zones.
+pub fn render_in(
+    name: &str,
+    src: &str,
+    data: &BTreeMap<String, Zeroizing<Vec<u8>>>,
+    limits: &Limits,
+    rng: &mut dyn CryptoRng,
+    env: &Env<'_>,
+) -> Result<Zeroizing<Vec<u8>>, TemplateError> {
     let tree = parse(name, src, limits)?;
-    let mut ex = Exec::new(name, src, data, limits, rng, &tree.defs);
+    let mut ex = Exec::new(name, src, data, limits, rng, &tree.defs, env);
     let res = ex.walk(&Value::Root, &tree.root);
     match res {
         Ok(_) => Ok(std::mem::take(&mut ex.out).into_inner()),

@@ -4,6 +4,10 @@
 //! The corpus is `common/tests/template_corpus/*.txt`; every case is rendered by both engines in
 //! this run: the bytes must be identical, or both must fail. A case marked `~ REGEX` is a random
 //! function: both outputs must match the regex (whole output) instead. A case marked
+//! `x509` holds certificates and keys (random): every PEM block in both outputs is replaced by
+//! what it says — a certificate's subject, issuer, validity length, serial size, key type and
+//! size, signature algorithm and each extension (OID, criticality, DER value; the key ids only
+//! as present), a key's type and size — and the rest must be identical. A case marked
 //! `! REASON` is a documented difference (docs/templates.md): it must still differ, so the list
 //! cannot go stale. Both also check that the corpus names every function Go knows, and that every
 //! such function is either implemented (in `template::FUNCTIONS`) or deliberately left out
@@ -13,6 +17,7 @@
 //! ```text
 //! === case name
 //! ~ ^[a-z]{5}$            (optional: compare by shape)
+//! x509                    (optional: compare PEM certificates and keys by content)
 //! ! why it differs        (optional: a documented difference)
 //! data {"k": "v"}         (optional: the decrypted values; default: DEFAULT_DATA)
 //! ---
@@ -45,6 +50,7 @@ struct Case {
     file: String,
     name: String,
     shape: Option<regex::Regex>,
+    x509: bool,
     known: Option<String>,
     data: BTreeMap<String, Vec<u8>>,
     tpl: String,
@@ -89,6 +95,7 @@ fn load_corpus() -> Vec<Case> {
                 file: file.clone(),
                 name,
                 shape: None,
+                x509: false,
                 known: None,
                 data: default.clone(),
                 tpl: body.strip_suffix('\n').unwrap_or(body).to_owned(),
@@ -97,6 +104,8 @@ fn load_corpus() -> Vec<Case> {
                 if let Some(re) = l.strip_prefix("~ ") {
                     case.shape =
                         Some(regex::Regex::new(re).unwrap_or_else(|e| panic!("{at}: {e}")));
+                } else if l == "x509" {
+                    case.x509 = true;
                 } else if let Some(why) = l.strip_prefix("! ") {
                     case.known = Some(why.to_owned());
                 } else if let Some(json) = l.strip_prefix("data ") {
@@ -133,6 +142,95 @@ fn show_go(g: &GoOutcome) -> String {
     }
 }
 
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What one PEM block says (see the module docs), or why it cannot be read.
+fn describe_block(typ: &str, der: &[u8]) -> String {
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    use rsa::pkcs8::DecodePublicKey as _;
+    use rsa::traits::PublicKeyParts as _;
+    use x509_cert::der::Decode as _;
+    match typ {
+        "CERTIFICATE" => {
+            let Ok(c) = x509_cert::Certificate::from_der(der) else {
+                return "CERT{unparsable}".into();
+            };
+            let t = c.tbs_certificate();
+            let v = t.validity();
+            let secs = |x: &x509_cert::time::Time| x.to_unix_duration().as_secs() as i64;
+            let days = (secs(&v.not_after) - secs(&v.not_before)) as f64 / 86_400.0;
+            let spki = t.subject_public_key_info();
+            let key = x509_cert::der::Encode::to_der(spki)
+                .ok()
+                .and_then(|d| rsa::PublicKey::from_public_key_der(&d).ok())
+                .map(|k| format!("rsa{}", k.size() * 8))
+                .ok_or(())
+                .unwrap_or_else(|_| spki.algorithm.oid.to_string());
+            let mut exts = Vec::new();
+            for e in t.extensions().map(|e| e.as_slice()).unwrap_or_default() {
+                let oid = e.extn_id.to_string();
+                // Subject and authority key ids depend on the random key.
+                let val = if oid == "2.5.29.14" || oid == "2.5.29.35" {
+                    "present".to_owned()
+                } else {
+                    hex(e.extn_value.as_bytes())
+                };
+                exts.push(format!("{oid}{}={val}", if e.critical { "!" } else { "" }));
+            }
+            format!(
+                "CERT{{v{:?} subject={} issuer={} days={days:.3} serial_bits<=128:{} key={key} sig={} ext=[{}] {}}}",
+                t.version(),
+                t.subject(),
+                t.issuer(),
+                t.serial_number().as_bytes().len() <= 17,
+                c.signature_algorithm().oid,
+                exts.join(" "),
+                if t.issuer() == t.subject() {
+                    "self-issued"
+                } else {
+                    "issued"
+                },
+            )
+        }
+        "RSA PRIVATE KEY" => match rsa::PrivateKey::from_pkcs1_der(der) {
+            Ok(k) => format!("KEY{{rsa{}}}", k.size() * 8),
+            Err(_) => "KEY{unparsable rsa}".into(),
+        },
+        other => format!("PEM{{{other} {} bytes}}", der.len()),
+    }
+}
+
+/// The output with each PEM block replaced by [`describe_block`].
+fn pem_summary(b: &[u8]) -> String {
+    use base64::Engine as _;
+    let s = String::from_utf8_lossy(b);
+    let mut out = String::new();
+    let mut rest: &str = &s;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 11..];
+        let Some((typ, body)) = after.split_once("-----") else {
+            break;
+        };
+        let end = format!("-----END {typ}-----");
+        let Some(stop) = body.find(&end) else {
+            break;
+        };
+        let b64: String = body[..stop].split_whitespace().collect();
+        out.push_str(
+            &match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(der) => describe_block(typ, &der),
+                Err(_) => format!("PEM{{{typ} bad base64}}"),
+            },
+        );
+        rest = &body[stop + end.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `None` when the engines agree (as the case demands), else what differs.
 fn compare(case: &Case, go: &GoOutcome, us: &Result<Vec<u8>, String>) -> Option<String> {
     match (go, us) {
@@ -141,6 +239,13 @@ fn compare(case: &Case, go: &GoOutcome, us: &Result<Vec<u8>, String>) -> Option<
                 let fits = |b: &[u8]| std::str::from_utf8(b).is_ok_and(|s| re.is_match(s));
                 (!fits(g) || !fits(u))
                     .then(|| format!("shape {re}: go {} ours {}", show(g), show(u)))
+            }
+            None if case.x509 => {
+                let (g, u) = (pem_summary(g), pem_summary(u));
+                // A block neither side can read would compare equal: that is a failure too.
+                let readable = |s: &str| s.contains("CERT{v") && !s.contains("unparsable");
+                (g != u || !readable(&g) || !readable(&u))
+                    .then(|| format!("x509: go {g:?}\n    ours {u:?}"))
             }
             None => (g != u).then(|| format!("go {} ours {}", show(g), show(u))),
         },

@@ -11,6 +11,7 @@ impl<'a> Exec<'a> {
         limits: &'a Limits,
         rng: &'a mut dyn CryptoRng,
         defs: &'a BTreeMap<String, Vec<Node>>,
+        env: &'a Env<'a>,
     ) -> Self {
         let root = data
             .iter()
@@ -29,6 +30,7 @@ impl<'a> Exec<'a> {
             rng,
             defs,
             calls: 0,
+            env,
         }
     }
 
@@ -373,15 +375,16 @@ impl<'a> Exec<'a> {
         };
         let rest = c.args.get(1..).unwrap_or(&[]);
         let has_args = !rest.is_empty() || fin.is_some();
+        let call = has_args.then_some((dot, rest, fin.clone()));
         match first {
             Arg::Field(sp, ids) => {
                 self.cur = *sp;
-                self.eval_fields(dot.clone(), ids, has_args)
+                self.eval_fields_call(dot.clone(), ids, call)
             }
             Arg::Chain(sp, node, ids) => {
                 let base = self.eval_arg(dot, node)?;
                 self.cur = *sp;
-                self.eval_fields(base, ids, has_args)
+                self.eval_fields_call(base, ids, call)
             }
             Arg::Variable(sp, name, ids) => {
                 self.cur = *sp;
@@ -390,7 +393,7 @@ impl<'a> Exec<'a> {
                     self.not_a_function(first, rest, &fin)?;
                     Ok(base)
                 } else {
-                    self.eval_fields(base, ids, has_args)
+                    self.eval_fields_call(base, ids, call)
                 }
             }
             Arg::Pipe(sp, p) => {
@@ -414,10 +417,10 @@ impl<'a> Exec<'a> {
     pub(in crate::template) fn eval_arg(&mut self, dot: &Value, a: &Arg) -> XR<Value> {
         self.cur = a.span();
         match a {
-            Arg::Field(_, ids) => self.eval_fields(dot.clone(), ids, false),
+            Arg::Field(_, ids) => self.eval_fields(dot.clone(), ids),
             Arg::Variable(_, name, ids) => {
                 let b = self.lookup_var(name)?;
-                self.eval_fields(b, ids, false)
+                self.eval_fields(b, ids)
             }
             Arg::Dot(_) => Ok(dot.clone()),
             Arg::Nil(_) => Ok(Value::Nil),
@@ -430,22 +433,53 @@ impl<'a> Exec<'a> {
             Arg::Chain(sp, node, ids) => {
                 let b = self.eval_arg(dot, node)?;
                 self.cur = *sp;
-                self.eval_fields(b, ids, false)
+                self.eval_fields(b, ids)
             }
         }
     }
 
-    pub(in crate::template) fn eval_fields(
+    pub(in crate::template) fn eval_fields(&mut self, base: Value, ids: &[String]) -> XR<Value> {
+        self.eval_fields_call(base, ids, None)
+    }
+
+    /// A chain of fields, the last one given `call`'s arguments (`dot`, the argument nodes and
+    /// the piped value) when it has any: a method of a Go value (`(semver "1.2.3").Major`,
+    /// `(now).Format "2006"`) is called, a map key with arguments is an error.
+    pub(in crate::template) fn eval_fields_call(
         &mut self,
         base: Value,
         ids: &[String],
-        has_args: bool,
+        call: Option<(&Value, &[Arg], Option<Value>)>,
     ) -> XR<Value> {
+        let has_args = call.is_some();
+        let mut call = call;
         let mut v = base;
         let n = ids.len();
         for (i, id) in ids.iter().enumerate() {
             let last_args = has_args && i + 1 == n;
             v = match &v {
+                Value::Obj(o) => {
+                    let o = o.clone();
+                    let here = self.cur;
+                    let mut args = Vec::new();
+                    if last_args && let Some((dot, rest, fin)) = call.take() {
+                        for a in rest {
+                            args.push(self.eval_arg(dot, a)?);
+                        }
+                        args.extend(fin);
+                    }
+                    self.cur = here;
+                    self.step()?;
+                    match o.method(id, &args) {
+                        Some(r) => r,
+                        None => {
+                            return self.err(format!(
+                                "can't evaluate field {id} in type {}",
+                                o.type_name()
+                            ));
+                        }
+                    }
+                }
                 Value::Root | Value::Dict(_) => {
                     if last_args {
                         return self.err(format!("{id} is not a method but has arguments"));
@@ -688,6 +722,9 @@ impl<'a> Exec<'a> {
             (Value::Int(x), Value::Int(y)) => x == y,
             (Value::Float(x), Value::Float(y)) => x == y,
             (Value::Str(x), Value::Str(y)) => x.as_slice() == y.as_slice(),
+            // Go's `==` on the struct (time.Time: instant, monotonic reading and *Location) or
+            // on the pointer (*semver.Version).
+            (Value::Obj(x), Value::Obj(y)) => x.same(y),
             (Value::List(_) | Value::Dict(_) | Value::Root, _)
             | (_, Value::List(_) | Value::Dict(_) | Value::Root) => {
                 return self.call_err(

@@ -24,6 +24,11 @@ impl Exec<'_> {
         if verb == 'v' && sp.sharp {
             return self.fmt_go_syntax(b, v, sp, depth);
         }
+        if let Value::Obj(o) = v {
+            // fmt calls the String method, then formats the string with the verb.
+            let s = Value::str(&o.string());
+            return self.fmt_verb(b, &s, verb, sp, depth);
+        }
         match v {
             // A nil element of a list or map is a nil interface: fmt prints <nil> for any verb.
             Value::Nil if depth > 0 => pad(b, sp, b"<nil>")?,
@@ -184,6 +189,8 @@ impl Exec<'_> {
                 }
                 b.push(b"]")?;
             }
+            // Handled above, through the String method.
+            Value::Obj(_) => {}
         }
         Ok(())
     }
@@ -449,6 +456,10 @@ impl Exec<'_> {
             Ok(())
         };
         match v {
+            Value::Obj(o) => match o.json() {
+                Some(s) => b.push_str(&s)?,
+                None => return Ok(false),
+            },
             Value::Nil => b.push(b"null")?,
             Value::Bool(x) => b.push(if *x { b"true" } else { b"false" })?,
             Value::Int(i) => b.push_str(&i.to_string())?,
@@ -527,6 +538,14 @@ impl Exec<'_> {
             }
             Value::List(_) => b.push(b"[]")?,
             Value::Dict(_) | Value::Root => b.push(b"{}")?,
+            Value::Obj(o) => {
+                // sigs.k8s.io/yaml goes through JSON: the value's JSON string.
+                let s = o.json().unwrap_or_default();
+                let s = s.trim_matches('"');
+                let mut o = scratch(s.len());
+                push_yaml_str(&mut o, s.as_bytes());
+                b.push(&o)?;
+            }
         }
         Ok(())
     }

@@ -78,6 +78,89 @@ pub(in crate::template) enum Value {
     Dict(usize),
     /// The data map (`map[string]string`).
     Root,
+    /// A Go value with methods: `time.Time`, `*semver.Version`.
+    Obj(Rc<Obj>),
+}
+
+/// The Go struct values a function may return (read through their methods).
+pub(in crate::template) enum Obj {
+    Time(super::funcs::GoTime),
+    Version(super::funcs::Version),
+    Cert(super::funcs::CertPair),
+}
+
+impl Obj {
+    pub(in crate::template) fn type_name(&self) -> &'static str {
+        match self {
+            Obj::Time(_) => "time.Time",
+            Obj::Version(v) if v.pointer => "*semver.Version",
+            Obj::Version(_) => "semver.Version",
+            Obj::Cert(_) => "sprig.certificate",
+        }
+    }
+    pub(in crate::template) fn kind_name(&self) -> &'static str {
+        match self {
+            Obj::Version(v) if v.pointer => "ptr",
+            _ => "struct",
+        }
+    }
+    /// Go's `==` on two such values.
+    pub(in crate::template) fn same(self: &Rc<Self>, o: &Rc<Self>) -> bool {
+        match (&**self, &**o) {
+            (Obj::Time(a), Obj::Time(b)) => a.same(b),
+            (Obj::Version(a), Obj::Version(b)) if a.pointer && b.pointer => Rc::ptr_eq(self, o),
+            (Obj::Version(a), Obj::Version(b)) => {
+                !a.pointer && !b.pointer && a.string() == b.string()
+            }
+            _ => false,
+        }
+    }
+    /// What fmt prints (`String()`).
+    pub(in crate::template) fn string(&self) -> String {
+        match self {
+            Obj::Time(t) => t.string(),
+            Obj::Version(v) => v.string(),
+            Obj::Cert(c) => format!("{{{} {}}}", c.cert, c.key.as_str()),
+        }
+    }
+    /// `json.Marshal` of the value (`None`: Go's marshaller fails).
+    pub(in crate::template) fn json(&self) -> Option<String> {
+        match self {
+            Obj::Time(t) => t.json(),
+            Obj::Version(v) => {
+                let mut out = Vec::new();
+                push_json_str(&mut out, v.string().as_bytes(), true);
+                String::from_utf8(out).ok()
+            }
+            Obj::Cert(c) => {
+                let mut out = b"{\"Cert\":".to_vec();
+                push_json_str(&mut out, c.cert.as_bytes(), true);
+                out.extend_from_slice(b",\"Key\":");
+                push_json_str(&mut out, c.key.as_bytes(), true);
+                out.push(b'}');
+                String::from_utf8(out).ok()
+            }
+        }
+    }
+    /// A method call, `None` when the type has no such method (or not with these arguments).
+    pub(in crate::template) fn method(&self, name: &str, args: &[Value]) -> Option<Value> {
+        match self {
+            Obj::Time(t) => t.method(name, args),
+            Obj::Version(v) => v.method(name, args),
+            Obj::Cert(c) if args.is_empty() => c.field(name),
+            Obj::Cert(_) => None,
+        }
+    }
+}
+
+/// What the host hands an execution besides the data: the clock and the zoneinfo files.
+pub struct Env<'a> {
+    /// The wall clock (`time.Now()`): seconds and nanoseconds since the Unix epoch.
+    pub now_unix: (i64, u32),
+    /// The monotonic clock reading `time.Now()` carries (nanoseconds since the process started).
+    pub now_mono: i64,
+    /// The TZif data of a zone name (`Europe/Paris`), as `time.LoadLocation` reads it.
+    pub zoneinfo: &'a dyn Fn(&str) -> Option<Vec<u8>>,
 }
 
 pub(in crate::template) struct ListVal {
@@ -100,6 +183,7 @@ impl Value {
             Value::List(_) => "[]interface {}",
             Value::Dict(_) => "map[string]interface {}",
             Value::Root => "map[string]string",
+            Value::Obj(o) => o.type_name(),
         }
     }
     pub(in crate::template) fn kind_name(&self) -> &'static str {
@@ -111,6 +195,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) => "slice",
             Value::Dict(_) | Value::Root => "map",
+            Value::Obj(o) => o.kind_name(),
         }
     }
 }
@@ -152,6 +237,8 @@ pub(in crate::template) struct Exec<'a> {
     pub(in crate::template) defs: &'a BTreeMap<String, Vec<Node>>,
     /// Nested `{{template}}` calls.
     pub(in crate::template) calls: usize,
+    /// The clock and the time zones.
+    pub(in crate::template) env: &'a Env<'a>,
 }
 
 /// Go's `unicode.IsSpace`.
@@ -606,6 +693,7 @@ pub(in crate::template) fn truth(v: &Value, ex: &Exec<'_>) -> bool {
         Value::List(l) => !l.items.is_empty(),
         Value::Dict(i) => ex.dicts.get(*i).is_some_and(|d| !d.is_empty()),
         Value::Root => !ex.root.is_empty(),
+        Value::Obj(_) => true,
     }
 }
 

@@ -23,7 +23,8 @@ pub enum GoOutcome {
     Exec(String),
     /// The output passed the byte limit it was given.
     Limit,
-    /// No answer within the renderer's 60 s: no verdict.
+    /// No answer within the renderer's 300 s (RSA-4096 key generation on a loaded machine
+    /// can take minutes): no verdict.
     Timeout,
 }
 
@@ -36,6 +37,9 @@ impl GoOutcome {
         )
     }
 }
+
+/// One template of a batch: name, source, data, output limit.
+pub type BatchItem<'a> = (&'a str, &'a str, &'a BTreeMap<String, Vec<u8>>, usize);
 
 /// The running reference renderer.
 pub struct GoRef {
@@ -129,27 +133,59 @@ impl GoRef {
         data: &BTreeMap<String, Vec<u8>>,
         max: usize,
     ) -> Result<GoOutcome, String> {
-        let data: serde_json::Map<String, serde_json::Value> = data
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(B64.encode(v))))
-            .collect();
-        let a = self.call(&serde_json::json!({
-            "name": name, "tpl": B64.encode(tpl), "data": data, "max": max,
-        }))?;
-        let err = a["err"].as_str().unwrap_or_default().to_owned();
-        Ok(if a["ok"].as_bool() == Some(true) {
-            let out = a["out"].as_str().unwrap_or_default();
-            GoOutcome::Ok(B64.decode(out).map_err(|e| e.to_string())?)
-        } else {
-            match a["stage"].as_str() {
-                Some("parse") => GoOutcome::Parse(err),
-                Some("exec") => GoOutcome::Exec(err),
-                Some("limit") => GoOutcome::Limit,
-                Some("timeout") => GoOutcome::Timeout,
-                _ => return Err(format!("goref: {err}")),
-            }
-        })
+        let a = self.call(&request(name, tpl, data, max))?;
+        outcome(&a)
     }
+
+    /// [`Self::render`] for several templates (name, source, data, limit) in one round trip.
+    #[allow(dead_code)] // used by the fuzz target, not by the differential test
+    pub fn render_batch(&mut self, items: &[BatchItem<'_>]) -> Result<Vec<GoOutcome>, String> {
+        let batch: Vec<serde_json::Value> = items
+            .iter()
+            .map(|(n, t, d, m)| request(n, t, d, *m))
+            .collect();
+        let a = self.call(&serde_json::json!({ "batch": batch }))?;
+        let answers = a["batch"]
+            .as_array()
+            .ok_or("goref: no batch in the answer")?;
+        if answers.len() != items.len() {
+            return Err(format!(
+                "goref: {} answers for {} templates",
+                answers.len(),
+                items.len()
+            ));
+        }
+        answers.iter().map(outcome).collect()
+    }
+}
+
+fn request(
+    name: &str,
+    tpl: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+    max: usize,
+) -> serde_json::Value {
+    let data: serde_json::Map<String, serde_json::Value> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(B64.encode(v))))
+        .collect();
+    serde_json::json!({ "name": name, "tpl": B64.encode(tpl), "data": data, "max": max })
+}
+
+fn outcome(a: &serde_json::Value) -> Result<GoOutcome, String> {
+    let err = a["err"].as_str().unwrap_or_default().to_owned();
+    Ok(if a["ok"].as_bool() == Some(true) {
+        let out = a["out"].as_str().unwrap_or_default();
+        GoOutcome::Ok(B64.decode(out).map_err(|e| e.to_string())?)
+    } else {
+        match a["stage"].as_str() {
+            Some("parse") => GoOutcome::Parse(err),
+            Some("exec") => GoOutcome::Exec(err),
+            Some("limit") => GoOutcome::Limit,
+            Some("timeout") => GoOutcome::Timeout,
+            _ => return Err(format!("goref: {err}")),
+        }
+    })
 }
 
 impl Drop for GoRef {

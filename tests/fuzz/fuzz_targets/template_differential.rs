@@ -4,7 +4,8 @@
 //! The input drives a generator over the function table: actions, pipelines, parentheses,
 //! `if`/`with`/`range`/`else`, variables, `define`/`template`/`block`, literals of every type
 //! and the data map's fields. Each template is rendered by both engines with the controller's
-//! limits, and must give identical bytes or an error in both. Not compared: our own limit
+//! limits, and must give identical bytes or an error in both (one input gives several templates,
+//! rendered by Go in one round trip: see `BUDGET`). Not compared: our own limit
 //! errors (Go has none), Go timeouts, and what docs/templates.md lists as deliberate differences
 //! — so the generator leaves out random functions, `bcrypt`/`htpasswd`, the reflection functions
 //! and `%T` (our one integer type), sprig's int64-returning arithmetic (`deepEqual`, `has`,
@@ -27,9 +28,21 @@ use goref::{GoOutcome, GoRef};
 use libfuzzer_sys::fuzz_target;
 use zeroize::Zeroizing;
 
-/// (name, argument kinds): `a` any, `s` string, `i` int, `l` list, `d` dict, `r` regex,
+/// (name, argument kinds): `a` any, `s` string, `i` int, `l` list, `d` dict, `r` regex, `T` a date,
 /// `f` printf format, `*` any number of any (0–3).
 const FUNCS: &[(&str, &str)] = &[
+    ("toDate", "ss"),
+    ("mustToDate", "ss"),
+    ("date", "sT"),
+    ("dateInZone", "sTs"),
+    ("date_in_zone", "sTs"),
+    ("htmlDate", "T"),
+    ("htmlDateInZone", "Ts"),
+    ("dateModify", "sT"),
+    ("date_modify", "sT"),
+    ("mustDateModify", "sT"),
+    ("unixEpoch", "T"),
+    ("semver", "s"),
     ("and", "a*"),
     ("or", "a*"),
     ("not", "a"),
@@ -173,6 +186,14 @@ const FUNCS: &[(&str, &str)] = &[
 ];
 
 const STRINGS: &[&str] = &[
+    "2006-01-02",
+    "15:04:05.000 MST Z07:00",
+    "Mon Jan _2 3PM -0700 002",
+    "2024-02-29",
+    "1h30m",
+    "-1.5h",
+    "Europe/Paris",
+    "Asia/Kolkata",
     "",
     "a",
     "b,c",
@@ -228,6 +249,18 @@ const FORMATS: &[&str] = &[
     "%v", "%s", "%d", "%q", "%x", "%5.2f", "%-4s|", "%+d", "%#v", "%t", "%c", "%e", "%g", "%%",
     "%08.3f", "%s %s", "%!", "%z", "% x", "%X",
 ];
+/// Dates (`T`): fixed instants, so both engines see the same time (`now` and `ago` are
+/// compared by shape in the corpus instead).
+const TIMES: &[&str] = &[
+    "(toDate \"2006-01-02\" \"2024-02-29\")",
+    "(toDate \"2006-01-02T15:04:05.999Z07:00\" \"2021-03-04T05:06:07.5+05:30\")",
+    "(toDate \"Jan _2 15:04 MST\" \"Feb  3 04:05 CET\")",
+    "(toDate \"15:04\" \"bad\")",
+    "(dateModify \"36h\" (toDate \"2006\" \"2020\"))",
+    "1700000000",
+    "0",
+    "-1",
+];
 const TEXT: &[&str] = &["x", " ", "\n", "-", ",", "é"];
 const FIELDS: &[&str] = &[".a", ".b", ".n", ".e", ".missing", "."];
 
@@ -263,6 +296,7 @@ impl Gen<'_> {
             'd' => 6,
             'r' => 7,
             'f' => 8,
+            'T' => 9,
             _ => self.byte() % 7,
         };
         match k {
@@ -306,6 +340,10 @@ impl Gen<'_> {
                     self.operand('a');
                 }
                 self.out.push(')');
+            }
+            9 => {
+                let t = self.pick(TIMES);
+                self.out.push_str(t);
             }
             7 => {
                 let r = self.pick(REGEXES);
@@ -454,7 +492,24 @@ impl Gen<'_> {
         ])
     }
 
-    fn template(&mut self) {
+    /// One template from at most `budget` more input bytes.
+    fn template(&mut self, budget: usize) {
+        let end = self.pos.saturating_add(budget).min(self.data.len());
+        let mut bounded = Gen {
+            data: self.data.get(..end).unwrap_or(self.data),
+            pos: self.pos,
+            out: String::new(),
+            depth: 0,
+            vars: Vec::new(),
+            defs: Vec::new(),
+            in_range: 0,
+        };
+        bounded.whole_template();
+        self.pos = bounded.pos.max(self.pos + 1);
+        self.out = bounded.out;
+    }
+
+    fn whole_template(&mut self) {
         // A few top-level defines first, then the main body.
         for i in 0..self.byte() % 3 {
             let name = format!("t{i}");
@@ -498,6 +553,11 @@ fn go() -> &'static Mutex<GoRef> {
     GO.get_or_init(|| Mutex::new(goref::start().unwrap_or_else(|e| panic!("{e}"))))
 }
 
+/// Input bytes per generated template: one input gives up to `len / BUDGET` templates, sent to
+/// Go in one round trip (a round trip per template left both processes waiting on each other,
+/// and libFuzzer's per-input bookkeeping is shared by all of them).
+const BUDGET: usize = 96;
+
 fuzz_target!(|input: &[u8]| {
     let mut g = Gen {
         data: input,
@@ -508,8 +568,11 @@ fuzz_target!(|input: &[u8]| {
         defs: Vec::new(),
         in_range: 0,
     };
-    g.template();
-    let src = g.out;
+    let mut sources = Vec::new();
+    while !g.done() || sources.is_empty() {
+        g.template(BUDGET);
+        sources.push(std::mem::take(&mut g.out));
+    }
     let data_plain: BTreeMap<String, Vec<u8>> = [("a", "v1"), ("b", "x,y"), ("n", "12"), ("e", "")]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
@@ -519,23 +582,40 @@ fuzz_target!(|input: &[u8]| {
         .map(|(k, v)| (k.clone(), Zeroizing::new(v.clone())))
         .collect();
     let limits = Limits::default();
-    let ours = render("t", &src, &data, &limits);
-    if matches!(
-        ours,
-        Err(TemplateError::OutputLimit { .. }
-            | TemplateError::StepLimit { .. }
-            | TemplateError::DepthLimit { .. })
-    ) {
+    // Ours first; a template that hits our own limits is not compared (Go has none).
+    let mut pending = Vec::new();
+    for src in &sources {
+        let ours = render("t", src, &data, &limits);
+        if matches!(
+            ours,
+            Err(TemplateError::OutputLimit { .. }
+                | TemplateError::StepLimit { .. }
+                | TemplateError::DepthLimit { .. })
+        ) {
+            continue;
+        }
+        pending.push((src.as_str(), ours));
+    }
+    if pending.is_empty() {
         return;
     }
-    let theirs = {
+    let items: Vec<(&str, &str, &BTreeMap<String, Vec<u8>>, usize)> = pending
+        .iter()
+        .map(|(src, _)| ("t", *src, &data_plain, limits.max_output_bytes))
+        .collect();
+    let answers = {
         let mut go = go()
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        go.render("t", &src, &data_plain, limits.max_output_bytes)
-            .unwrap_or_else(|e| panic!("{e}"))
+        go.render_batch(&items).unwrap_or_else(|e| panic!("{e}"))
     };
-    match (&theirs, &ours) {
+    for ((src, ours), theirs) in pending.iter().zip(&answers) {
+        compare(src, theirs, ours);
+    }
+});
+
+fn compare(src: &str, theirs: &GoOutcome, ours: &Result<Zeroizing<Vec<u8>>, TemplateError>) {
+    match (theirs, ours) {
         (GoOutcome::Timeout, _) => {}
         // `range` over an integer is Go 1.22 (upstream's Go; the reference is 1.19).
         (GoOutcome::Exec(e), Ok(_))
@@ -558,4 +638,4 @@ fuzz_target!(|input: &[u8]| {
                 .map_err(ToString::to_string)
         ),
     }
-});
+}

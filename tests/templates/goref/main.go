@@ -9,7 +9,9 @@
 //
 //	request:  {"names": true} (every function name, one a line) or
 //	          {"name": "key", "tpl": "<b64>", "data": {"k": "<b64>"}, "max": 1048576}
+//	          {"batch": [request, …]} (several renderings in one round trip)
 //	response: {"ok": true, "out": "<b64>"} | {"ok": false, "stage": "parse"|"exec"|"limit"|"timeout", "err": "..."}
+//	          | {"ok": true, "batch": [response, …]}
 package main
 
 import (
@@ -32,6 +34,9 @@ type request struct {
 	Tpl   []byte            `json:"tpl"`
 	Data  map[string][]byte `json:"data"`
 	Max   int               `json:"max"`
+	// Batch holds several requests answered in one response (the fuzz target sends many
+	// templates per round trip).
+	Batch []request `json:"batch"`
 }
 
 type response struct {
@@ -39,6 +44,7 @@ type response struct {
 	Out   []byte `json:"out,omitempty"`
 	Stage string `json:"stage,omitempty"`
 	Err   string `json:"err,omitempty"`
+	Batch []response `json:"batch,omitempty"`
 }
 
 var funcs = sprig.GenericFuncMap()
@@ -90,6 +96,13 @@ func render(req request) response {
 	if req.Names {
 		return names()
 	}
+	if len(req.Batch) > 0 {
+		out := make([]response, 0, len(req.Batch))
+		for _, r := range req.Batch {
+			out = append(out, render(r))
+		}
+		return response{Ok: true, Batch: out}
+	}
 	t, err := template.New(req.Name).Funcs(funcs).Parse(string(req.Tpl))
 	if err != nil {
 		return response{Stage: "parse", Err: err.Error()}
@@ -103,7 +116,7 @@ func render(req request) response {
 	go func() { done <- t.Execute(w, data) }()
 	select {
 	case err = <-done:
-	case <-time.After(60 * time.Second):
+	case <-time.After(300 * time.Second):
 		// The goroutine is abandoned; the caller treats a timeout as "no verdict".
 		return response{Stage: "timeout", Err: "timeout"}
 	}

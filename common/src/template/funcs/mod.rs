@@ -9,7 +9,9 @@ use zeroize::Zeroizing;
 use super::{Exec, Value, XR};
 
 mod builtins;
+mod certs;
 mod crypto;
+mod dates;
 mod dicts;
 mod lists;
 mod numbers;
@@ -40,6 +42,8 @@ impl Exec<'_> {
             strings::apply,
             xstrings::apply,
             crypto::apply,
+            dates::apply,
+            certs::apply,
             url::apply,
             paths::apply,
         ] {
@@ -55,3 +59,7 @@ impl Exec<'_> {
 
 /// What a family returns: the value, or the arguments back when `f` is not its own.
 type Answer = Result<Value, Vec<Value>>;
+
+pub(super) use certs::CertPair;
+pub(super) use dates::GoTime;
+pub(super) use semver::Version;

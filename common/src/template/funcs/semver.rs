@@ -5,7 +5,9 @@
 //! Masterminds 3.2.0's `constraints.go`, including its "dirty" wildcard handling and its rule that
 //! a prerelease version only satisfies a constraint that has a prerelease.
 //!
-//! `semver` (which returns a version object with methods) is not implemented yet.
+//! `semver` returns the version as a value with Masterminds' methods (`Major`, `Minor`,
+//! `Patch`, `Prerelease`, `Metadata`, `Original`, `String`, `IncMajor`, `IncMinor`, `IncPatch`,
+//! `LessThan`, `GreaterThan`, `Equal`, `Compare`).
 
 use std::cmp::Ordering;
 use std::sync::OnceLock;
@@ -13,7 +15,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::Answer;
-use crate::template::{Exec, Value, XR};
+use crate::template::{Exec, Obj, Value, XR};
 
 const CV: &str = r"v?([0-9|x|X|\*]+)(\.[0-9|x|X|\*]+)?(\.[0-9|x|X|\*]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?";
 const OPS: &str = r"=||!=|>|<|>=|=>|<=|=<|~|~>|\^";
@@ -40,12 +42,17 @@ fn res() -> Option<&'static Res> {
     .as_ref()
 }
 
+/// A Masterminds `semver.Version`.
 #[derive(Clone)]
-struct Version {
+pub(in crate::template) struct Version {
     major: u64,
     minor: u64,
     patch: u64,
     pre: String,
+    meta: String,
+    original: String,
+    /// `*semver.Version` (from `semver`) or `semver.Version` (from the `Inc*` methods).
+    pub(in crate::template) pointer: bool,
 }
 
 impl Version {
@@ -71,7 +78,88 @@ impl Version {
             minor: seg(2)?,
             patch: seg(3)?,
             pre,
+            meta: meta.to_owned(),
+            original: s.to_owned(),
+            pointer: true,
         })
+    }
+
+    /// `Version.String`.
+    pub(in crate::template) fn string(&self) -> String {
+        let mut s = format!("{}.{}.{}", self.major, self.minor, self.patch);
+        if !self.pre.is_empty() {
+            s.push('-');
+            s.push_str(&self.pre);
+        }
+        if !self.meta.is_empty() {
+            s.push('+');
+            s.push_str(&self.meta);
+        }
+        s
+    }
+
+    /// `IncMajor` (`which` 0), `IncMinor` (1), `IncPatch` (2).
+    fn inc(&self, which: u8) -> Version {
+        let mut n = self.clone();
+        n.meta.clear();
+        n.pointer = false;
+        match which {
+            0 => {
+                n.major = n.major.wrapping_add(1);
+                n.minor = 0;
+                n.patch = 0;
+            }
+            1 => {
+                n.minor = n.minor.wrapping_add(1);
+                n.patch = 0;
+            }
+            _ if !self.pre.is_empty() => {}
+            _ => n.patch = n.patch.wrapping_add(1),
+        }
+        n.pre.clear();
+        let v = if self.original.starts_with(['v', 'V']) {
+            self.original.get(..1).unwrap_or("")
+        } else {
+            ""
+        };
+        n.original = format!("{v}{}", n.string());
+        n
+    }
+
+    /// A method call `v.Name args…`, `None` for a method we do not have.
+    pub(in crate::template) fn method(&self, name: &str, args: &[Value]) -> Option<Value> {
+        let other = |a: &Value| match a {
+            Value::Obj(o) => match &**o {
+                Obj::Version(v) if v.pointer => Some(v.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let int = |u: u64| Some(Value::Int(i64::try_from(u).unwrap_or(i64::MAX)));
+        let obj = |v: Version| Some(Value::Obj(std::rc::Rc::new(Obj::Version(v))));
+        match (name, args) {
+            ("Major", []) => int(self.major),
+            ("Minor", []) => int(self.minor),
+            ("Patch", []) => int(self.patch),
+            ("Prerelease", []) => Some(Value::str(&self.pre)),
+            ("Metadata", []) => Some(Value::str(&self.meta)),
+            ("Original", []) if self.pointer => Some(Value::str(&self.original)),
+            ("String", []) => Some(Value::str(&self.string())),
+            ("IncMajor", []) => obj(self.inc(0)),
+            ("IncMinor", []) => obj(self.inc(1)),
+            ("IncPatch", []) => obj(self.inc(2)),
+            ("LessThan" | "GreaterThan" | "Equal" | "Compare", [a]) if self.pointer => {
+                let o = other(a)?;
+                let c = self.cmp(&o);
+                Some(match name {
+                    "LessThan" => Value::Bool(c == Ordering::Less),
+                    "GreaterThan" => Value::Bool(c == Ordering::Greater),
+                    "Equal" => Value::Bool(c == Ordering::Equal),
+                    _ => Value::Int(c as i64),
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Masterminds `Compare` (build metadata ignored): SemVer 2 precedence.
@@ -107,6 +195,9 @@ fn parse_constraint(c: &str) -> Option<Constraint> {
             minor: 0,
             patch: 0,
             pre: String::new(),
+            meta: String::new(),
+            original: String::new(),
+            pointer: true,
         };
         return Some(Constraint {
             op: String::new(),
@@ -276,6 +367,16 @@ fn check(v: &Version, c: &Constraint) -> bool {
 }
 
 pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<Answer> {
+    if f == "semver" {
+        let [v] = ex.fixed::<1>(f, args)?;
+        let v = ex.text(&v)?;
+        ex.charge(v.len() as u64)?;
+        return match Version::parse(&v) {
+            Some(v) => Ok(Ok(Value::Obj(std::rc::Rc::new(Obj::Version(v))))),
+            // Masterminds' messages; they may quote the version, which may be secret.
+            None => ex.call_err(f, "Invalid Semantic Version"),
+        };
+    }
     if f != "semverCompare" {
         return Ok(Err(args));
     }
