@@ -469,6 +469,18 @@ fn split_edits(edits: &[ItemEdit]) -> (Vec<MapEdit<'_>>, Vec<MapEdit<'_>>) {
     (items, annotations)
 }
 
+/// The entries a new mapping gets from `edits`, by key (the last edit of a key wins; removals
+/// leave nothing).
+fn entries_set<'a>(edits: &[MapEdit<'a>]) -> Vec<(&'a str, Val<'a>)> {
+    let mut last = std::collections::BTreeMap::new();
+    for e in edits {
+        last.insert(e.key, e.value);
+    }
+    last.into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
+}
+
 /// `s` as a YAML single-quoted scalar; `None` when it does not fit on one line.
 fn yaml_single_quoted(s: &str) -> Option<String> {
     if s.chars().any(|c| c.is_control()) {
@@ -545,12 +557,7 @@ fn yaml_map_edit(
             return Err("no mapping to edit");
         }
         // A new block at the end of the parent's entries, with the entries set.
-        let mut set: Vec<(&str, Val<'_>)> = edits
-            .iter()
-            .filter_map(|e| e.value.map(|v| (e.key, v)))
-            .collect();
-        set.sort_by(|a, b| a.0.cmp(b.0));
-        set.dedup_by(|a, b| a.0 == b.0);
+        let set = entries_set(edits);
         if set.is_empty() {
             return Ok(segment.to_owned());
         }
@@ -925,12 +932,7 @@ fn json_map_edit(
             return Err("no object to edit");
         }
         // A new member after the parent's last one, laid out like it.
-        let mut set: Vec<(&str, Val<'_>)> = edits
-            .iter()
-            .filter_map(|e| e.value.map(|v| (e.key, v)))
-            .collect();
-        set.sort_by(|a, b| a.0.cmp(b.0));
-        set.dedup_by(|a, b| a.0 == b.0);
+        let set = entries_set(edits);
         if set.is_empty() {
             return Ok(text.to_owned());
         }
