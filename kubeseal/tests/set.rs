@@ -893,3 +893,37 @@ fn merge_into_drops_the_fingerprints_of_the_items_it_seals() {
     assert_eq!(new["user"], old["user"]);
     assert_eq!(opened(&after)["password"], "merged");
 }
+
+/// Several `--cert` (one SealedSecret per certificate): each gets its own fingerprints.
+#[test]
+fn fleet_sealing_writes_the_fingerprints_of_every_output() {
+    let d = TempDir::new("fingerprint-fleet");
+    let cert = cert_arg();
+    run(d.path(), &["fingerprint-key", "new", "-o", "fp.key"], b"").ok();
+    let out = run(
+        d.path(),
+        &[
+            "--cert",
+            &cert,
+            "--cert",
+            &cert,
+            "--fingerprint-key-file",
+            "fp.key",
+            "-o",
+            "yaml",
+        ],
+        plain_secret("pw", "true").as_bytes(),
+    );
+    out.ok();
+    let all = parse_sealed_secrets(out.stdout_str().as_bytes()).unwrap();
+    assert_eq!(all.len(), 2);
+    let fps: Vec<_> = all
+        .iter()
+        .map(|ss| common::fingerprint::of_annotations(ss.metadata.annotations.as_ref()))
+        .collect();
+    for f in &fps {
+        assert_eq!(f.keys().collect::<Vec<_>>(), ["password", "user"]);
+    }
+    // Each fingerprint names its own ciphertext.
+    assert_ne!(fps[0]["password"], fps[1]["password"]);
+}

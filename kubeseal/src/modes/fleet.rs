@@ -42,6 +42,7 @@ pub const TARGETS_KIND: &str = "SealingTargets";
 /// `--cert a --cert b …`: every input Secret sealed for every certificate.
 pub fn run_certs(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
     let recovery = cert::load_recovery(config)?;
+    let fingerprint_key = super::fingerprint::load(config)?;
     let mut rng = AppRng::from_env()?;
     let ns = kubeconfig::LazyNamespace::new(&config.kube);
     let input = read_input(config.input_file.as_deref(), TTY_HINT_RESOURCE)?;
@@ -61,6 +62,7 @@ pub fn run_certs(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
         if let Some(r) = &recovery {
             super::envelope::attach(&mut rng, &mut sealed, &secrets, r.public_key())?;
         }
+        super::keep::fingerprint_new(&mut sealed, &secrets, fingerprint_key.as_ref());
         all.extend(sealed);
     }
     emit(
@@ -285,17 +287,7 @@ pub fn run_targets(config: &Config, file: &Path) -> anyhow::Result<()> {
                     }
                 }
                 None => {
-                    if let Some(k) = &fingerprint_key {
-                        let none = super::keep::ByObject::new();
-                        super::keep::keep_unchanged(
-                            &mut sealed,
-                            &secrets,
-                            &[],
-                            &[],
-                            &none,
-                            Some(k),
-                        );
-                    }
+                    super::keep::fingerprint_new(&mut sealed, &secrets, fingerprint_key.as_ref());
                     render(&sealed, format)?
                 }
             };

@@ -123,3 +123,15 @@ pub fn keep_unchanged(
     }
     out
 }
+
+/// With a fingerprint key, every item of the newly sealed `sealed[i]` (from `secrets[i]`) gets the
+/// fingerprint of its new ciphertext: [`keep_unchanged`] with nothing old to keep.
+pub fn fingerprint_new(
+    sealed: &mut [SealedSecret],
+    secrets: &[Secret],
+    fingerprint_key: Option<&FingerprintKey>,
+) {
+    if let Some(k) = fingerprint_key {
+        keep_unchanged(sealed, secrets, &[], &[], &ByObject::new(), Some(k));
+    }
+}

@@ -48,11 +48,7 @@ pub fn run(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
     }
     let fingerprint_key = super::fingerprint::load(config)?;
     let Some(old_path) = config.keep_unchanged.as_deref() else {
-        if let Some(k) = &fingerprint_key {
-            // Nothing to keep: every item gets the fingerprint of its new ciphertext.
-            let none = super::keep::ByObject::new();
-            super::keep::keep_unchanged(&mut sealed, &secrets, &[], &[], &none, Some(k));
-        }
+        super::keep::fingerprint_new(&mut sealed, &secrets, fingerprint_key.as_ref());
         let mut out = String::new();
         for ss in &sealed {
             out.push_str(&sealed_secret_to_string(ss, config.output.format)?);
