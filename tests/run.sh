@@ -4,6 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each step says when it starts (seconds since the run began), so a slow step shows in the log.
 step() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
+# Stop a background step and everything it started (cargo, rustc), e.g. when a test fails first.
+kill_tree() {
+  [[ -n "${1:-}" ]] || return 0
+  local c
+  for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+  kill "$1" 2>/dev/null || true
+}
 
 step "rustfmt"
 cargo fmt --all -- --check
@@ -40,7 +47,7 @@ else
   SSRS_CLUSTER_DIR="$(mktemp -d /tmp/ssrs-cluster.XXXXXX)"
   export SSRS_CLUSTER_DIR
   # `down` exits 1 when something of the cluster is left behind: that fails the run too.
-  trap 'rc=$?; bash tests/cluster/cluster.sh down || rc=1; exit $rc' EXIT
+  trap 'rc=$?; kill_tree "${fuzz_build_pid:-}"; bash tests/cluster/cluster.sh down || rc=1; exit $rc' EXIT
   trap 'exit 130' INT TERM HUP
   eval "$(bash tests/cluster/cluster.sh up)"
 fi
@@ -49,6 +56,13 @@ SSRS_GOREF="$(bash tests/templates/goref.sh)"
 export SSRS_GOREF
 step "build the binaries the tests run (controller, kubeseal)"
 cargo build --workspace --bins --locked
+# The fuzz build (ASan + coverage: every dependency compiled again at opt-level 3, the longest
+# compile of the run on a fresh machine) starts now at nice 19, so it takes the CPU the next steps
+# leave while they wait on the cluster (fault tests, Pods starting); the fuzz step waits for it.
+fuzz_build_log="$(mktemp /tmp/ssrs-fuzz-build.XXXXXX)"
+nice -n 19 bash tests/fuzz/run.sh --build-only >"$fuzz_build_log" 2>&1 &
+fuzz_build_pid=$!
+if [[ "$(trap -p EXIT)" == "" ]]; then trap 'kill_tree "$fuzz_build_pid"' EXIT; fi
 step "sealing page (/ui/): node --test (crypto core vs the shared vectors and the Rust side, YAML, eslint) and Debian chromium through playwright-core against a --ui controller on this cluster (about 35 s; chromium's first install about 60 s)"
 command -v node >/dev/null || { echo "node (20 or newer) is needed for tests/ui" >&2; exit 1; }
 command -v chromium >/dev/null || apt-get install -y -q --no-install-recommends chromium >/dev/null ||
@@ -66,5 +80,13 @@ bash tests/cluster/node-test.sh --images
 step "the chart installed for real: release sealed-secrets in kube-system, the controller Pod Ready through its probes, kubeseal through the Service, a values change, two replicas failing over, the PDB, the securityContext"
 SSRS_CHART_NODE=1 "$(bash tests/chart/venv.sh)/bin/python" -m pytest -p no:cacheprovider -q tests/chart/test_chart_node.py
 step "fuzzing: every cargo-fuzz target for a bounded time over its committed corpus"
+fuzz_build_rc=0
+wait "$fuzz_build_pid" || fuzz_build_rc=$?
+if ((fuzz_build_rc != 0)); then
+  tail -n 60 "$fuzz_build_log"
+  echo "tests/run.sh: the fuzz build failed (exit $fuzz_build_rc; log above)" >&2
+  exit 1
+fi
+rm -f "$fuzz_build_log"
 bash tests/fuzz/run.sh
 step "all tests passed"

@@ -5,6 +5,9 @@
 # enabled with RUSTC_BOOTSTRAP=1.
 #
 #   bash tests/fuzz/run.sh [target…]        # default: every target
+#   bash tests/fuzz/run.sh --build-only     # install the tools and build, run nothing (tests/run.sh
+#                                           # starts this in the background, at nice 19, while the
+#                                           # steps that mostly wait on the cluster run)
 #
 # Environment:
 #   SSRS_FUZZ_SECONDS    time per target (default 20)
@@ -15,7 +18,8 @@
 #   SSRS_FUZZ_KEEP       directory to copy crash/timeout/OOM inputs to (default: kept in the temp
 #                        dir, which is then not removed and its path is printed)
 #   SSRS_TOOLS           install root for cargo-fuzz (default /var/cache/sealed-secrets-rs/tools)
-#   CARGO_TARGET_DIR     default /var/cache/sealed-secrets-rs/fuzz-target (reused across runs)
+#   SSRS_FUZZ_TARGET_DIR cargo target directory of the fuzz build, else CARGO_TARGET_DIR, else
+#                        /var/cache/sealed-secrets-rs/fuzz-target (reused across runs)
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,12 +29,14 @@ timeout="${SSRS_FUZZ_TIMEOUT:-25}"
 rss="${SSRS_FUZZ_RSS_MB:-2048}"
 sanitizer="${SSRS_FUZZ_SANITIZER:-address}"
 tools="${SSRS_TOOLS:-/var/cache/sealed-secrets-rs/tools}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/sealed-secrets-rs/fuzz-target}"
+export CARGO_TARGET_DIR="${SSRS_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-/var/cache/sealed-secrets-rs/fuzz-target}}"
 export RUSTC_BOOTSTRAP=1
 export PATH="$tools/bin:$HOME/.cargo/bin:$PATH"
 
 all_targets=(envelope documents pem template http_bodies)
 # template_differential (needs the Go reference renderer) runs when named: bash tests/fuzz/run.sh template_differential
+build_only=0
+if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 die() { echo "fuzz: $*" >&2; exit 1; }
@@ -54,6 +60,7 @@ build=(cargo fuzz build --fuzz-dir tests/fuzz --sanitizer "$sanitizer")
 if [ -n "${SSRS_FUZZ_JOBS:-}" ]; then build+=(--jobs "$SSRS_FUZZ_JOBS"); fi
 echo "==> ${build[*]} (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)" >&2
 "${build[@]}" || die "build failed"
+if [ "$build_only" -eq 1 ]; then exit 0; fi
 
 work="$(mktemp -d /tmp/ssrs-fuzz.XXXXXX)"
 keep_work=0
