@@ -88,14 +88,25 @@ impl Exec<'_> {
                 _ => self.bad_verb(b, verb, v, sp)?,
             },
             Value::Float(f) => {
-                let s = match verb {
-                    'v' => go_fmt_g(*f, sp.prec, false),
-                    'g' | 'G' => go_fmt_g(*f, sp.prec, verb == 'G'),
-                    'e' | 'E' => go_fmt_e(*f, sp.prec.unwrap_or(6), verb == 'E'),
-                    'f' | 'F' => go_fmt_f(*f, sp.prec.unwrap_or(6)),
+                // fmt's pp.fmtFloat: the strconv format and default precision of each verb.
+                let (conv, default_prec) = match verb {
+                    'v' => ('g', None),
+                    'b' | 'g' | 'G' | 'x' | 'X' => (verb, None),
+                    'e' | 'E' => (verb, Some(6)),
+                    'f' | 'F' => ('f', Some(6)),
                     _ => return self.bad_verb(b, verb, v, sp),
                 };
-                let mut s = s;
+                let prec = sp.prec.or(default_prec);
+                let mut s = match conv {
+                    'g' | 'G' => go_fmt_g(*f, prec, conv == 'G'),
+                    'e' | 'E' => go_fmt_e(*f, prec.unwrap_or(6), conv == 'E'),
+                    'x' | 'X' => go_fmt_x(*f, prec, conv == 'X'),
+                    'b' => go_fmt_b(*f),
+                    _ => go_fmt_f(*f, prec.unwrap_or(6)),
+                };
+                if sp.sharp && conv != 'b' && f.is_finite() {
+                    s = go_float_sharp(&s, conv, prec);
+                }
                 if !s.starts_with(['-', '+']) && !f.is_nan() {
                     if sp.plus {
                         s.insert(0, '+');

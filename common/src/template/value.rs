@@ -569,6 +569,169 @@ pub(in crate::template) fn go_fmt_g(f: f64, prec: Option<usize>, upper: bool) ->
     format!("{sign}{body}")
 }
 
+/// The sign, unbiased binary exponent and 53-bit mantissa of `f` as strconv reads them (a
+/// subnormal's exponent is the smallest normal one, its mantissa without the implicit bit).
+fn float_parts(f: f64) -> (bool, i64, u64) {
+    let bits = f.to_bits();
+    let biased = i64::try_from((bits >> 52) & 0x7ff).unwrap_or(0);
+    let mut mant = bits & ((1u64 << 52) - 1);
+    let exp = if biased == 0 {
+        1 - 1023
+    } else {
+        mant |= 1u64 << 52;
+        biased - 1023
+    };
+    (bits >> 63 != 0, exp, mant)
+}
+
+/// strconv.FormatFloat(f, 'x'|'X', prec, 64): `-0x1.8p+00` (prec None = as many hexadecimal
+/// digits as the value needs; a precision rounds half to even, as strconv's fmtX does).
+pub(in crate::template) fn go_fmt_x(f: f64, prec: Option<usize>, upper: bool) -> String {
+    if let Some(s) = float_special(f) {
+        return s;
+    }
+    let (neg, mut exp, mut mant) = float_parts(f);
+    if mant == 0 {
+        exp = 0;
+    }
+    // The leading 1 (if any) at bit 60.
+    mant <<= 60 - 52;
+    while mant != 0 && mant & (1 << 60) == 0 {
+        mant <<= 1;
+        exp -= 1;
+    }
+    if let Some(p) = prec.filter(|&p| p < 15) {
+        let shift = u32::try_from(p * 4).unwrap_or(0);
+        let extra = (mant << shift) & ((1u64 << 60) - 1);
+        mant >>= 60 - shift;
+        if extra | (mant & 1) > 1 << 59 {
+            mant += 1;
+        }
+        mant <<= 60 - shift;
+        if mant & (1 << 61) != 0 {
+            // Rounded up to the next power of two.
+            mant >>= 1;
+            exp += 1;
+        }
+    }
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let nibble = |m: u64| {
+        char::from(
+            digits
+                .get(((m >> 60) & 15) as usize)
+                .copied()
+                .unwrap_or(b'0'),
+        )
+    };
+    let mut s = String::with_capacity(24);
+    if neg {
+        s.push('-');
+    }
+    s.push_str(if upper { "0X" } else { "0x" });
+    s.push(if (mant >> 60) & 1 == 1 { '1' } else { '0' });
+    mant <<= 4; // drop the leading digit
+    match prec {
+        None if mant != 0 => {
+            s.push('.');
+            while mant != 0 {
+                s.push(nibble(mant));
+                mant <<= 4;
+            }
+        }
+        Some(p) if p > 0 => {
+            s.push('.');
+            for _ in 0..p {
+                s.push(nibble(mant));
+                mant <<= 4;
+            }
+        }
+        _ => {}
+    }
+    s.push(if upper { 'P' } else { 'p' });
+    s.push(if exp < 0 { '-' } else { '+' });
+    let e = exp.unsigned_abs();
+    if e < 10 {
+        s.push('0');
+    }
+    s.push_str(&e.to_string());
+    s
+}
+
+/// strconv.FormatFloat(f, 'b', -1, 64): the integer mantissa and the binary exponent
+/// (`6755399441055744p-52`).
+pub(in crate::template) fn go_fmt_b(f: f64) -> String {
+    if let Some(s) = float_special(f) {
+        return s;
+    }
+    let (neg, exp, mant) = float_parts(f);
+    let exp = exp - 52;
+    format!(
+        "{}{mant}p{}{exp}",
+        if neg { "-" } else { "" },
+        if exp >= 0 { "+" } else { "" }
+    )
+}
+
+/// fmt's `#` flag on a formatted float (`s`, finite, sign included): a decimal point always, and
+/// for `%g` and `%x` (not `%X`: fmt's own switch leaves it out) the trailing zeros up to the
+/// precision (6 when none), counted as fmt counts them — from the first character other than
+/// `0`, the `x` of `0x` included.
+pub(in crate::template) fn go_float_sharp(s: &str, conv: char, prec: Option<usize>) -> String {
+    let (sign, body) = match s.strip_prefix(['-', '+']) {
+        Some(rest) => (s.get(..1).unwrap_or(""), rest),
+        None => ("", s),
+    };
+    let mut digits: i64 = match conv {
+        'g' | 'G' | 'x' => prec.map_or(6, |p| i64::try_from(p).unwrap_or(i64::MAX)),
+        _ => 0,
+    };
+    let mut num = body;
+    let mut tail = "";
+    let mut has_point = false;
+    let mut saw_nonzero = false;
+    for (i, c) in body.char_indices() {
+        match c {
+            '.' => has_point = true,
+            'p' | 'P' => {
+                (num, tail) = body.split_at(i);
+                break;
+            }
+            'e' | 'E' if conv != 'x' && conv != 'X' => {
+                (num, tail) = body.split_at(i);
+                break;
+            }
+            _ => {
+                if c != '0' {
+                    saw_nonzero = true;
+                }
+                if saw_nonzero {
+                    digits -= 1;
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    out.push_str(sign);
+    out.push_str(num);
+    if !has_point {
+        // A lone leading 0 counts once.
+        if num == "0" {
+            digits -= 1;
+        }
+        out.push('.');
+    }
+    while digits > 0 {
+        out.push('0');
+        digits -= 1;
+    }
+    out.push_str(tail);
+    out
+}
+
 pub(in crate::template) fn go_fmt_e(f: f64, prec: usize, upper: bool) -> String {
     if let Some(s) = float_special(f) {
         return s;

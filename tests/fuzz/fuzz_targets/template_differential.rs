@@ -247,7 +247,7 @@ const REGEXES: &[&str] = &[
 ];
 const FORMATS: &[&str] = &[
     "%v", "%s", "%d", "%q", "%x", "%5.2f", "%-4s|", "%+d", "%#v", "%t", "%c", "%e", "%g", "%%",
-    "%08.3f", "%s %s", "%!", "%z", "% x", "%X",
+    "%08.3f", "%s %s", "%!", "%z", "% x", "%X", "%#g", "%.2x", "%#x", "%b", "%+.1e",
 ];
 /// Dates (`T`): fixed instants, so both engines see the same time (`now` and `ago` are
 /// compared by shape in the corpus instead).
