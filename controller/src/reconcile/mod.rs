@@ -260,9 +260,7 @@ mod tests {
     fn synced_at(generation: i64, observed: i64) -> SealedSecret {
         let mut ss = SealedSecret::new("s", Default::default());
         ss.metadata.generation = Some(generation);
-        ss.spec
-            .encrypted_data
-            .insert("k".into(), "AgB...".into());
+        ss.spec.encrypted_data.insert("k".into(), "AgB...".into());
         ss.status = Some(common::crd::SealedSecretStatus {
             conditions: vec![common::crd::SealedSecretCondition {
                 type_: CONDITION_SYNCED.into(),

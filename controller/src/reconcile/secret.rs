@@ -95,13 +95,12 @@ pub async fn write(
     // mode), update it without reading it first: a JSON patch conditional on the cached
     // resourceVersion. A stale cache answers 409 (or 404) and we fall back to reading it.
     if let Some(Some(meta)) = &cached
-        && !cache.patch_forbidden.load(std::sync::atomic::Ordering::Relaxed)
+        && !cache
+            .patch_forbidden
+            .load(std::sync::atomic::Ordering::Relaxed)
         && let Some(patch) = replace_patch(meta, ss, desired)
     {
-        match api
-            .patch(&name, &PatchParams::default(), &patch)
-            .await
-        {
+        match api.patch(&name, &PatchParams::default(), &patch).await {
             Ok(s) => return Ok(s),
             Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => {
                 tracing::debug!(namespace = %ns, name = %name, code = e.code, "Secret cache behind; reading the Secret");
@@ -210,7 +209,9 @@ async fn update_existing(
     }
     match api.replace(&name, &PostParams::default(), &modified).await {
         Ok(s) => Ok(s),
-        Err(e) => Err(replace_error(ctx, ss, &reference, existing.immutable == Some(true), e).await),
+        Err(e) => {
+            Err(replace_error(ctx, ss, &reference, existing.immutable == Some(true), e).await)
+        }
     }
 }
 
@@ -253,9 +254,12 @@ fn replace_patch(
 ) -> Option<Patch<()>> {
     let annotations = meta.metadata.annotations.as_ref();
     let uid = ss.meta().uid.as_deref()?;
-    let owned = meta.metadata.owner_references.iter().flatten().any(|o| {
-        o.controller == Some(true) && o.uid == uid && o.kind == "SealedSecret"
-    });
+    let owned = meta
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.uid == uid && o.kind == "SealedSecret");
     let managed = annotation_is_true(annotations, MANAGED_ANNOTATION);
     if annotation_is_true(annotations, PATCH_ANNOTATION) || !(owned || managed) {
         return None;
@@ -351,14 +355,16 @@ mod tests {
             namespace: Some("ns".into()),
             resource_version: Some("42".into()),
             owner_references: owner_uid.map(|uid| {
-                vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-                    api_version: "bitnami.com/v1alpha1".into(),
-                    kind: "SealedSecret".into(),
-                    name: "s".into(),
-                    uid: uid.into(),
-                    controller: Some(true),
-                    ..Default::default()
-                }]
+                vec![
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                        api_version: "bitnami.com/v1alpha1".into(),
+                        kind: "SealedSecret".into(),
+                        name: "s".into(),
+                        uid: uid.into(),
+                        controller: Some(true),
+                        ..Default::default()
+                    },
+                ]
             }),
             annotations: Some(
                 ann.iter()

@@ -267,10 +267,8 @@ fn reencrypt_dir_bench(
     let result = (|| -> Result<f64> {
         for i in 0..files {
             let ss = sealed(from, "bench-k", &name_of(i), items, 0)?;
-            let yaml = common::documents::sealed_secret_to_string(
-                &ss,
-                common::documents::Format::Yaml,
-            )?;
+            let yaml =
+                common::documents::sealed_secret_to_string(&ss, common::documents::Format::Yaml)?;
             std::fs::write(tree.join(format!("{}.yaml", name_of(i))), yaml)?;
         }
         let key = dir.join("old.key");
@@ -300,7 +298,8 @@ fn reencrypt_dir_bench(
             .output()?;
         let secs = start.elapsed().as_secs_f64();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let want = format!("re-encrypted {files} file(s), 0 already up to date, 0 skipped, 0 failed");
+        let want =
+            format!("re-encrypted {files} file(s), 0 already up to date, 0 skipped, 0 failed");
         if !out.status.success() || !stderr.contains(&want) {
             bail!("kubeseal --re-encrypt-dir: {}", stderr.trim());
         }
@@ -947,7 +946,9 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
     println!(
         "| N | ctl cores | one RSA op ms (wall) | op CPU ms | write rate /s | limit s | P1 cold s | P1 ratio (≤{RATIO_TARGET}) | P1 ops (metric) | P1 ctl CPU s | P1 ctl CPU ÷ op CPU | P1 ctl CPU ms/object outside RSA | P1 peak RSS MiB | P2 warm s (≤3) | P2 RSA ops (=0) | P6 s | P6 ratio (≤{RATIO_TARGET}) | P6 ops (metric) | P6 ctl CPU ÷ op CPU | P3 unrelated | P3 RSS MiB | P3 peak MiB | load avg P1 start / P6 end |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for r in rows {
         let p1 = r.p1_s / r.limit_s;
         let p6 = r.p6_s / r.p6_limit_s;
@@ -1011,7 +1012,9 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
             cores()
         );
         println!("Limit = files × items × (one RSA private op + one item seal) ÷ cores\n");
-        println!("| files | decrypt op ms | seal op ms | limit s | K s | ratio (≤{RATIO_TARGET}) |");
+        println!(
+            "| files | decrypt op ms | seal op ms | limit s | K s | ratio (≤{RATIO_TARGET}) |"
+        );
         println!("|---|---|---|---|---|---|");
         let ratio = k.secs / k.limit_s;
         println!(
@@ -1056,10 +1059,9 @@ async fn main() -> Result<()> {
             PrivateKey::from_pem(keys[0].to_pkcs1_pem()?.as_bytes())?,
             PrivateKey::from_pem(keys[1].to_pkcs1_pem()?.as_bytes())?,
         );
-        let (secs, dec, enc, limit_s) = tokio::task::spawn_blocking(move || {
-            reencrypt_dir_bench(files, items, &from, &to)
-        })
-        .await??;
+        let (secs, dec, enc, limit_s) =
+            tokio::task::spawn_blocking(move || reencrypt_dir_bench(files, items, &from, &to))
+                .await??;
         eprintln!(
             "K: re-encrypt-dir {files} files in {secs:.2} s (limit {limit_s:.2} s: decrypt {:.2} ms, seal {:.2} ms)",
             dec.as_secs_f64() * 1e3,
