@@ -5,8 +5,8 @@
 #   SSRS_CONTROLLER_BIN=$PWD/tests/bench-profile.sh tests/bench.sh --objects 1000
 #
 # The driver starts the controller three times per size: P1 (cold), P2 (warm), P3 (cluster-wide).
-# Start 1: `perf record` (DWARF call graphs from .eh_frame: release builds need no debuginfo)
-# attaches to this pid after the exec and records until the process exits; start 3 runs under
+# Start 1: `perf record` (DWARF call graphs from .eh_frame: release builds need no debuginfo) of
+# core 1, where the pinned controller runs alone, until the process exits; start 3 runs under
 # heaptrack's preload library (its RSS figure is then inflated by heaptrack's own buffers: take
 # P3's RSS from a run without this wrapper). Both helpers run on core 0, away from the pinned
 # controller. Afterwards:
@@ -19,8 +19,16 @@ mkdir -p "$dir"
 n=$(($(cat "$dir/count" 2>/dev/null || echo 0) + 1))
 echo "$n" >"$dir/count"
 if [[ $n == 1 ]]; then
-  setsid bash -c "sleep 0.3; exec taskset -c 0 perf record -F 249 --call-graph dwarf,8192 -o '$dir/p1.data' -p $$" \
-    </dev/null >"$dir/perf.log" 2>&1 &
+  # Pinned (the driver's default), the controller is alone on core 1: record that core until this
+  # pid exits. `perf record -p` after the exec missed the threads spawned later (the blocking
+  # pool, where the RSA work runs), so it is used only without pinning.
+  if [[ "$(taskset -p $$ | awk '{print $NF}')" == 2 ]]; then
+    setsid bash -c "exec taskset -c 0 perf record -F 499 --call-graph dwarf,8192 -C 1 -o '$dir/p1.data' -- tail --pid=$$ -f /dev/null" \
+      </dev/null >"$dir/perf.log" 2>&1 &
+  else
+    setsid bash -c "sleep 0.3; exec taskset -c 0 perf record -F 499 --call-graph dwarf,8192 -o '$dir/p1.data' -p $$" \
+      </dev/null >"$dir/perf.log" 2>&1 &
+  fi
 fi
 if [[ $n == 3 ]]; then
   rm -f "$dir/heaptrack.fifo"
