@@ -109,7 +109,10 @@ async fn one_controller(
                 for k in common::annotations::LAST_APPLIED_ANNOTATIONS {
                     a.remove(k);
                 }
+                // Only this process sets it, on its cached copy.
+                a.remove(reconcile::SPEC_TRIMMED_MARK);
             }
+            reconcile::trim_synced_spec(ss);
         })
         .reflect(ss_writer)
         .inspect(move |ev| match ev {

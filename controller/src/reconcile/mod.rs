@@ -46,6 +46,32 @@ pub struct Reconciler {
     pub secrets: SecretCache,
 }
 
+/// Marks a cached SealedSecret whose spec was dropped (see [`trim_synced_spec`]). Process-local:
+/// it is set on the cached copy only and never written to the API.
+pub const SPEC_TRIMMED_MARK: &str = "sealed-secrets-rs.dev/cached-without-spec";
+
+/// Drop the spec (the sealed values: most of an object's bytes) from a SealedSecret that arrives
+/// in sync (Synced at its generation with a Secret version): the in-sync check reads only
+/// metadata and status, and the rare reconcile that must decrypt it again (drift repair) reads
+/// the object first. A new generation arrives with its spec, as its status is older.
+pub fn trim_synced_spec(ss: &mut SealedSecret) {
+    if status::synced_version(ss).is_none() {
+        return;
+    }
+    ss.spec = Default::default();
+    ss.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(SPEC_TRIMMED_MARK.to_owned(), String::new());
+}
+
+fn spec_trimmed(ss: &SealedSecret) -> bool {
+    ss.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(SPEC_TRIMMED_MARK))
+}
+
 /// `(namespace, name)` of a SealedSecret.
 pub fn key_of(ss: &SealedSecret) -> ObjectKey {
     (ss.namespace().unwrap_or_default(), ss.name_any())
@@ -107,6 +133,17 @@ pub async fn reconcile(ss: Arc<SealedSecret>, r: Arc<Reconciler>) -> Result<Acti
     if ctx.memo.failed_before(&key, generation, key_set) {
         return Ok(Action::await_change());
     }
+    // The cache keeps no spec of an object that was in sync when it arrived: read it now.
+    let ss = if spec_trimmed(&ss) {
+        let api: kube::Api<SealedSecret> = kube::Api::namespaced(ctx.client.clone(), ns);
+        match api.get_opt(name).await? {
+            // A newer generation is on its way through the watch, to a reconcile of its own.
+            Some(full) if full.metadata.generation == generation => Arc::new(full),
+            _ => return Ok(Action::await_change()),
+        }
+    } else {
+        ss
+    };
     tracing::info!(namespace = %ns, name = %name, "Updating");
 
     // 3 and 4. Unseal and write the Secret.
@@ -219,6 +256,43 @@ fn backoff(attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn synced_at(generation: i64, observed: i64) -> SealedSecret {
+        let mut ss = SealedSecret::new("s", Default::default());
+        ss.metadata.generation = Some(generation);
+        ss.spec.encrypted_data.insert("k".into(), "AgB...".into());
+        ss.status = Some(common::crd::SealedSecretStatus {
+            conditions: vec![common::crd::SealedSecretCondition {
+                type_: CONDITION_SYNCED.into(),
+                status: "True".into(),
+                ..Default::default()
+            }],
+            observed_generation: Some(observed),
+            secret_resource_version: Some("7".into()),
+            key_fingerprints: vec![],
+        });
+        ss
+    }
+
+    #[test]
+    fn only_an_object_in_sync_at_its_generation_loses_its_spec() {
+        let mut ss = synced_at(3, 3);
+        trim_synced_spec(&mut ss);
+        assert!(ss.spec.encrypted_data.is_empty());
+        assert!(spec_trimmed(&ss));
+        assert!(SPEC_TRIMMED_MARK.starts_with(common::annotations::EXT_PREFIX));
+        // A new generation (status still at the old one) keeps what must be decrypted.
+        let mut newer = synced_at(4, 3);
+        trim_synced_spec(&mut newer);
+        assert_eq!(newer.spec.encrypted_data.len(), 1);
+        assert!(!spec_trimmed(&newer));
+        let mut failed = synced_at(3, 3);
+        if let Some(s) = failed.status.as_mut() {
+            s.conditions[0].status = "False".into();
+        }
+        trim_synced_spec(&mut failed);
+        assert_eq!(failed.spec.encrypted_data.len(), 1);
+    }
 
     #[test]
     fn backoff_grows_and_caps() {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use common::annotations::{MANAGED_ANNOTATION, PATCH_ANNOTATION, annotation_is_true};
 use common::crd::SealedSecret;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
-use kube::api::{Api, ObjectMeta, PartialObjectMeta, PostParams};
+use kube::api::{Api, ObjectMeta, PartialObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 
@@ -20,6 +20,9 @@ use crate::events::object_ref_of;
 pub struct SecretCache {
     store: Option<Store<PartialObjectMeta<Secret>>>,
     synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// `patch` on Secrets was refused here (upstream's RBAC grants `get` and `update` only):
+    /// updates read and PUT from then on.
+    patch_forbidden: std::sync::atomic::AtomicBool,
 }
 
 impl SecretCache {
@@ -28,7 +31,11 @@ impl SecretCache {
         store: Option<Store<PartialObjectMeta<Secret>>>,
         synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Self {
-        Self { store, synced }
+        Self {
+            store,
+            synced,
+            patch_forbidden: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// The synced store; `None` right after a start, when its empty answers would be wrong.
@@ -82,7 +89,31 @@ pub async fn write(
     // With a synced Secret cache that has no such Secret, create without asking first (a cold
     // start then costs one write instead of a read and a write); a stale cache answers 409 and we
     // fall back to reading it.
-    let known_absent = matches!(cache.lookup(&ns, &name), Some(None));
+    let cached = cache.lookup(&ns, &name);
+    let known_absent = matches!(cached, Some(None));
+    // With the Secret in the cache as one we replace wholesale (owned or managed, not patch
+    // mode), update it without reading it first: a JSON patch conditional on the cached
+    // resourceVersion. A stale cache answers 409 (or 404) and we fall back to reading it.
+    if let Some(Some(meta)) = &cached
+        && !cache
+            .patch_forbidden
+            .load(std::sync::atomic::Ordering::Relaxed)
+        && let Some(patch) = replace_patch(meta, ss, desired)
+    {
+        match api.patch(&name, &PatchParams::default(), &patch).await {
+            Ok(s) => return Ok(s),
+            Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => {
+                tracing::debug!(namespace = %ns, name = %name, code = e.code, "Secret cache behind; reading the Secret");
+            }
+            Err(kube::Error::Api(e)) if e.code == 403 => {
+                tracing::info!(namespace = %ns, error = %e.message, "Secret patch forbidden; updating Secrets with get and update (upstream's RBAC)");
+                cache
+                    .patch_forbidden
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => return Err(replace_error(ctx, ss, &reference, false, e).await),
+        }
+    }
     let existing = if known_absent {
         None
     } else {
@@ -179,25 +210,73 @@ async fn update_existing(
     match api.replace(&name, &PostParams::default(), &modified).await {
         Ok(s) => Ok(s),
         Err(e) => {
-            ctx.metrics.error("update", &ns);
-            let immutable = existing.immutable == Some(true)
-                || e.to_string()
-                    .contains("field is immutable when `immutable` is set");
-            let message = if immutable {
-                format!("Error updating {ns}/{name}: {IMMUTABLE_MESSAGE}")
-            } else {
-                api_message(&e)
-            };
-            ctx.recorder
-                .warn(&reference, "ErrUpdateFailed", &message)
-                .await;
-            Err(if immutable {
-                Error::Immutable
-            } else {
-                e.into()
-            })
+            Err(replace_error(ctx, ss, &reference, existing.immutable == Some(true), e).await)
         }
     }
+}
+
+/// Count, report and convert a failed update of an existing Secret (immutable ones by name).
+async fn replace_error(
+    ctx: &Context,
+    ss: &SealedSecret,
+    reference: &ObjectReference,
+    known_immutable: bool,
+    e: kube::Error,
+) -> Error {
+    let (ns, name) = key_of(ss);
+    ctx.metrics.error("update", &ns);
+    let immutable = known_immutable
+        || e.to_string()
+            .contains("field is immutable when `immutable` is set");
+    let message = if immutable {
+        format!("Error updating {ns}/{name}: {IMMUTABLE_MESSAGE}")
+    } else {
+        api_message(&e)
+    };
+    ctx.recorder
+        .warn(reference, "ErrUpdateFailed", &message)
+        .await;
+    if immutable {
+        Error::Immutable
+    } else {
+        e.into()
+    }
+}
+
+/// The JSON patch that does what [`merge_into`] (not in patch mode) and a PUT do to the Secret
+/// the cache describes as `meta`, conditional on its cached resourceVersion; `None` when the
+/// cache cannot tell that the Secret is ours to replace (not owned and not managed, or in patch
+/// mode, whose merge needs the current values).
+fn replace_patch(
+    meta: &PartialObjectMeta<Secret>,
+    ss: &SealedSecret,
+    desired: &Secret,
+) -> Option<Patch<()>> {
+    let annotations = meta.metadata.annotations.as_ref();
+    let uid = ss.meta().uid.as_deref()?;
+    let owned = meta
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.uid == uid && o.kind == "SealedSecret");
+    let managed = annotation_is_true(annotations, MANAGED_ANNOTATION);
+    if annotation_is_true(annotations, PATCH_ANNOTATION) || !(owned || managed) {
+        return None;
+    }
+    let rv = meta.metadata.resource_version.as_deref()?;
+    let d = &desired.metadata;
+    // `add` sets a member whether or not it exists; absent and empty are the same to the API.
+    let ops = serde_json::json!([
+        { "op": "replace", "path": "/metadata/resourceVersion", "value": rv },
+        { "op": "add", "path": "/metadata/labels", "value": d.labels.clone().unwrap_or_default() },
+        { "op": "add", "path": "/metadata/annotations", "value": d.annotations.clone().unwrap_or_default() },
+        { "op": "add", "path": "/metadata/ownerReferences", "value": d.owner_references.clone().unwrap_or_default() },
+        { "op": "add", "path": "/data", "value": desired.data.clone().unwrap_or_default() },
+        // A PUT without `type` is defaulted to Opaque.
+        { "op": "add", "path": "/type", "value": desired.type_.as_deref().unwrap_or("Opaque") },
+    ]);
+    serde_json::from_value(ops).ok().map(Patch::Json)
 }
 
 /// Upstream's merge of the desired Secret into an existing one: patch mode merges data, labels
@@ -267,6 +346,78 @@ mod tests {
         s.metadata.labels = m(labels);
         s.metadata.annotations = m(ann);
         s
+    }
+
+    fn cached(owner_uid: Option<&str>, ann: &[(&str, &str)]) -> PartialObjectMeta<Secret> {
+        use kube::core::PartialObjectMetaExt as _;
+        ObjectMeta {
+            name: Some("s".into()),
+            namespace: Some("ns".into()),
+            resource_version: Some("42".into()),
+            owner_references: owner_uid.map(|uid| {
+                vec![
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                        api_version: "bitnami.com/v1alpha1".into(),
+                        kind: "SealedSecret".into(),
+                        name: "s".into(),
+                        uid: uid.into(),
+                        controller: Some(true),
+                        ..Default::default()
+                    },
+                ]
+            }),
+            annotations: Some(
+                ann.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+        .into_request_partial::<Secret>()
+    }
+
+    fn sealed_secret(uid: &str) -> SealedSecret {
+        let mut ss = SealedSecret::new("s", Default::default());
+        ss.metadata.namespace = Some("ns".into());
+        ss.metadata.uid = Some(uid.into());
+        ss
+    }
+
+    #[test]
+    fn replace_patch_only_for_secrets_the_cache_shows_are_ours_to_replace() {
+        let ss = sealed_secret("u1");
+        let desired = secret(&[("foo", "bar")], &[("l", "v")], &[]);
+        let ops = |p: Option<Patch<()>>| match p {
+            Some(Patch::Json(p)) => serde_json::to_value(p).unwrap(),
+            other => panic!("expected a JSON patch, got {other:?}"),
+        };
+        let owned = ops(replace_patch(&cached(Some("u1"), &[]), &ss, &desired));
+        assert_eq!(
+            owned[0],
+            serde_json::json!({"op": "replace", "path": "/metadata/resourceVersion", "value": "42"}),
+            "conditional on the cached version"
+        );
+        let by_path = |path: &str| {
+            owned
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["path"] == path)
+                .map(|o| o["value"].clone())
+                .unwrap()
+        };
+        assert_eq!(by_path("/data"), serde_json::json!({"foo": "YmFy"}));
+        assert_eq!(by_path("/metadata/labels"), serde_json::json!({"l": "v"}));
+        assert_eq!(by_path("/metadata/annotations"), serde_json::json!({}));
+        assert_eq!(by_path("/type"), serde_json::json!("Opaque"));
+        let managed = cached(None, &[(MANAGED_ANNOTATION, "true")]);
+        assert!(replace_patch(&managed, &ss, &desired).is_some());
+        // Someone else's Secret, another SealedSecret's, or patch mode (a merge with the current
+        // values): read it first.
+        assert!(replace_patch(&cached(None, &[]), &ss, &desired).is_none());
+        assert!(replace_patch(&cached(Some("other"), &[]), &ss, &desired).is_none());
+        let patch_mode = cached(Some("u1"), &[(PATCH_ANNOTATION, "true")]);
+        assert!(replace_patch(&patch_mode, &ss, &desired).is_none());
     }
 
     #[test]

@@ -29,7 +29,19 @@ pub fn run(config: &Config, dir: Option<&Path>) -> anyhow::Result<()> {
     let recovery = recovery.as_ref().map(|c| c.public_key());
     let mut rng = AppRng::from_env()?;
     if let Some(dir) = dir {
-        let s = reencrypt_dir(&mut rng, dir, &refs, cert.public_key(), recovery)?;
+        // One worker per core, each with its own RNG; a replayed test stream stays one stream.
+        let workers = match rng {
+            AppRng::Fixed { .. } => 1,
+            AppRng::Thread(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let s = reencrypt_dir(
+            &AppRng::from_env,
+            workers,
+            dir,
+            &refs,
+            cert.public_key(),
+            recovery,
+        )?;
         for (p, e) in &s.failed {
             eprintln!("error: {}: {e}", p.display());
         }
@@ -196,10 +208,20 @@ pub(super) fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What happened to one file of a directory run.
+enum FileOutcome {
+    Rewritten,
+    Unchanged,
+    Skipped,
+    Failed(String),
+}
+
 /// Re-encrypt every SealedSecret file under `dir`, rewriting (atomically) only files that change.
-/// Files are kept in their own format. Symlinks are not followed.
-pub fn reencrypt_dir<R: CryptoRng + ?Sized>(
-    rng: &mut R,
+/// Files are kept in their own format. Symlinks are not followed. `workers` threads (each with an
+/// RNG from `new_rng`) take the files in turn: the RSA work is CPU-bound and per file.
+pub fn reencrypt_dir<R: CryptoRng>(
+    new_rng: &(dyn Fn() -> anyhow::Result<R> + Sync),
+    workers: usize,
     dir: &Path,
     keys: &[&PrivateKey],
     target: &PublicKey,
@@ -207,44 +229,81 @@ pub fn reencrypt_dir<R: CryptoRng + ?Sized>(
 ) -> anyhow::Result<DirSummary> {
     let mut files = Vec::new();
     walk(dir, &mut files)?;
-    let mut summary = DirSummary::default();
-    for path in files {
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                summary.failed.push((path.clone(), io_text(&e)));
-                continue;
-            }
-        };
-        let Ok(docs) = parse_documents(&bytes) else {
-            summary.skipped.push(path);
-            continue;
-        };
-        let all_sealed = !docs.is_empty()
-            && docs
-                .iter()
-                .all(|d| d.get("kind").and_then(|k| k.as_str()) == Some(KIND));
-        if !all_sealed {
-            summary.skipped.push(path);
-            continue;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> anyhow::Result<Vec<(usize, FileOutcome)>> {
+        let mut rng = new_rng()?;
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(path) = files.get(i) else {
+                return Ok(done);
+            };
+            done.push((i, reencrypt_file(&mut rng, path, keys, target, recovery)));
         }
-        match reencrypt_documents(rng, &bytes, keys, target, recovery, None) {
-            Ok(r) if r.changed => {
-                let mut out = r.bytes;
-                if !looks_like_json(&bytes) && !bytes.starts_with(b"---") {
-                    out = out
-                        .strip_prefix(b"---\n")
-                        .map(<[u8]>::to_vec)
-                        .unwrap_or(out);
-                }
-                match write_atomic(&path, &out) {
-                    Ok(()) => summary.rewritten.push(path),
-                    Err(e) => summary.failed.push((path, format!("{e:#}"))),
-                }
-            }
-            Ok(_) => summary.unchanged.push(path),
-            Err(e) => summary.failed.push((path, format!("{e:#}"))),
+    };
+    let mut outcomes: Vec<(usize, FileOutcome)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers.clamp(1, files.len().max(1)))
+            .map(|_| s.spawn(work))
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a re-encryption worker panicked"))??,
+            );
+        }
+        anyhow::Ok(all)
+    })?;
+    outcomes.sort_by_key(|(i, _)| *i);
+    let mut summary = DirSummary::default();
+    for ((_, outcome), path) in outcomes.into_iter().zip(files) {
+        match outcome {
+            FileOutcome::Rewritten => summary.rewritten.push(path),
+            FileOutcome::Unchanged => summary.unchanged.push(path),
+            FileOutcome::Skipped => summary.skipped.push(path),
+            FileOutcome::Failed(e) => summary.failed.push((path, e)),
         }
     }
     Ok(summary)
+}
+
+/// Re-encrypt one file of a directory run.
+fn reencrypt_file<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    path: &Path,
+    keys: &[&PrivateKey],
+    target: &PublicKey,
+    recovery: Option<&PublicKey>,
+) -> FileOutcome {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return FileOutcome::Failed(io_text(&e)),
+    };
+    let Ok(docs) = parse_documents(&bytes) else {
+        return FileOutcome::Skipped;
+    };
+    let all_sealed = !docs.is_empty()
+        && docs
+            .iter()
+            .all(|d| d.get("kind").and_then(|k| k.as_str()) == Some(KIND));
+    if !all_sealed {
+        return FileOutcome::Skipped;
+    }
+    match reencrypt_documents(rng, &bytes, keys, target, recovery, None) {
+        Ok(r) if r.changed => {
+            let mut out = r.bytes;
+            if !looks_like_json(&bytes) && !bytes.starts_with(b"---") {
+                out = out
+                    .strip_prefix(b"---\n")
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or(out);
+            }
+            match write_atomic(path, &out) {
+                Ok(()) => FileOutcome::Rewritten,
+                Err(e) => FileOutcome::Failed(format!("{e:#}")),
+            }
+        }
+        Ok(_) => FileOutcome::Unchanged,
+        Err(e) => FileOutcome::Failed(format!("{e:#}")),
+    }
 }
