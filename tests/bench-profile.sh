@@ -5,29 +5,31 @@
 #   SSRS_CONTROLLER_BIN=$PWD/tests/bench-profile.sh tests/bench.sh --objects 1000
 #
 # The driver starts the controller three times per size: P1 (cold), P2 (warm), P3 (cluster-wide).
-# Start 1: `perf record` (DWARF call graphs from .eh_frame: release builds need no debuginfo) of
-# core 1, where the pinned controller runs alone, until the process exits; start 3 runs under
+# Starts 1 and 2 (P1 cold, P2 warm): `perf record` (DWARF call graphs from .eh_frame: release
+# builds need no debuginfo) of core 1, where the pinned controller runs alone, until the process
+# exits, into p1.data and p2.data; start 3 runs under
 # heaptrack's preload library (its RSS figure is then inflated by heaptrack's own buffers: take
 # P3's RSS from a run without this wrapper). Both helpers run on core 0, away from the pinned
 # controller. Afterwards:
-#   perf report -i $SSRS_PROFILE_DIR/p1.data --no-children --sort dso,sym --stdio
+#   perf report -i $SSRS_PROFILE_DIR/p1.data --comm controller --no-children --sort dso,sym --stdio
 #   heaptrack_print $SSRS_PROFILE_DIR/p3.heaptrack.gz
+# SSRS_PROFILE_FREQ: perf samples per second (default 499; about 4 MB of stacks per second of P1).
 set -euo pipefail
 bin="${SSRS_PROFILE_BIN:?the controller binary to profile}"
 dir="${SSRS_PROFILE_DIR:?a directory for the profiles}"
 mkdir -p "$dir"
 n=$(($(cat "$dir/count" 2>/dev/null || echo 0) + 1))
 echo "$n" >"$dir/count"
-if [[ $n == 1 ]]; then
+if [[ $n == 1 || $n == 2 ]]; then
   # Pinned (the driver's default), the controller is alone on core 1: record that core until this
   # pid exits. `perf record -p` after the exec missed the threads spawned later (the blocking
   # pool, where the RSA work runs), so it is used only without pinning.
   if [[ "$(taskset -p $$ | awk '{print $NF}')" == 2 ]]; then
-    setsid bash -c "exec taskset -c 0 perf record -F 499 --call-graph dwarf,8192 -C 1 -o '$dir/p1.data' -- tail --pid=$$ -f /dev/null" \
-      </dev/null >"$dir/perf.log" 2>&1 &
+    setsid bash -c "exec taskset -c 0 perf record -F ${SSRS_PROFILE_FREQ:-499} --call-graph dwarf,8192 -C 1 -o '$dir/p$n.data' -- tail --pid=$$ -f /dev/null" \
+      </dev/null >"$dir/perf$n.log" 2>&1 &
   else
-    setsid bash -c "sleep 0.3; exec taskset -c 0 perf record -F 499 --call-graph dwarf,8192 -o '$dir/p1.data' -p $$" \
-      </dev/null >"$dir/perf.log" 2>&1 &
+    setsid bash -c "sleep 0.3; exec taskset -c 0 perf record -F ${SSRS_PROFILE_FREQ:-499} --call-graph dwarf,8192 -o '$dir/p$n.data' -p $$" \
+      </dev/null >"$dir/perf$n.log" 2>&1 &
   fi
 fi
 if [[ $n == 3 ]]; then
