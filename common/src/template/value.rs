@@ -760,7 +760,8 @@ pub(in crate::template) fn json_float(f: f64) -> Option<String> {
         ""
     };
     if a == 0.0 {
-        return Some("0".into());
+        // encoding/json writes negative zero as `-0` (strconv's 'f' format keeps the sign).
+        return Some(if f.is_sign_negative() { "-0" } else { "0" }.into());
     }
     let (d, dp) = float_digits(f, None);
     let nd = d.len() as i32;

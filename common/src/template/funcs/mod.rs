@@ -6,7 +6,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{Exec, Value, XR};
+use super::{Exec, Value, XR, runes};
 
 mod builtins;
 mod certs;
@@ -26,7 +26,13 @@ impl Exec<'_> {
     /// A Go `string` parameter as text (invalid UTF-8 becomes U+FFFD).
     pub(super) fn text(&self, v: &Value) -> XR<Zeroizing<String>> {
         let b = self.s(v)?;
-        Ok(Zeroizing::new(String::from_utf8_lossy(&b).into_owned()))
+        // Go's rune loop: every byte of an invalid sequence is one U+FFFD (Rust's lossy
+        // conversion gives one for a whole truncated sequence, the fuzz target's session 6 find).
+        let mut out = Zeroizing::new(String::with_capacity(b.len()));
+        for (_, _, c) in runes(&b) {
+            out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+        }
+        Ok(out)
     }
 
     /// Applies a function implemented in one of the family modules.
