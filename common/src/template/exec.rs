@@ -135,7 +135,20 @@ impl<'a> Exec<'a> {
         if depth > self.limits.max_depth {
             return Err(XErr::Depth);
         }
-        Ok(Value::List(Rc::new(ListVal { items, depth })))
+        Ok(Value::List(Rc::new(ListVal {
+            items,
+            depth,
+            nil_slice: false,
+        })))
+    }
+
+    /// Go's nil `[]interface {}`.
+    pub(in crate::template) fn nil_list(&self) -> Value {
+        Value::List(Rc::new(ListVal {
+            items: Vec::new(),
+            depth: 1,
+            nil_slice: true,
+        }))
     }
 
     pub(in crate::template) fn mk_dict(&mut self, m: BTreeMap<String, Value>) -> XR<Value> {
@@ -684,7 +697,8 @@ impl<'a> Exec<'a> {
             (Value::Float(x), Value::Float(y)) => x == y,
             (Value::Str(x), Value::Str(y)) => x.as_slice() == y.as_slice(),
             (Value::List(x), Value::List(y)) => {
-                if x.items.len() != y.items.len() {
+                // reflect.DeepEqual: a nil slice is not equal to an empty one.
+                if x.items.len() != y.items.len() || x.nil_slice != y.nil_slice {
                     return Ok(false);
                 }
                 for (p, q) in x.items.iter().zip(y.items.iter()) {

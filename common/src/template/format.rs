@@ -483,6 +483,7 @@ impl Exec<'_> {
                 push_json_str(&mut o, s, html);
                 b.push(&o)?;
             }
+            Value::List(l) if l.nil_slice => b.push(b"null")?,
             Value::List(l) => {
                 b.push(b"[")?;
                 for (i, x) in l.items.iter().enumerate() {

@@ -167,6 +167,9 @@ pub(in crate::template) struct ListVal {
     pub(in crate::template) items: Vec<Value>,
     /// Nesting depth of directly nested lists (bounds recursive drops).
     pub(in crate::template) depth: usize,
+    /// Go's nil `[]interface {}` (sprig's `rest` and `initial` of an empty list): empty, printed
+    /// as `[]`, but JSON `null` and not deeply equal to an empty list.
+    pub(in crate::template) nil_slice: bool,
 }
 
 impl Value {

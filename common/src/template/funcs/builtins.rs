@@ -891,6 +891,8 @@ impl Exec<'_> {
                 match f {
                     "first" => l.items.first().cloned().unwrap_or(Value::Nil),
                     "last" => l.items.last().cloned().unwrap_or(Value::Nil),
+                    // sprig returns a nil slice for an empty list (JSON `null`).
+                    "rest" | "initial" if n == 0 => self.nil_list(),
                     "rest" => self.mk_list(l.items.get(1..).unwrap_or(&[]).to_vec())?,
                     "initial" => {
                         self.mk_list(l.items.get(..n.saturating_sub(1)).unwrap_or(&[]).to_vec())?
