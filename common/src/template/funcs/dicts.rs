@@ -9,27 +9,25 @@ use crate::template::{Exec, Value, XErr, XR, truth};
 impl Exec<'_> {
     /// mergo's `Merge` (`overwrite` false) or `MergeWithOverwrite` of `src` into the dict `dst`,
     /// in place, as sprig 3.2.3 calls it on `map[string]interface{}`.
-    fn merge_into(&mut self, dst: usize, src: usize, overwrite: bool, depth: usize) -> XR<()> {
+    /// `src` is a dict or the data map (`.`, a `map[string]string`, which mergo merges too).
+    fn merge_into(&mut self, dst: usize, src: &Value, overwrite: bool, depth: usize) -> XR<()> {
         if depth > self.limits.max_depth {
             return Err(XErr::Depth);
         }
-        let entries: Vec<(String, Value)> = self
-            .dicts
-            .get(src)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+        let entries: Vec<(String, Value)> = self.map_entries(src).unwrap_or_default();
         self.charge(entries.len() as u64)?;
         for (k, s) in entries {
             let d = self.dicts.get(dst).and_then(|m| m.get(&k)).cloned();
             let set = match (&s, &d) {
                 (Value::Nil, _) => overwrite,
-                (Value::Dict(si), Some(Value::Dict(di))) => {
-                    if si != di {
-                        self.merge_into(*di, *si, overwrite, depth + 1)?;
+                (Value::Dict(_) | Value::Root, Some(Value::Dict(di))) => {
+                    if !matches!(s, Value::Dict(si) if si == *di) {
+                        self.merge_into(*di, &s, overwrite, depth + 1)?;
                     }
                     false
                 }
-                (Value::Dict(_), Some(dv)) if truth(dv, self) => false,
+                // A map never replaces a value that is not one (mergo keeps it).
+                (Value::Dict(_) | Value::Root, Some(dv)) if truth(dv, self) => false,
                 (Value::List(_), Some(dv)) if !overwrite && truth(dv, self) => false,
                 (_, None) => true,
                 (_, Some(dv)) => overwrite || !truth(dv, self),
@@ -88,7 +86,7 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
             }
             let (dst, srcs) = ids.split_first().map_or((0, &[][..]), |(d, s)| (*d, s));
             for s in srcs {
-                ex.merge_into(dst, *s, f.contains("Overwrite"), 0)?;
+                ex.merge_into(dst, &Value::Dict(*s), f.contains("Overwrite"), 0)?;
             }
             args.into_iter().next().unwrap_or(Value::Nil)
         }
