@@ -11,7 +11,8 @@
 # heaptrack's preload library (its RSS figure is then inflated by heaptrack's own buffers: take
 # P3's RSS from a run without this wrapper). Both helpers run on core 0, away from the pinned
 # controller. Afterwards:
-#   perf report -i $SSRS_PROFILE_DIR/p1.data --comm controller --no-children --sort dso,sym --stdio
+#   perf report -i $SSRS_PROFILE_DIR/p1.data -g none --comm tokio-rt-worker --sort dso,sym --stdio
+#   (the controller's threads are all named tokio-rt-worker; -g none keeps a report to minutes)
 #   heaptrack_print $SSRS_PROFILE_DIR/p3.heaptrack.gz
 # SSRS_PROFILE_FREQ: perf samples per second (default 499; about 4 MB of stacks per second of P1).
 set -euo pipefail
