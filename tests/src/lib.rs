@@ -76,6 +76,43 @@ where
     .await
 }
 
+/// Reads the object `name`, lets `change` edit it and replaces it; when someone else (the controller
+/// writing its status, say) updated the object in between and the apiserver answers 409 Conflict,
+/// reads it again and repeats the change, up to ten times. Returns the replaced object.
+pub async fn replace_with<K, F>(api: &Api<K>, name: &str, mut change: F) -> Result<K>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+    F: FnMut(&mut K),
+{
+    let mut attempts = 0;
+    loop {
+        let mut obj = api
+            .get(name)
+            .await
+            .with_context(|| format!("reading {name} to replace it"))?;
+        change(&mut obj);
+        match api.replace(name, &PostParams::default(), &obj).await {
+            Ok(replaced) => return Ok(replaced),
+            Err(kube::Error::Api(e)) if e.code == 409 && attempts < 10 => attempts += 1,
+            Err(e) => return Err(e).with_context(|| format!("replacing {name}")),
+        }
+    }
+}
+
+/// Like [`replace_with`], replacing the object with `new` (its resourceVersion taken from the object
+/// read).
+pub async fn replace_whole<K>(api: &Api<K>, name: &str, new: &K) -> Result<K>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    replace_with(api, name, |obj| {
+        let rv = obj.meta().resource_version.clone();
+        *obj = new.clone();
+        obj.meta_mut().resource_version = rv;
+    })
+    .await
+}
+
 /// Waits until the Secret `name` exists (in `api`'s namespace) and returns it.
 pub async fn wait_secret(api: &Api<Secret>, name: &str, timeout: Duration) -> Result<Secret> {
     wait_for_value(&format!("Secret {name}"), timeout, || async move {

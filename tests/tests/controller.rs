@@ -18,7 +18,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use sealed_secrets_tests::{
-    Spawn, TestNamespace, TestProcess, cluster, ensure_crd, wait_for, wait_for_value, workspace_bin,
+    Spawn, TestNamespace, TestProcess, cluster, ensure_crd, replace_whole, replace_with, wait_for,
+    wait_for_value, workspace_bin,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -251,41 +252,37 @@ async fn simple_change_create_update_rename_append() -> Result<()> {
     // 2. With existing object (update). Condition times have one-second resolution: let a
     // second pass so an update is distinguishable from the transition.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut updated = seal(
+    let updated = seal(
         &env.public,
         &test_secret(&ns, "testsecret", &[("foo", "baz")]),
     );
-    updated.metadata.resource_version = got.metadata.resource_version.clone();
-    env.ss_api(&ns)
-        .replace("testsecret", &PostParams::default(), &updated)
-        .await?;
+    replace_whole(&env.ss_api(&ns), "testsecret", &updated).await?;
     wait_data(&env, &ns, "testsecret", map(&[("foo", "baz")])).await?;
     let got = ss_status(&env, &ns, "testsecret", 2).await?;
     let cond = &got.status.as_ref().unwrap().conditions[0];
     assert_ne!(cond.last_transition_time, cond.last_update_time);
 
     // 3. With renamed encrypted keys.
-    let mut renamed = env.ss_api(&ns).get("testsecret").await?;
-    let v = renamed.spec.encrypted_data.remove("foo").unwrap();
-    renamed.spec.encrypted_data.insert("xyzzy".into(), v);
-    env.ss_api(&ns)
-        .replace("testsecret", &PostParams::default(), &renamed)
-        .await?;
+    replace_with(&env.ss_api(&ns), "testsecret", |renamed| {
+        let v = renamed.spec.encrypted_data.remove("foo").unwrap();
+        renamed.spec.encrypted_data.insert("xyzzy".into(), v);
+    })
+    .await?;
     wait_data(&env, &ns, "testsecret", map(&[("xyzzy", "baz")])).await?;
 
     // 4. With appended encrypted keys.
-    let mut appended = env.ss_api(&ns).get("testsecret").await?;
     let label = format!("{ns}/testsecret");
     let ct =
         common::crypto::hybrid_encrypt(&mut rand::rng(), &env.public, b"bar2", label.as_bytes())?;
     use base64::Engine as _;
-    appended.spec.encrypted_data.insert(
-        "foo2".into(),
-        base64::engine::general_purpose::STANDARD.encode(ct),
-    );
-    env.ss_api(&ns)
-        .replace("testsecret", &PostParams::default(), &appended)
-        .await?;
+    let ct = base64::engine::general_purpose::STANDARD.encode(ct);
+    replace_with(&env.ss_api(&ns), "testsecret", |appended| {
+        appended
+            .spec
+            .encrypted_data
+            .insert("foo2".into(), ct.clone());
+    })
+    .await?;
     wait_data(
         &env,
         &ns,
@@ -591,16 +588,12 @@ async fn custom_secret_type_and_immutable() -> Result<()> {
     env.wait_event(&ns, "immutable", "Unsealed").await?;
 
     // 17. Immutable Secret Error: updating the data is refused with an explanation.
-    let current = env.ss_api(&ns).get("immutable").await?;
-    let mut changed = seal(&env.public, &{
+    let changed = seal(&env.public, &{
         let mut s = test_secret(&ns, "immutable", &[("foo", "baz")]);
         s.immutable = Some(true);
         s
     });
-    changed.metadata.resource_version = current.metadata.resource_version;
-    env.ss_api(&ns)
-        .replace("immutable", &PostParams::default(), &changed)
-        .await?;
+    replace_whole(&env.ss_api(&ns), "immutable", &changed).await?;
     ss_status(&env, &ns, "immutable", 2).await?;
     let api: Api<Event> = Api::namespaced(env.client.clone(), &ns);
     wait_for("ErrUpdateFailed explaining immutability", WAIT, || {
@@ -712,14 +705,14 @@ async fn drift_repair_reverts_manual_edits() -> Result<()> {
         &test_secret(&ns, "testsecret", &[("foo", "bar")]),
     ))
     .await?;
-    let mut s = wait_data(&env, &ns, "testsecret", map(&[("foo", "bar")])).await?;
-    s.data = Some(BTreeMap::from([(
-        "foo".into(),
-        ByteString(b"tampered".to_vec()),
-    )]));
-    env.secret_api(&ns)
-        .replace("testsecret", &PostParams::default(), &s)
-        .await?;
+    wait_data(&env, &ns, "testsecret", map(&[("foo", "bar")])).await?;
+    replace_with(&env.secret_api(&ns), "testsecret", |s| {
+        s.data = Some(BTreeMap::from([(
+            "foo".into(),
+            ByteString(b"tampered".to_vec()),
+        )]));
+    })
+    .await?;
     wait_data(&env, &ns, "testsecret", map(&[("foo", "bar")])).await?;
     Ok(())
 }

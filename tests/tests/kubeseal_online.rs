@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use sealed_secrets_tests::{
     Spawn, TempDir, TestNamespace, TestProcess, cluster, ensure_crd, free_pod_port,
-    register_pod_service, wait_for, wait_for_value, workspace_bin,
+    register_pod_service, replace_whole, wait_for, wait_for_value, workspace_bin,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -1011,9 +1011,8 @@ async fn edit_and_keep_unchanged_with_the_cluster_as_proof() -> Result<()> {
     // Re-applied: the controller updates the Secret.
     let api: Api<SealedSecret> = Api::namespaced(env.client.clone(), env.ns());
     let mut next = parse_sealed_secrets(edited.as_bytes())?.remove(0);
-    next.metadata.resource_version = api.get("app").await?.metadata.resource_version;
     next.metadata.uid = created.metadata.uid.clone();
-    api.replace("app", &PostParams::default(), &next).await?;
+    replace_whole(&api, "app", &next).await?;
     let secrets: Api<Secret> = env.ns.api();
     wait_for("Secret app updated to foo=v2", WAIT, || {
         let secrets = secrets.clone();
@@ -1285,7 +1284,7 @@ async fn lost_cluster_drill_with_the_recovery_key() -> Result<()> {
         let f = repo.join(format!("{name}.yaml"));
         env.kubeseal(&["--re-encrypt", "-f", &f.display().to_string()], b"")
             .ok();
-        let mut ss = parse_sealed_secrets(&std::fs::read(&f)?)?.remove(0);
+        let ss = parse_sealed_secrets(&std::fs::read(&f)?)?.remove(0);
         let opts = UnsealOptions::default();
         assert!(
             unseal(&ss, &[&key_c], &opts, &mut Default::default()).is_ok(),
@@ -1297,8 +1296,7 @@ async fn lost_cluster_drill_with_the_recovery_key() -> Result<()> {
             common::recovery::coverage(&ss)?,
             common::recovery::Coverage::Complete { .. }
         ));
-        ss.metadata.resource_version = ss_api.get(name).await?.metadata.resource_version;
-        ss_api.replace(name, &PostParams::default(), &ss).await?;
+        replace_whole(&ss_api, name, &ss).await?;
         wait_synced(&env, name).await?;
     }
 
@@ -1329,9 +1327,8 @@ async fn lost_cluster_drill_with_the_recovery_key() -> Result<()> {
         &dir,
     )
     .ok();
-    let mut ss = parse_sealed_secrets(&std::fs::read(&db)?)?.remove(0);
-    ss.metadata.resource_version = ss_api.get("db").await?.metadata.resource_version;
-    ss_api.replace("db", &PostParams::default(), &ss).await?;
+    let ss = parse_sealed_secrets(&std::fs::read(&db)?)?.remove(0);
+    replace_whole(&ss_api, "db", &ss).await?;
     wait_for("Secret db with the new item", WAIT, || {
         let secrets = secrets.clone();
         async move {
