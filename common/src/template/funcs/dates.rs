@@ -642,28 +642,31 @@ fn format_nano(b: &mut String, nsec: i64, std: u32) {
 
 /// Go's `time.quote` (used in parse and duration errors).
 fn quote(s: &str) -> String {
+    quote_bytes(s.as_bytes())
+}
+
+/// [`quote`] of bytes: Go cuts values by bytes, so an error can show half a character. Every
+/// byte of a non-ASCII character (or of an invalid sequence) and every control byte is `\xNN`.
+fn quote_bytes(s: &[u8]) -> String {
     let mut out = String::from("\"");
-    for c in s.chars() {
-        if c as u32 >= 0x80 || c < ' ' {
-            let mut tmp = [0u8; 4];
-            for byte in c.encode_utf8(&mut tmp).bytes() {
-                out.push_str(&format!("\\x{byte:02x}"));
-            }
+    for &b in s {
+        if !(b' '..0x80).contains(&b) {
+            out.push_str(&format!("\\x{b:02x}"));
         } else {
-            if c == '"' || c == '\\' {
+            if b == b'"' || b == b'\\' {
                 out.push('\\');
             }
-            out.push(c);
+            out.push(char::from(b));
         }
     }
     out.push('"');
     out
 }
 
-fn lookup_name(tab: &[&str], val: &str) -> Option<(usize, usize)> {
+fn lookup_name(tab: &[&str], val: &[u8]) -> Option<(usize, usize)> {
     tab.iter().enumerate().find_map(|(i, v)| {
         val.get(..v.len())
-            .filter(|p| p.eq_ignore_ascii_case(v))
+            .filter(|p| p.eq_ignore_ascii_case(v.as_bytes()))
             .map(|_| (i, v.len()))
     })
 }
@@ -716,13 +719,13 @@ fn leading_int(s: &[u8]) -> Option<(u64, usize)> {
 }
 
 /// Go's `time.atoi`.
-fn atoi(s: &str) -> Option<i64> {
-    let (neg, s) = match s.as_bytes().first() {
-        Some(b'-') => (true, s.get(1..).unwrap_or("")),
-        Some(b'+') => (false, s.get(1..).unwrap_or("")),
+fn atoi(s: &[u8]) -> Option<i64> {
+    let (neg, s) = match s.first() {
+        Some(b'-') => (true, s.get(1..).unwrap_or_default()),
+        Some(b'+') => (false, s.get(1..).unwrap_or_default()),
         _ => (false, s),
     };
-    let (q, n) = leading_int(s.as_bytes())?;
+    let (q, n) = leading_int(s)?;
     if n != s.len() {
         return None;
     }
@@ -730,21 +733,24 @@ fn atoi(s: &str) -> Option<i64> {
     Some(if neg { x.wrapping_neg() } else { x })
 }
 
-fn skip<'v>(mut value: &'v str, mut prefix: &str) -> Result<&'v str, &'v str> {
-    while let Some(&p0) = prefix.as_bytes().first() {
+/// Go's `time.skip`, byte by byte (a layout and a value that differ inside a character fail there).
+fn skip<'v>(mut value: &'v [u8], prefix: &str) -> Result<&'v [u8], &'v [u8]> {
+    let mut prefix = prefix.as_bytes();
+    let cutspace = |s: &[u8]| -> usize { s.iter().take_while(|&&c| c == b' ').count() };
+    while let Some(&p0) = prefix.first() {
         if p0 == b' ' {
-            if value.as_bytes().first().is_some_and(|&c| c != b' ') {
+            if value.first().is_some_and(|&c| c != b' ') {
                 return Err(value);
             }
-            prefix = prefix.trim_start_matches(' ');
-            value = value.trim_start_matches(' ');
+            prefix = prefix.get(cutspace(prefix)..).unwrap_or_default();
+            value = value.get(cutspace(value)..).unwrap_or_default();
             continue;
         }
-        if value.as_bytes().first() != Some(&p0) {
+        if value.first() != Some(&p0) {
             return Err(value);
         }
-        prefix = prefix.get(1..).unwrap_or("");
-        value = value.get(1..).unwrap_or("");
+        prefix = prefix.get(1..).unwrap_or_default();
+        value = value.get(1..).unwrap_or_default();
     }
     Ok(value)
 }
@@ -754,8 +760,7 @@ fn parse_nanoseconds(value: &[u8], nbytes: usize) -> Result<i64, Option<&'static
         return Err(None);
     }
     let nbytes = nbytes.min(10);
-    let digits = std::str::from_utf8(value.get(1..nbytes).unwrap_or_default()).map_err(|_| None)?;
-    let mut ns = atoi(digits).ok_or(None)?;
+    let mut ns = atoi(value.get(1..nbytes).unwrap_or_default()).ok_or(None)?;
     if ns < 0 {
         return Err(Some("fractional second"));
     }
@@ -765,16 +770,16 @@ fn parse_nanoseconds(value: &[u8], nbytes: usize) -> Result<i64, Option<&'static
     Ok(ns)
 }
 
-fn parse_time_zone(value: &str) -> Option<usize> {
-    let b = value.as_bytes();
+fn parse_time_zone(value: &[u8]) -> Option<usize> {
+    let b = value;
     if b.len() < 3 {
         return None;
     }
-    if value.starts_with("ChST") || value.starts_with("MeST") {
+    if value.starts_with(b"ChST") || value.starts_with(b"MeST") {
         return Some(4);
     }
-    if value.starts_with("GMT") {
-        let rest = value.get(3..).unwrap_or("");
+    if value.starts_with(b"GMT") {
+        let rest = value.get(3..).unwrap_or_default();
         if rest.is_empty() {
             return Some(3);
         }
@@ -791,14 +796,14 @@ fn parse_time_zone(value: &str) -> Option<usize> {
         .count();
     match n_upper {
         5 if b.get(4) == Some(&b'T') => Some(5),
-        4 if b.get(3) == Some(&b'T') || value.starts_with("WITA") => Some(4),
+        4 if b.get(3) == Some(&b'T') || value.starts_with(b"WITA") => Some(4),
         3 => Some(3),
         _ => None,
     }
 }
 
-fn parse_signed_offset(value: &str) -> usize {
-    let b = value.as_bytes();
+fn parse_signed_offset(value: &[u8]) -> usize {
+    let b = value;
     if !matches!(b.first(), Some(b'+' | b'-')) {
         return 0;
     }
@@ -812,7 +817,7 @@ struct ParseError {
     layout: String,
     value: String,
     layout_elem: String,
-    value_elem: String,
+    value_elem: Vec<u8>,
     message: String,
 }
 
@@ -823,7 +828,7 @@ impl ParseError {
                 "parsing time {} as {}: cannot parse {} as {}",
                 quote(&self.value),
                 quote(&self.layout),
-                quote(&self.value_elem),
+                quote_bytes(&self.value_elem),
                 quote(&self.layout_elem)
             )
         } else {
@@ -838,14 +843,14 @@ pub(in crate::template) fn parse_local(layout: &str, value: &str) -> Result<GoTi
 }
 
 fn parse(alayout: &str, avalue: &str) -> Result<GoTime, ParseError> {
-    let perr = |le: &str, ve: &str, m: &str| ParseError {
+    let perr = |le: &str, ve: &[u8], m: &str| ParseError {
         layout: alayout.to_owned(),
         value: avalue.to_owned(),
         layout_elem: le.to_owned(),
-        value_elem: ve.to_owned(),
+        value_elem: ve.to_vec(),
         message: m.to_owned(),
     };
-    let (mut layout, mut value) = (alayout, avalue);
+    let (mut layout, mut value) = (alayout, avalue.as_bytes());
     let (mut am, mut pm) = (false, false);
     let (mut year, mut month, mut day, mut yday) = (0i64, -1i64, -1i64, -1i64);
     let (mut hour, mut min, mut sec, mut nsec) = (0i64, 0i64, 0i64, 0i64);
@@ -860,12 +865,16 @@ fn parse(alayout: &str, avalue: &str) -> Result<GoTime, ParseError> {
         value = skip(value, prefix).map_err(|v| perr(prefix, v, ""))?;
         if std == 0 {
             if !value.is_empty() {
-                return Err(perr("", value, &format!(": extra text: {}", quote(value))));
+                return Err(perr(
+                    "",
+                    value,
+                    &format!(": extra text: {}", quote_bytes(value)),
+                ));
             }
             break;
         }
         layout = suffix;
-        let vb = value.as_bytes();
+        let vb = value;
         let mut range_err: Option<&str> = None;
         let mut ok = true;
         let mut adv = 0usize;
@@ -874,7 +883,7 @@ fn parse(alayout: &str, avalue: &str) -> Result<GoTime, ParseError> {
                 if vb.len() < 2 {
                     ok = false;
                 } else {
-                    match atoi(value.get(..2).unwrap_or("")) {
+                    match atoi(value.get(..2).unwrap_or_default()) {
                         Some(y) => {
                             adv = 2;
                             year = if y >= 69 { y + 1900 } else { y + 2000 };
@@ -1050,13 +1059,13 @@ fn parse(alayout: &str, avalue: &str) -> Result<GoTime, ParseError> {
                     adv = 1;
                     utc = true;
                 } else {
-                    let g = |a: usize, b: usize| value.get(a..b).unwrap_or("");
+                    let g = |a: usize, b: usize| value.get(a..b).unwrap_or_default();
                     let parts = match std {
                         STD_ISO8601_COLON_TZ | STD_NUM_COLON_TZ => (vb.len() >= 6
                             && vb.get(3) == Some(&b':'))
-                        .then(|| (g(0, 1), g(1, 3), g(4, 6), "00", 6)),
+                        .then(|| (g(0, 1), g(1, 3), g(4, 6), &b"00"[..], 6)),
                         STD_NUM_SHORT_TZ | STD_ISO8601_SHORT_TZ => {
-                            (vb.len() >= 3).then(|| (g(0, 1), g(1, 3), "00", "00", 3))
+                            (vb.len() >= 3).then(|| (g(0, 1), g(1, 3), &b"00"[..], &b"00"[..], 3))
                         }
                         STD_ISO8601_COLON_SECONDS_TZ | STD_NUM_COLON_SECONDS_TZ => {
                             (vb.len() >= 9 && vb.get(3) == Some(&b':') && vb.get(6) == Some(&b':'))
@@ -1065,39 +1074,37 @@ fn parse(alayout: &str, avalue: &str) -> Result<GoTime, ParseError> {
                         STD_ISO8601_SECONDS_TZ | STD_NUM_SECONDS_TZ => {
                             (vb.len() >= 7).then(|| (g(0, 1), g(1, 3), g(3, 5), g(5, 7), 7))
                         }
-                        _ => (vb.len() >= 5).then(|| (g(0, 1), g(1, 3), g(3, 5), "00", 5)),
+                        _ => (vb.len() >= 5).then(|| (g(0, 1), g(1, 3), g(3, 5), &b"00"[..], 5)),
                     };
                     match parts {
                         None => ok = false,
                         Some((sign, h, m, s, n)) => {
-                            // Go slices by bytes; a multi-byte rune cut in half fails here.
                             adv = n;
                             match (atoi(h), atoi(m), atoi(s)) {
                                 (Some(h), Some(m), Some(s)) => {
                                     let off = (h * 60 + m) * 60 + s;
                                     match sign {
-                                        "+" => zone_offset = Some(off),
-                                        "-" => zone_offset = Some(-off),
+                                        b"+" => zone_offset = Some(off),
+                                        b"-" => zone_offset = Some(-off),
                                         _ => ok = false,
                                     }
                                 }
                                 _ => ok = false,
-                            }
-                            if value.get(..n).is_none() {
-                                ok = false;
                             }
                         }
                     }
                 }
             }
             STD_TZ => {
-                if value.starts_with("UTC") {
+                if value.starts_with(b"UTC") {
                     utc = true;
                     adv = 3;
                 } else {
                     match parse_time_zone(value) {
                         Some(n) => {
-                            zone_name = value.get(..n).unwrap_or("").to_owned();
+                            // ASCII: capitals, or GMT followed by a sign and digits.
+                            zone_name = String::from_utf8_lossy(value.get(..n).unwrap_or_default())
+                                .into_owned();
                             adv = n;
                         }
                         None => ok = false,
@@ -1136,7 +1143,7 @@ fn parse(alayout: &str, avalue: &str) -> Result<GoTime, ParseError> {
         }
         // Go leaves `value` unchanged on most failures; the error shows what was left.
         let rest = if ok {
-            value.get(adv..).unwrap_or("")
+            value.get(adv..).unwrap_or_default()
         } else {
             value
         };
@@ -1220,7 +1227,7 @@ fn parse(alayout: &str, avalue: &str) -> Result<GoTime, ParseError> {
         // Local knows only "UTC", handled above; anything else is a fabricated zone.
         let mut offset = 0;
         if zone_name.len() > 3 && zone_name.starts_with("GMT") {
-            offset = atoi(zone_name.get(3..).unwrap_or("")).unwrap_or(0) * 3600;
+            offset = atoi(zone_name.as_bytes().get(3..).unwrap_or_default()).unwrap_or(0) * 3600;
         }
         return Ok(mk(local, Loc::Fixed(zone_name, offset as i32)));
     }
@@ -1299,7 +1306,7 @@ pub(in crate::template) fn parse_duration(orig: &str) -> Result<i64, String> {
             _ => {
                 return Err(format!(
                     "time: unknown unit {} in duration {}",
-                    quote(&String::from_utf8_lossy(u)),
+                    quote_bytes(u),
                     quote(orig)
                 ));
             }
