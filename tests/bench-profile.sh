@@ -15,13 +15,15 @@
 #   (the controller's threads are all named tokio-rt-worker; -g none keeps a report to minutes)
 #   heaptrack_print $SSRS_PROFILE_DIR/p3.heaptrack.gz
 # SSRS_PROFILE_FREQ: perf samples per second (default 499; about 4 MB of stacks per second of P1).
+# SSRS_PROFILE_PERF: which of starts 1 and 2 run under perf (default "1 2"; "2" profiles only the
+# warm restart, which at N = 10,000 keeps the recording small: P1 would be ≈ 1 GB).
 set -euo pipefail
 bin="${SSRS_PROFILE_BIN:?the controller binary to profile}"
 dir="${SSRS_PROFILE_DIR:?a directory for the profiles}"
 mkdir -p "$dir"
 n=$(($(cat "$dir/count" 2>/dev/null || echo 0) + 1))
 echo "$n" >"$dir/count"
-if [[ $n == 1 || $n == 2 ]]; then
+if [[ $n == 1 || $n == 2 ]] && [[ " ${SSRS_PROFILE_PERF:-1 2} " == *" $n "* ]]; then
   # Pinned (the driver's default), the controller is alone on core 1: record that core until this
   # pid exits. `perf record -p` after the exec missed the threads spawned later (the blocking
   # pool, where the RSA work runs), so it is used only without pinning.

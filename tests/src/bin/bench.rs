@@ -30,6 +30,8 @@ use kube::runtime::{WatchStreamExt as _, reflector, watcher};
 use sealed_secrets_tests::{Spawn, TestNamespace, TestProcess, cluster, get_text};
 
 const CREATORS: usize = 8;
+/// How often P2 and P3 read the controller's /metrics to see whether every object was checked.
+const METRICS_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -664,6 +666,7 @@ struct Row {
     p1_requests: f64,
     p2_s: f64,
     p2_ops: f64,
+    p2_cpu_s: f64,
     p2_requests: f64,
     p6_limit_s: f64,
     p6_s: f64,
@@ -783,18 +786,25 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
             && metric(&m, "reconciles_in_sync") >= n as f64
         {
             row.p2_s = start.elapsed().as_secs_f64();
+            row.p2_cpu_s = cpu_seconds(ctl.pid());
             row.p2_ops = metric(&m, "rsa_decryptions");
             break;
         }
         if Instant::now() > deadline {
             bail!("P2 timed out");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Each /metrics answer costs the controller about 0.8 µs per SealedSecret (one
+        // condition series each: 8 ms at 10,000); polled every 20 ms it took a third of the
+        // pinned controller's core. Every 100 ms: ≤ 8 %, and P2 is late by up to 0.1 s.
+        tokio::time::sleep(METRICS_POLL).await;
     }
     let d = delta(&apiserver_requests(&client).await?, &before);
     row.p2_requests = d.values().sum::<f64>() - 1.0;
     row.breakdown.push(("P2 warm restart".into(), d));
-    eprintln!("[N={n}] P2 {:.2} s, RSA ops {}", row.p2_s, row.p2_ops);
+    eprintln!(
+        "[N={n}] P2 {:.2} s, RSA ops {}, controller CPU {:.2} s",
+        row.p2_s, row.p2_ops, row.p2_cpu_s
+    );
 
     // P6: a fourth (newest) key appears; every object is re-sealed with it at once.
     secrets
@@ -878,7 +888,7 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
         if Instant::now() > deadline {
             bail!("P3 timed out");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(METRICS_POLL).await;
     }
     row.p3_s = start.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -944,10 +954,10 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
         "Limit = max(N×items RSA ops ÷ the controller's cores × one op, (N Secret writes + N status writes) ÷ measured write rate)\n"
     );
     println!(
-        "| N | ctl cores | one RSA op ms (wall) | op CPU ms | write rate /s | limit s | P1 cold s | P1 ratio (≤{RATIO_TARGET}) | P1 ops (metric) | P1 ctl CPU s | P1 ctl CPU ÷ op CPU | P1 ctl CPU ms/object outside RSA | P1 peak RSS MiB | P2 warm s (≤3) | P2 RSA ops (=0) | P6 s | P6 ratio (≤{RATIO_TARGET}) | P6 ops (metric) | P6 ctl CPU ÷ op CPU | P3 unrelated | P3 RSS MiB | P3 peak MiB | load avg P1 start / P6 end |"
+        "| N | ctl cores | one RSA op ms (wall) | op CPU ms | write rate /s | limit s | P1 cold s | P1 ratio (≤{RATIO_TARGET}) | P1 ops (metric) | P1 ctl CPU s | P1 ctl CPU ÷ op CPU | P1 ctl CPU ms/object outside RSA | P1 peak RSS MiB | P2 warm s (≤3) | P2 RSA ops (=0) | P2 ctl CPU s | P6 s | P6 ratio (≤{RATIO_TARGET}) | P6 ops (metric) | P6 ctl CPU ÷ op CPU | P3 unrelated | P3 RSS MiB | P3 peak MiB | load avg P1 start / P6 end |"
     );
     println!(
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in rows {
         let p1 = r.p1_s / r.limit_s;
@@ -955,7 +965,7 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
         let outside = (r.p1_cpu_s - r.p1_metric_ops * r.op_cpu_ms / 1e3) / r.n as f64 * 1e3;
         let p3t = p3_target(r.n);
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} {} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} | {:.2} {} | {:.0} {} | {:.2} | {:.2} {} | {:.0} | {:.0} | {} | {:.1} {} (≤{p3t}) | {:.1} | {:.1} / {:.1} |",
+            "| {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} {} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} | {:.2} {} | {:.0} {} | {:.2} | {:.2} | {:.2} {} | {:.0} | {:.0} | {} | {:.1} {} (≤{p3t}) | {:.1} | {:.1} / {:.1} |",
             r.n,
             r.ctl_cores,
             r.op_ms,
@@ -974,6 +984,7 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
             pass(r.p2_s <= 3.0),
             r.p2_ops,
             pass(r.p2_ops == 0.0),
+            r.p2_cpu_s,
             r.p6_s,
             p6,
             pass(p6 <= RATIO_TARGET),
