@@ -35,5 +35,5 @@ step "P1/P2/P3/P6 against a cluster of the driver's own"
 # The driver starts its own cluster (and a watchdog that stops it when the driver exits).
 unset SSRS_CLUSTER_DIR
 target="${CARGO_TARGET_DIR:-target}"
-SSRS_CONTROLLER_BIN="$target/release/controller" SSRS_KUBESEAL_BIN="$target/release/kubeseal" "$target/release/bench" "$@"
+SSRS_CONTROLLER_BIN="${SSRS_CONTROLLER_BIN:-$target/release/controller}" SSRS_KUBESEAL_BIN="$target/release/kubeseal" "$target/release/bench" "$@"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

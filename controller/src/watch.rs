@@ -77,7 +77,11 @@ async fn one_controller(
         ),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
-    let mut wc = watcher::Config::default();
+    // Lists are served from the apiserver's watch cache (resourceVersion=0), as client-go's
+    // informers (upstream's controller) list. kube's default, a quorum read of etcd in pages of
+    // 500, made a warm restart at 10,000 SealedSecrets wait 13 s on the apiserver while the
+    // controller itself used 1.4 s of CPU (issue 20).
+    let mut wc = watcher::Config::default().any_semantic();
     if let Some(sel) = &config.label_selector {
         wc = wc.labels(sel);
     }

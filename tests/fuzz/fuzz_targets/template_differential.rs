@@ -533,19 +533,40 @@ const TYPE_NAMES: &[&str] = &[
     "map[string]string", "int64", "int",
 ];
 
-/// Replaces the type names in fmt's error markers by `T`, when there are markers at all.
+/// Replaces the type names in fmt's error markers by `T`, when there are markers at all. A
+/// marker can also have gone through `js` (its `=` is `\u003D`) or `urlquery` (all of it
+/// escaped): session 7's finds.
 fn normalize(b: &[u8]) -> Vec<u8> {
     let s = String::from_utf8_lossy(b);
-    if !s.contains("%!") {
+    if !s.contains("%!") && !s.contains("%25%21") {
         return b.to_vec();
     }
     let mut out = s.into_owned();
     for t in TYPE_NAMES {
         for prefix in ["(", ", ", "(EXTRA "] {
-            out = out.replace(&format!("{prefix}{t}="), &format!("{prefix}T="));
+            for eq in ["=", "\\u003D"] {
+                out = out.replace(&format!("{prefix}{t}{eq}"), &format!("{prefix}T{eq}"));
+            }
+            let escaped = query_escape(&format!("{prefix}{t}="));
+            out = out.replace(&escaped, &query_escape(&format!("{prefix}T=")));
         }
     }
     out.into_bytes()
+}
+
+/// Go's `url.QueryEscape` (what `urlquery` applies).
+fn query_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 fn go() -> &'static Mutex<GoRef> {

@@ -442,6 +442,15 @@ struct Controller {
 
 impl Controller {
     fn start(ns: &str, all_namespaces: bool, pinned: bool) -> Result<Self> {
+        Self::start_with(ns, all_namespaces, pinned, &[])
+    }
+
+    fn start_with(
+        ns: &str,
+        all_namespaces: bool,
+        pinned: bool,
+        env: &[(String, String)],
+    ) -> Result<Self> {
         let bin = controller_bin();
         if !bin.exists() {
             bail!(
@@ -456,7 +465,11 @@ impl Controller {
         } else {
             format!("0-{}", cores() - 1)
         };
-        let proc = Spawn::new("taskset")
+        let mut spawn = Spawn::new("taskset");
+        for (k, v) in env {
+            spawn = spawn.env(k, v);
+        }
+        let proc = spawn
             .args([std::ffi::OsString::from("-c"), cpus.into(), bin.into()])
             .args([
                 format!("--all-namespaces={all_namespaces}"),
@@ -508,6 +521,38 @@ impl Controller {
         self.proc.stop(Duration::from_secs(10))?;
         Ok(())
     }
+}
+
+/// P3's start: a cluster-wide controller (with `env` added) until every object is checked or
+/// unsealed, then its RSS and peak RSS 3 s later (MiB). Returns (seconds to sync, RSS, peak).
+async fn p3(
+    ns: &str,
+    pinned: bool,
+    n: usize,
+    o: &Opts,
+    env: &[(String, String)],
+) -> Result<(f64, f64, f64)> {
+    let start = Instant::now();
+    let mut ctl = Controller::start_with(ns, true, pinned, env)?;
+    let deadline = Instant::now() + o.timeout;
+    loop {
+        if let Ok(m) = ctl.metrics().await
+            && metric(&m, "reconciles_in_sync") + metric(&m, "rsa_decryptions") / o.items as f64
+                >= n as f64
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("P3 timed out");
+        }
+        tokio::time::sleep(METRICS_POLL).await;
+    }
+    let synced = start.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss = proc_status_kib(ctl.pid(), "VmRSS:") as f64 / 1024.0;
+    let hwm = proc_status_kib(ctl.pid(), "VmHWM:") as f64 / 1024.0;
+    ctl.stop()?;
+    Ok((synced, rss, hwm))
 }
 
 /// Sums samples by metric name (labels dropped), keeping only lines `keep` accepts.
@@ -875,30 +920,34 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
     ctl.stop()?;
 
     // P3: the same objects plus the unrelated Secrets; the controller watches cluster-wide.
-    let start = Instant::now();
-    let mut ctl = Controller::start(ns.name(), true, pinned)?;
-    let deadline = Instant::now() + o.timeout;
-    loop {
-        if let Ok(m) = ctl.metrics().await
-            && metric(&m, "reconciles_in_sync") + metric(&m, "rsa_decryptions") / o.items as f64
-                >= n as f64
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("P3 timed out");
-        }
-        tokio::time::sleep(METRICS_POLL).await;
-    }
-    row.p3_s = start.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    row.p3_rss_mib = proc_status_kib(ctl.pid(), "VmRSS:") as f64 / 1024.0;
-    row.p3_hwm_mib = proc_status_kib(ctl.pid(), "VmHWM:") as f64 / 1024.0;
+    let (p3_s, rss, hwm) = p3(ns.name(), pinned, n, o, &[]).await?;
+    (row.p3_s, row.p3_rss_mib, row.p3_hwm_mib) = (p3_s, rss, hwm);
     eprintln!(
         "[N={n}] P3 synced in {:.2} s, RSS {:.1} MiB (peak {:.1}) with {} unrelated Secrets in {unrelated_ns}",
         row.p3_s, row.p3_rss_mib, row.p3_hwm_mib, o.unrelated
     );
-    ctl.stop()?;
+    // The same start again with other environments (`SSRS_BENCH_P3_ENV`: `;`-separated, each
+    // space-separated `K=V`), e.g. another malloc through LD_PRELOAD or glibc tunables: an
+    // allocator comparison on the same objects, without a rebuild.
+    for variant in std::env::var("SSRS_BENCH_P3_ENV")
+        .unwrap_or_default()
+        .split(';')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        let env: Vec<(String, String)> = variant
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let (p3_s, rss, hwm) = p3(ns.name(), pinned, n, o, &env).await?;
+        eprintln!(
+            "[N={n}] P3 with {variant}: synced in {p3_s:.2} s, RSS {rss:.1} MiB (peak {hwm:.1})"
+        );
+        println!(
+            "P3 variant | N={n} | {variant} | RSS {rss:.1} MiB | peak {hwm:.1} MiB | synced in {p3_s:.2} s"
+        );
+    }
 
     // Clean up before the next size (a cluster-wide controller would see these objects).
     let name = ns.name().to_string();
