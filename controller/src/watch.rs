@@ -78,10 +78,13 @@ async fn one_controller(
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     // Lists are served from the apiserver's watch cache (resourceVersion=0), as client-go's
-    // informers (upstream's controller) list. kube's default, a quorum read of etcd in pages of
+    // informers (upstream's controller) list: kube's default, a quorum read of etcd in pages of
     // 500, made a warm restart at 10,000 SealedSecrets wait 13 s on the apiserver while the
-    // controller itself used 1.4 s of CPU (issue 20).
+    // controller itself used 1.4 s of CPU (issue 20). Without a page size: kube-core sends no
+    // resourceVersion=0 with a limit (the apiserver would read etcd again), and the watch cache
+    // answers a list from resourceVersion 0 whole anyway, as it does for client-go.
     let mut wc = watcher::Config::default().any_semantic();
+    wc.page_size = None;
     if let Some(sel) = &config.label_selector {
         wc = wc.labels(sel);
     }

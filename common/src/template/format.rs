@@ -30,8 +30,9 @@ impl Exec<'_> {
             return self.fmt_verb(b, &s, verb, sp, depth);
         }
         match v {
-            // A nil element of a list or map is a nil interface: fmt prints <nil> for any verb.
-            Value::Nil if depth > 0 => pad(b, sp, b"<nil>")?,
+            // A nil element of a list or map is a nil interface: fmt writes <nil> for any verb,
+            // without padding (printValue's `writeString`; only a nil argument is padded).
+            Value::Nil if depth > 0 => b.push(b"<nil>")?,
             Value::Nil => match verb {
                 'v' => pad(b, sp, b"<nil>")?,
                 _ => self.bad_verb(b, verb, v, sp)?,

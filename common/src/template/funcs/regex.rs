@@ -139,8 +139,17 @@ fn translate(src: &str) -> Option<String> {
     Some(out)
 }
 
-fn compile(src: &str) -> Result<Regex, ()> {
-    let t = translate(src).ok_or(())?;
+/// A pattern argument: Go's regexp refuses one that is not valid UTF-8 (`invalid UTF-8`), so it
+/// is kept as it is (`None`) instead of becoming U+FFFD as other text does.
+fn pattern(ex: &Exec<'_>, v: &Value) -> XR<Option<zeroize::Zeroizing<String>>> {
+    let b = ex.s(v)?;
+    Ok(std::str::from_utf8(&b)
+        .ok()
+        .map(|s| zeroize::Zeroizing::new(s.to_owned())))
+}
+
+fn compile(src: &Option<zeroize::Zeroizing<String>>) -> Result<Regex, ()> {
+    let t = translate(src.as_deref().ok_or(())?).ok_or(())?;
     regex::RegexBuilder::new(&t)
         .size_limit(1 << 20)
         .build()
@@ -212,7 +221,7 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
         }
         "regexMatch" | "mustRegexMatch" => {
             let [re, s] = ex.fixed::<2>(f, args)?;
-            let (re, s) = (ex.text(&re)?, ex.text(&s)?);
+            let (re, s) = (pattern(ex, &re)?, ex.text(&s)?);
             match compile(&re) {
                 Ok(r) => Value::Bool(r.is_match(&s)),
                 Err(()) if must => return ex.call_err(f, "error parsing regexp"),
@@ -221,28 +230,33 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
         }
         "regexFind" | "mustRegexFind" => {
             let [re, s] = ex.fixed::<2>(f, args)?;
-            let (re, s) = (ex.text(&re)?, ex.text(&s)?);
+            let (re, s) = (pattern(ex, &re)?, ex.text(&s)?);
             let r = compile(&re).or_else(|()| ex.call_err(f, "error parsing regexp"))?;
             Value::str(r.find(&s).map_or("", |m| m.as_str()))
         }
         "regexFindAll" | "mustRegexFindAll" => {
             let [re, s, n] = ex.fixed::<3>(f, args)?;
-            let (re, s, n) = (ex.text(&re)?, ex.text(&s)?, ex.i(&n)?);
+            let (re, s, n) = (pattern(ex, &re)?, ex.text(&s)?, ex.i(&n)?);
             let r = compile(&re).or_else(|()| ex.call_err(f, "error parsing regexp"))?;
             let found = find_all(&r, &s, n);
             ex.charge(found.len() as u64)?;
-            let items = found
-                .into_iter()
-                .map(|(a, b)| Value::str(s.get(a..b).unwrap_or_default()))
-                .collect();
-            ex.mk_list(items)?
+            if found.is_empty() {
+                // Go's FindAllString gives a nil slice for no match (and for n = 0): JSON null.
+                ex.nil_list()
+            } else {
+                let items = found
+                    .into_iter()
+                    .map(|(a, b)| Value::str(s.get(a..b).unwrap_or_default()))
+                    .collect();
+                ex.mk_list(items)?
+            }
         }
         "regexReplaceAll"
         | "mustRegexReplaceAll"
         | "regexReplaceAllLiteral"
         | "mustRegexReplaceAllLiteral" => {
             let [re, s, repl] = ex.fixed::<3>(f, args)?;
-            let (re, s, repl) = (ex.text(&re)?, ex.text(&s)?, ex.text(&repl)?);
+            let (re, s, repl) = (pattern(ex, &re)?, ex.text(&s)?, ex.text(&repl)?);
             let r = compile(&re).or_else(|()| ex.call_err(f, "error parsing regexp"))?;
             // Bound the result before building it: every match may add `repl`.
             let n = find_all(&r, &s, -1).len();
@@ -253,11 +267,16 @@ pub(super) fn apply(ex: &mut Exec<'_>, f: &'static str, args: Vec<Value>) -> XR<
         }
         "regexSplit" | "mustRegexSplit" => {
             let [re, s, n] = ex.fixed::<3>(f, args)?;
-            let (re, s, n) = (ex.text(&re)?, ex.text(&s)?, ex.i(&n)?);
+            let (re, s, n) = (pattern(ex, &re)?, ex.text(&s)?, ex.i(&n)?);
             let r = compile(&re).or_else(|()| ex.call_err(f, "error parsing regexp"))?;
-            let parts = split(&r, &s, n);
-            ex.charge(parts.len() as u64)?;
-            ex.mk_list(parts.iter().map(|p| Value::str(p)).collect())?
+            if n == 0 {
+                // Go's Split(s, 0) is a nil slice: JSON null.
+                ex.nil_list()
+            } else {
+                let parts = split(&r, &s, n);
+                ex.charge(parts.len() as u64)?;
+                ex.mk_list(parts.iter().map(|p| Value::str(p)).collect())?
+            }
         }
         _ => return Ok(Err(args)),
     };
