@@ -25,6 +25,22 @@ fn translate(src: &str) -> Option<String> {
                 let Some(e) = chars.next() else {
                     return Some(out + "\\");
                 };
+                if e == 'Q' {
+                    // RE2's quoted literal, up to `\E` or the end (a class cannot hold one).
+                    if in_class {
+                        return None;
+                    }
+                    let mut lit = String::new();
+                    while let Some(c) = chars.next() {
+                        if c == '\\' && chars.peek() == Some(&'E') {
+                            chars.next();
+                            break;
+                        }
+                        lit.push(c);
+                    }
+                    out.push_str(&regex::escape(&lit));
+                    continue;
+                }
                 let rep = match (e, in_class) {
                     ('d', false) => "[0-9]",
                     ('D', false) => "[^0-9]",
@@ -46,6 +62,11 @@ fn translate(src: &str) -> Option<String> {
                     ('b', false) => "(?-u:\\b)",
                     ('B', false) => "(?-u:\\B)",
                     ('<' | '>', _) => return None,
+                    // RE2 knows only these letter escapes; the crate's others (`\u`, `\U`, …)
+                    // are errors in Go (`invalid escape sequence`).
+                    (e, _) if e.is_ascii_alphabetic() && !"afnrtvxdswDSWpPAzbBQE".contains(e) => {
+                        return None;
+                    }
                     _ => {
                         out.push('\\');
                         out.push(e);
