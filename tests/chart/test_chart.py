@@ -1108,7 +1108,9 @@ def ensure_crd(kube: Kube) -> None:
     deadline = time.time() + 30
     while time.time() < deadline:
         _, cur = kube.request("GET", kube.path_of(crd))
-        conds = {c["type"]: c["status"] for c in cur.get("status", {}).get("conditions", [])}
+        # A CRD just created can have `status.conditions: null`.
+        conds = {c["type"]: c["status"]
+                 for c in (cur.get("status") or {}).get("conditions") or []}
         if conds.get("Established") == "True":
             return
         time.sleep(0.5)
