@@ -179,7 +179,6 @@ fn to_lower(out: &mut Vec<u8>, t: &Text<'_>, wt: Word, at: usize, n: usize, conn
         out.extend_from_slice(t.bytes.get(from..to).unwrap_or_default());
         return;
     }
-    let mut buf = [0u8; 4];
     for &c in w {
         let c = if is_connector(c) {
             conn
@@ -188,7 +187,7 @@ fn to_lower(out: &mut Vec<u8>, t: &Text<'_>, wt: Word, at: usize, n: usize, conn
         } else {
             c
         };
-        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        push(out, c);
     }
 }
 
