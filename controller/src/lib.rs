@@ -16,6 +16,7 @@ mod events;
 pub mod http;
 pub mod keys;
 mod leader;
+mod list_watch;
 pub mod logging;
 pub mod metrics;
 mod ratelimit;

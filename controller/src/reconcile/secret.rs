@@ -87,7 +87,8 @@ pub async fn write(
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
 
     // With a synced Secret cache that has no such Secret, create without asking first (a cold
-    // start then costs one write instead of a read and a write); a stale cache answers 409 and we
+    // start then costs one write instead of a read and a write); a stale cache, or a Secret of
+    // that name that is not ours (the cache holds only Secrets that may be), answers 409 and we
     // fall back to reading it.
     let cached = cache.lookup(&ns, &name);
     let known_absent = matches!(cached, Some(None));
