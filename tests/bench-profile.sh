@@ -14,7 +14,10 @@
 #   perf report -i $SSRS_PROFILE_DIR/p1.data -g none --comm tokio-rt-worker --sort dso,sym --stdio
 #   (the controller's threads are all named tokio-rt-worker; -g none keeps a report to minutes)
 #   heaptrack_print $SSRS_PROFILE_DIR/p3.heaptrack.gz
+# SSRS_PROFILE_KILL=1: the heaptrack start is stopped with SIGKILL, so "leaked" = the live heap.
 # SSRS_PROFILE_FREQ: perf samples per second (default 499; about 4 MB of stacks per second of P1).
+# SSRS_PROFILE_CALLGRAPH: perf's --call-graph (default dwarf,8192; "none" records self time only:
+# small files and a report in seconds, `perf report --sort sym --stdio`).
 # SSRS_PROFILE_PERF: which of starts 1 and 2 run under perf (default "1 2"; "2" profiles only the
 # warm restart, which at N = 10,000 keeps the recording small: P1 would be ≈ 1 GB).
 set -euo pipefail
@@ -27,11 +30,14 @@ if [[ $n == 1 || $n == 2 ]] && [[ " ${SSRS_PROFILE_PERF:-1 2} " == *" $n "* ]]; 
   # Pinned (the driver's default), the controller is alone on core 1: record that core until this
   # pid exits. `perf record -p` after the exec missed the threads spawned later (the blocking
   # pool, where the RSA work runs), so it is used only without pinning.
+  cg="${SSRS_PROFILE_CALLGRAPH:-dwarf,8192}"
+  cg_arg=""
+  [[ $cg == none ]] || cg_arg="--call-graph $cg"
   if [[ "$(taskset -p $$ | awk '{print $NF}')" == 2 ]]; then
-    setsid bash -c "exec taskset -c 0 perf record -F ${SSRS_PROFILE_FREQ:-499} --call-graph dwarf,8192 -C 1 -o '$dir/p$n.data' -- tail --pid=$$ -f /dev/null" \
+    setsid bash -c "exec taskset -c 0 perf record -F ${SSRS_PROFILE_FREQ:-499} $cg_arg -C 1 -o '$dir/p$n.data' -- tail --pid=$$ -f /dev/null" \
       </dev/null >"$dir/perf$n.log" 2>&1 &
   else
-    setsid bash -c "sleep 0.3; exec taskset -c 0 perf record -F ${SSRS_PROFILE_FREQ:-499} --call-graph dwarf,8192 -o '$dir/p$n.data' -p $$" \
+    setsid bash -c "sleep 0.3; exec taskset -c 0 perf record -F ${SSRS_PROFILE_FREQ:-499} $cg_arg -o '$dir/p$n.data' -p $$" \
       </dev/null >"$dir/perf$n.log" 2>&1 &
   fi
 fi
@@ -40,6 +46,17 @@ if [[ $n == 3 ]]; then
   mkfifo "$dir/heaptrack.fifo"
   setsid bash -c "taskset -c 0 /usr/lib/heaptrack/libexec/heaptrack_interpret <'$dir/heaptrack.fifo' | gzip >'$dir/p3.heaptrack.gz'" \
     </dev/null >/dev/null 2>&1 &
+  if [[ "${SSRS_PROFILE_KILL:-0}" == 1 ]]; then
+    # Stopped with SIGKILL instead of the driver's SIGTERM: nothing is freed on the way out, so
+    # heaptrack_print's "leaked" figures are what the caches held after the sync (the driver's
+    # RSS figures are then the wrapper's: this is a profile-only run).
+    LD_PRELOAD=/usr/lib/heaptrack/libheaptrack_preload.so DUMP_HEAPTRACK_OUTPUT="$dir/heaptrack.fifo" "$bin" "$@" &
+    child=$!
+    trap 'kill -KILL $child 2>/dev/null' TERM INT
+    wait $child || true
+    wait $child 2>/dev/null || true
+    exit 0
+  fi
   LD_PRELOAD=/usr/lib/heaptrack/libheaptrack_preload.so DUMP_HEAPTRACK_OUTPUT="$dir/heaptrack.fifo" exec "$bin" "$@"
 fi
 exec "$bin" "$@"
