@@ -153,55 +153,43 @@ fn thread_id() -> Option<u32> {
         .ok()
 }
 
-/// Pins every process of the bench's cluster (the pid files in its state directory) and this
-/// driver to core 0.
+/// (name, pid) of every process of the driver's cluster: the pid files of its state directory.
+fn cluster_pids() -> Vec<(String, u32)> {
+    let Ok(entries) = std::fs::read_dir(&cluster().dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, u32)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|path| path.extension().and_then(|x| x.to_str()) == Some("pid"))
+        .filter_map(|path| {
+            let pid = std::fs::read_to_string(&path).ok()?.trim().parse().ok()?;
+            let name = path.file_stem()?.to_string_lossy().into_owned();
+            Some((name, pid))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Pins every process of the bench's cluster and this driver to core 0.
 fn pin_control_plane() -> Result<Vec<String>> {
     let mut pinned = Vec::new();
-    for e in std::fs::read_dir(&cluster().dir)? {
-        let path = e?.path();
-        if path.extension().and_then(|x| x.to_str()) != Some("pid") {
-            continue;
-        }
-        let Some(pid) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|p| p.trim().parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for (name, pid) in cluster_pids() {
         pin(pid, "0", true)?;
-        pinned.push(
-            path.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
+        pinned.push(name);
     }
     pin(std::process::id(), "0", true)?;
-    pinned.sort();
     Ok(pinned)
 }
 
-/// CPU seconds used so far by every process of the driver's cluster (its pid files) and by the
-/// driver itself: where the control plane's core goes during a phase.
+/// CPU seconds used so far by every process of the driver's cluster and by the driver itself:
+/// where the control plane's core goes during a phase.
 fn cluster_cpu() -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    if let Ok(entries) = std::fs::read_dir(&cluster().dir) {
-        for path in entries.flatten().map(|e| e.path()) {
-            if path.extension().and_then(|x| x.to_str()) != Some("pid") {
-                continue;
-            }
-            let Some(pid) = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|p| p.trim().parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            out.insert(name, cpu_seconds(pid));
-        }
-    }
+    let mut out: BTreeMap<String, f64> = cluster_pids()
+        .into_iter()
+        .map(|(name, pid)| (name, cpu_seconds(pid)))
+        .collect();
     out.insert("bench driver".into(), cpu_seconds(std::process::id()));
     out
 }
@@ -382,13 +370,7 @@ async fn write_rates(
     let objs: Vec<SealedSecret> = (0..count)
         .map(|i| sealed(key, probe.name(), &format!("p{i}"), items, 0))
         .collect::<Result<_>>()?;
-    stream::iter(objs)
-        .map(|ss| {
-            let api = ss_api.clone();
-            async move { api.create(&PostParams::default(), &ss).await }
-        })
-        .buffer_unordered(CREATORS)
-        .try_for_each(|_| async { Ok(()) })
+    create_all(&ss_api, objs)
         .await
         .context("creating the probe's SealedSecrets")?;
     let now = k8s_openapi::jiff::Timestamp::now()
@@ -447,6 +429,18 @@ async fn write_rates(
         status,
         event,
     })
+}
+
+/// Create every object of `objs` through `api`, `CREATORS` at a time.
+async fn create_all(api: &Api<SealedSecret>, objs: Vec<SealedSecret>) -> kube::Result<()> {
+    stream::iter(objs)
+        .map(|ss| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &ss).await }
+        })
+        .buffer_unordered(CREATORS)
+        .try_for_each(|_| async { Ok(()) })
+        .await
 }
 
 async fn create_secrets(
@@ -973,13 +967,7 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
     let objs: Vec<SealedSecret> = (0..n)
         .map(|i| sealed(&keys[0], ns.name(), &name_of(i), o.items, 0))
         .collect::<Result<_>>()?;
-    stream::iter(objs)
-        .map(|ss| {
-            let api = ss_api.clone();
-            async move { api.create(&PostParams::default(), &ss).await }
-        })
-        .buffer_unordered(CREATORS)
-        .try_for_each(|_| async { Ok(()) })
+    create_all(&ss_api, objs)
         .await
         .context("creating SealedSecrets")?;
     let watch = Watch::start(ss_api.clone()).await?;
