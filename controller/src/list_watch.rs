@@ -80,31 +80,32 @@ pub fn watch<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    futures::stream::unfold(State::Empty, move |state| {
-        let api = api.clone();
-        let labels = labels.clone();
-        async move {
-            let mut state = state;
-            loop {
-                let (out, next) = step(&api, labels.as_deref(), shape, state).await;
-                state = next;
-                if let Some(out) = out {
-                    return Some((out, state));
-                }
+    // The Api and the selector travel with the state: nothing is cloned per event.
+    let source = Source { api, labels, shape };
+    futures::stream::unfold((source, State::Empty), |(source, mut state)| async move {
+        loop {
+            let (out, next) = step(&source, state).await;
+            state = next;
+            if let Some(out) = out {
+                return Some((out, (source, state)));
             }
         }
     })
 }
 
-async fn step<K>(
-    api: &Api<K>,
-    labels: Option<&str>,
+/// What one stream lists and watches, and how it shapes the objects.
+struct Source<K> {
+    api: Api<K>,
+    labels: Option<String>,
     shape: Shape<K>,
-    state: State<K>,
-) -> (Option<Result<Event<K>, Error>>, State<K>)
+}
+
+async fn step<K>(source: &Source<K>, state: State<K>) -> (Option<Result<Event<K>, Error>>, State<K>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
+    let Source { api, labels, shape } = source;
+    let (labels, shape) = (labels.as_deref(), *shape);
     match state {
         State::Empty => match list(api, labels, shape).await {
             Ok((resource_version, items)) => (
@@ -168,39 +169,10 @@ where
                 .await
                 .unwrap_or_default();
             match next {
-                Some(Ok(WatchEvent::Added(mut obj) | WatchEvent::Modified(mut obj))) => {
-                    match obj.resource_version() {
-                        Some(rv) if !rv.is_empty() => {
-                            (shape.trim)(&mut obj);
-                            let event = if (shape.keep)(&obj) {
-                                Event::Apply(obj)
-                            } else {
-                                Event::Delete(obj)
-                            };
-                            (
-                                Some(Ok(event)),
-                                State::Watching {
-                                    resource_version: rv,
-                                    stream,
-                                },
-                            )
-                        }
-                        _ => (Some(Err(Error::NoResourceVersion)), State::Empty),
-                    }
+                Some(Ok(WatchEvent::Added(obj) | WatchEvent::Modified(obj))) => {
+                    object_event(shape, obj, false, stream)
                 }
-                Some(Ok(WatchEvent::Deleted(mut obj))) => match obj.resource_version() {
-                    Some(rv) if !rv.is_empty() => {
-                        (shape.trim)(&mut obj);
-                        (
-                            Some(Ok(Event::Delete(obj))),
-                            State::Watching {
-                                resource_version: rv,
-                                stream,
-                            },
-                        )
-                    }
-                    _ => (Some(Err(Error::NoResourceVersion)), State::Empty),
-                },
+                Some(Ok(WatchEvent::Deleted(obj))) => object_event(shape, obj, true, stream),
                 Some(Ok(WatchEvent::Bookmark(bm))) => (
                     None,
                     State::Watching {
@@ -231,6 +203,32 @@ where
             }
         }
     }
+}
+
+/// A watched object's event: `Delete` when it was deleted or `shape` no longer keeps it, else
+/// `Apply`; its version becomes the one to resume from (none: list again, as kube-runtime).
+fn object_event<K: Resource>(
+    shape: Shape<K>,
+    mut obj: K,
+    deleted: bool,
+    stream: BoxStream<'static, kube::Result<WatchEvent<K>>>,
+) -> (Option<Result<Event<K>, Error>>, State<K>) {
+    let Some(resource_version) = obj.resource_version().filter(|rv| !rv.is_empty()) else {
+        return (Some(Err(Error::NoResourceVersion)), State::Empty);
+    };
+    (shape.trim)(&mut obj);
+    let event = if deleted || !(shape.keep)(&obj) {
+        Event::Delete(obj)
+    } else {
+        Event::Apply(obj)
+    };
+    (
+        Some(Ok(event)),
+        State::Watching {
+            resource_version,
+            stream,
+        },
+    )
 }
 
 /// The initial list from the watch cache, parsed as it streams in.

@@ -855,7 +855,6 @@ struct Row {
     n: usize,
     op_ms: f64,
     op_cpu_ms: f64,
-    write_rate: f64,
     limit_s: f64,
     p1_s: f64,
     p1_metric_ops: f64,
@@ -925,11 +924,10 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
     // The namespace controller's cleanup of the probe (3 × its objects) would otherwise run
     // on the control plane's core during P1.
     delete_and_wait(probe, &client).await?;
-    row.write_rate = rates.secret;
     row.rates = rates;
     let needed_ops = (n * o.items) as f64;
     let cpu_limit = needed_ops / ctl_cores as f64 * op.as_secs_f64();
-    let write_limit = (2 * n) as f64 / row.write_rate;
+    let write_limit = (2 * n) as f64 / rates.secret;
     row.limit_s = cpu_limit.max(write_limit);
     // Every write of the phase at the measured rate of its kind: P1's Secret create, status
     // patch and Event per object; P6 adds the workload's own re-seal patch (counted at the
@@ -942,7 +940,7 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
         "[N={n}] op {:.2} ms (CPU {:.2} ms), write rate {:.0}/s → limit {:.2} s (cpu {cpu_limit:.2}, writes {write_limit:.2}); status patches {:.0}/s, events {:.0}/s → with every write {:.2} s (P6 {:.2} s)",
         row.op_ms,
         row.op_cpu_ms,
-        row.write_rate,
+        rates.secret,
         row.limit_s,
         rates.status,
         rates.event,
@@ -1220,7 +1218,7 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
             r.ctl_cores,
             r.op_ms,
             r.op_cpu_ms,
-            r.write_rate,
+            r.rates.secret,
             r.limit_s,
             r.p1_s,
             p1,
