@@ -4,12 +4,12 @@
 //! ```text
 //! bench [--objects 1000] [--sizes 100,1000,5000] [--items 3] [--key-bits 4096]
 //!       [--unrelated max(10000, 2 × largest N)] [--write-probe 1000] [--timeout 600]
-//!       [--no-pin] [--reencrypt-files 1000]
+//!       [--no-pin] [--reencrypt-files 1000] [--skip-p6]
 //! ```
 //!
 //! Every figure is reported next to a limit measured in the same run: one RSA private operation
 //! (timed in-process through `common`, aws-lc-rs backend, same key size) and the apiserver's write
-//! rate (Secret creates on 8 concurrent requests). With two or more cores (unless `--no-pin`) the
+//! rates (Secret creates, SealedSecret status patches and Event creates, 8 concurrent requests). With two or more cores (unless `--no-pin`) the
 //! control plane (etcd, kube-apiserver, kube-controller-manager) and this driver run on core 0 and
 //! the controller on core 1 (`taskset`), so the limit's two halves are measured on what each side
 //! really gets: the RSA op on core 1, the write rate against the pinned apiserver.
