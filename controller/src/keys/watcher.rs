@@ -1,9 +1,18 @@
 //! Keeps the [`Registry`] equal to the key Secrets of the controller namespace.
+//!
+//! Two watches, both filtered by the apiserver and listed from its watch cache: Secrets with the
+//! key label (any value: one relabelled away from `active` is seen leaving) and the legacy key,
+//! the unlabelled Secret named exactly `--key-prefix` (upstream's `initKeyRegistry` lists the
+//! first and GETs the second). Watching every Secret of the namespace instead had the apiserver
+//! send this process each Secret in full, values and all: in a namespace holding 10,000 Secrets
+//! (kube-system, or the controller's own namespace with the Secrets it writes) the start waited
+//! for 20 pages read from etcd and every Secret write was sent here once more.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::annotations::SEALED_SECRETS_KEY_LABEL;
 use common::keys::Fingerprint;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -20,45 +29,79 @@ pub async fn run(ctx: Arc<Context>) {
     KeyWatcher { ctx }.run().await;
 }
 
+/// Parsed key Secrets by name (`None`: malformed, skipped).
+type Keys = HashMap<String, Option<Arc<KeyEntry>>>;
+
+/// One key watch: what it holds, its list in progress, whether it has listed once.
+#[derive(Default)]
+struct WatchedKeys {
+    parsed: Keys,
+    pending: Option<Keys>,
+    listed: bool,
+}
+
 struct KeyWatcher {
     ctx: Arc<Context>,
 }
 
 impl KeyWatcher {
     async fn run(self) {
-        let mut parsed: HashMap<String, Option<Arc<KeyEntry>>> = HashMap::new();
-        let mut pending: Option<HashMap<String, Option<Arc<KeyEntry>>>> = None;
-        // Scoped to the controller namespace; the legacy key has no label, so no selector.
-        let stream = watcher(self.ctx.key_api(), watcher::Config::default());
+        let api = self.ctx.key_api();
+        let labelled = watcher(
+            api.clone(),
+            watcher::Config::default()
+                .labels(SEALED_SECRETS_KEY_LABEL)
+                .any_semantic(),
+        );
+        let legacy = watcher(
+            api,
+            watcher::Config::default()
+                .fields(&format!("metadata.name={}", self.ctx.config.key_prefix))
+                .any_semantic(),
+        );
+        let stream =
+            futures::stream::select(labelled.map(|e| (true, e)), legacy.map(|e| (false, e)));
         let mut stream = std::pin::pin!(stream);
-        while let Some(ev) = stream.next().await {
+        // What each watch holds; the registry is the union of the two.
+        let (mut by_label, mut by_name) = (WatchedKeys::default(), WatchedKeys::default());
+        while let Some((is_labelled, ev)) = stream.next().await {
+            let (this, other) = if is_labelled {
+                (&mut by_label, &by_name)
+            } else {
+                (&mut by_name, &by_label)
+            };
             match ev {
-                Ok(watcher::Event::Init) => pending = Some(HashMap::new()),
+                Ok(watcher::Event::Init) => this.pending = Some(HashMap::new()),
                 Ok(watcher::Event::InitApply(s)) => {
-                    let map = pending.get_or_insert_with(HashMap::new);
-                    self.apply(map, Some(&parsed), &s);
+                    let map = this.pending.get_or_insert_with(HashMap::new);
+                    self.apply(map, Some(&this.parsed), &s);
                 }
                 Ok(watcher::Event::InitDone) => {
-                    if let Some(map) = pending.take() {
-                        parsed = map;
+                    if let Some(map) = this.pending.take() {
+                        this.parsed = map;
                     }
-                    self.publish(&parsed);
-                    self.ctx.keys.loaded.send_replace(true);
+                    this.listed = true;
+                    if other.listed {
+                        self.publish(&by_label, &by_name);
+                        self.ctx.keys.loaded.send_replace(true);
+                    }
                 }
                 Ok(watcher::Event::Apply(s)) => {
-                    self.apply(&mut parsed, None, &s);
-                    self.publish(&parsed);
+                    self.apply(&mut this.parsed, None, &s);
+                    self.publish(&by_label, &by_name);
                 }
                 Ok(watcher::Event::Delete(s)) => {
                     if let Some(name) = s.metadata.name.as_deref()
-                        && parsed.remove(name).flatten().is_some()
+                        && this.parsed.remove(name).flatten().is_some()
+                        && !other.parsed.contains_key(name)
                     {
+                        // A watch by label also sees the label removed as a deletion.
                         tracing::warn!(
                             secret = name,
-                            "sealing key Secret deleted; its key is no longer used"
+                            "sealing key Secret deleted or unlabelled; its key is no longer used"
                         );
                     }
-                    self.publish(&parsed);
+                    self.publish(&by_label, &by_name);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "watching key Secrets failed; retrying");
@@ -111,8 +154,15 @@ impl KeyWatcher {
         }
     }
 
-    fn publish(&self, parsed: &HashMap<String, Option<Arc<KeyEntry>>>) {
-        let ring = KeyRing::new(parsed.values().flatten().cloned().collect());
+    /// Publish the union of both watches' keys (a Secret both watches hold counts once).
+    fn publish(&self, a: &WatchedKeys, b: &WatchedKeys) {
+        let mut by_name: HashMap<&str, &Arc<KeyEntry>> = HashMap::new();
+        for (name, entry) in a.parsed.iter().chain(&b.parsed) {
+            if let Some(e) = entry {
+                by_name.insert(name, e);
+            }
+        }
+        let ring = KeyRing::new(by_name.into_values().cloned().collect());
         self.ctx.metrics.observe_keys(&ring);
         self.ctx.keys.replace(ring);
     }
