@@ -8,8 +8,10 @@
 //! (it ignores a limit there), and kube-runtime's watcher buffers that answer as one string and
 //! parses it into full objects before anything can be trimmed: at 10,000 SealedSecrets next to
 //! 20,000 unrelated Secrets the controller peaked at 231 MiB and kept 175 MiB. Here the body goes
-//! through a bounded channel to a blocking thread that deserializes the items in sequence, so
-//! what is held is the trimmed objects plus one item and a few chunks of the body.
+//! through a bounded channel to a blocking thread that deserializes the items in sequence and
+//! sends each one, trimmed, through a second bounded channel to the stream, which yields it as
+//! `InitApply` at once: what is held besides the caller's store is a few items and a few chunks
+//! of the body (collecting the list first kept a second copy of every object until its end).
 //!
 //! The watch part is kube-runtime's state machine: watch from the list's version; `Bookmark`s
 //! move the version; `410 Gone` lists again; a watch that ends or goes idle past its timeout is
@@ -35,15 +37,14 @@ const WATCH_TIMEOUT_SECS: u32 = 290;
 const IDLE_MARGIN: Duration = Duration::from_secs(15);
 /// Body chunks in flight between the connection and the parsing thread.
 const CHUNKS_IN_FLIGHT: usize = 8;
+/// Parsed items in flight between the parsing thread and the stream.
+const ITEMS_IN_FLIGHT: usize = 64;
 
 enum State<K> {
     /// List (again) before watching.
     Empty,
-    /// Listed: `items` still to be yielded as `InitApply`, then `InitDone`.
-    Listed {
-        resource_version: String,
-        items: std::vec::IntoIter<K>,
-    },
+    /// Listing: items are yielded as `InitApply` as they are parsed, then `InitDone`.
+    Listing(Listing<K>),
     /// Start a watch from `resource_version`.
     Resume { resource_version: String },
     Watching {
@@ -108,32 +109,32 @@ where
     let (labels, shape) = (labels.as_deref(), *shape);
     match state {
         State::Empty => match list(api, labels, shape).await {
-            Ok((resource_version, items)) => (
-                Some(Ok(Event::Init)),
-                State::Listed {
-                    resource_version,
-                    items: items.into_iter(),
-                },
-            ),
+            Ok(listing) => (Some(Ok(Event::Init)), State::Listing(listing)),
             Err(e) => {
                 tracing::debug!(error = %e, "list failed");
                 (Some(Err(e)), State::Empty)
             }
         },
-        State::Listed {
-            resource_version,
-            mut items,
-        } => match items.next() {
-            Some(obj) => (
-                Some(Ok(Event::InitApply(obj))),
-                State::Listed {
-                    resource_version,
-                    items,
-                },
-            ),
+        State::Listing(mut listing) => match listing.items.recv().await {
+            Some(Listed::Item(obj)) => (Some(Ok(Event::InitApply(obj))), State::Listing(listing)),
+            Some(Listed::Done(meta)) => match meta.resource_version {
+                Some(resource_version) if !resource_version.is_empty() => (
+                    Some(Ok(Event::InitDone)),
+                    State::Resume { resource_version },
+                ),
+                _ => (Some(Err(Error::NoResourceVersion)), State::Empty),
+            },
+            // A cut or malformed body, a read error: list again (the caller's backoff applies;
+            // the next `Init` makes the caller drop what this list had applied).
+            Some(Listed::Failed(e)) => {
+                tracing::debug!(error = %e, "list failed");
+                (Some(Err(e)), State::Empty)
+            }
             None => (
-                Some(Ok(Event::InitDone)),
-                State::Resume { resource_version },
+                Some(Err(Error::InitialListFailed(kube::Error::Service(
+                    "the list's parsing thread ended without an answer".into(),
+                )))),
+                State::Empty,
             ),
         },
         State::Resume { resource_version } => {
@@ -231,12 +232,30 @@ fn object_event<K: Resource>(
     )
 }
 
-/// The initial list from the watch cache, parsed as it streams in.
-async fn list<K>(
-    api: &Api<K>,
-    labels: Option<&str>,
-    shape: Shape<K>,
-) -> Result<(String, Vec<K>), Error>
+/// What the parsing thread sends: each kept item, then the list's metadata or the error.
+enum Listed<K> {
+    Item(K),
+    Done(ListMeta),
+    Failed(Error),
+}
+
+/// A list in progress: its parsed items, and the task that feeds the parser the body (aborted
+/// when the list is dropped, e.g. at shutdown; the parser then sees the body end and stops).
+struct Listing<K> {
+    items: tokio::sync::mpsc::Receiver<Listed<K>>,
+    _pump: AbortOnDrop,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Start the initial list from the watch cache: its items are parsed as the body streams in.
+async fn list<K>(api: &Api<K>, labels: Option<&str>, shape: Shape<K>) -> Result<Listing<K>, Error>
 where
     K: Resource + Clone + DeserializeOwned + Send + 'static,
 {
@@ -257,33 +276,42 @@ where
         .await
         .map_err(Error::InitialListFailed)?;
 
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
-    let parse = tokio::task::spawn_blocking(move || parse_list(ChannelReader::new(rx), shape));
-    let mut body = std::pin::pin!(body);
-    loop {
-        let chunk = match body.as_mut().fill_buf().await {
-            Ok([]) => break,
-            Ok(b) => Ok(b.to_vec()),
-            Err(e) => Err(e),
+    let (chunk_tx, chunk_rx) =
+        tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
+    let (item_tx, item_rx) = tokio::sync::mpsc::channel(ITEMS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let sent = item_tx.clone();
+        let answer = parse_list(ChannelReader::new(chunk_rx), shape, |item| {
+            sent.blocking_send(Listed::Item(item)).is_ok()
+        });
+        let last = match answer {
+            Ok(meta) => Listed::Done(meta),
+            Err(e) => Listed::Failed(Error::InitialListFailed(kube::Error::SerdeError(e))),
         };
-        let failed = chunk.is_err();
-        if let Ok(c) = &chunk {
-            AsyncBufRead::consume(body.as_mut(), c.len());
+        let _ = item_tx.blocking_send(last);
+    });
+    let pump = tokio::spawn(async move {
+        let mut body = std::pin::pin!(body);
+        loop {
+            let chunk = match body.as_mut().fill_buf().await {
+                Ok([]) => break,
+                Ok(b) => Ok(b.to_vec()),
+                Err(e) => Err(e),
+            };
+            let failed = chunk.is_err();
+            if let Ok(c) = &chunk {
+                AsyncBufRead::consume(body.as_mut(), c.len());
+            }
+            // The parser stops reading on a syntax error: its answer is the error to report.
+            if chunk_tx.send(chunk).await.is_err() || failed {
+                break;
+            }
         }
-        // The parser stops reading on a syntax error: its answer is the error to report.
-        if tx.send(chunk).await.is_err() || failed {
-            break;
-        }
-    }
-    drop(tx);
-    let parsed = parse
-        .await
-        .map_err(|e| Error::InitialListFailed(kube::Error::Service(Box::new(e))))?;
-    let (meta, items) = parsed.map_err(|e| Error::InitialListFailed(kube::Error::SerdeError(e)))?;
-    match meta.resource_version {
-        Some(rv) if !rv.is_empty() => Ok((rv, items)),
-        _ => Err(Error::NoResourceVersion),
-    }
+    });
+    Ok(Listing {
+        items: item_rx,
+        _pump: AbortOnDrop(pump),
+    })
 }
 
 /// A `Read` over the body chunks the async side sends (blocking: runs on the blocking pool).
@@ -320,39 +348,47 @@ impl Read for ChannelReader {
     }
 }
 
-/// Parse a `…List` document from `r`: its `metadata` and its `items`, each item passed through
-/// `shape` as soon as it is complete (before the next is read). Other fields are skipped.
-fn parse_list<K, R>(r: R, shape: Shape<K>) -> serde_json::Result<(ListMeta, Vec<K>)>
+/// Parse a `…List` document from `r`: its `metadata` (returned) and its `items`, each passed
+/// through `shape` as soon as it is complete and, when kept, handed to `sink` before the next is
+/// read (`sink` returns false when nobody takes items any more: the parse stops). Other fields
+/// are skipped.
+fn parse_list<K, R>(
+    r: R,
+    shape: Shape<K>,
+    mut sink: impl FnMut(K) -> bool,
+) -> serde_json::Result<ListMeta>
 where
     K: DeserializeOwned,
     R: Read,
 {
     let mut de =
         serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, r));
-    let out = ListSeed {
+    let meta = ListSeed {
         shape,
+        sink: &mut sink,
         k: PhantomData,
     }
     .deserialize(&mut de)?;
     de.end()?;
-    Ok(out)
+    Ok(meta)
 }
 
-struct ListSeed<K> {
+struct ListSeed<'a, K> {
     shape: Shape<K>,
+    sink: &'a mut dyn FnMut(K) -> bool,
     k: PhantomData<K>,
 }
 
-impl<'de, K: DeserializeOwned> DeserializeSeed<'de> for ListSeed<K> {
-    type Value = (ListMeta, Vec<K>);
+impl<'de, K: DeserializeOwned> DeserializeSeed<'de> for ListSeed<'_, K> {
+    type Value = ListMeta;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de, K: DeserializeOwned> Visitor<'de> for ListSeed<K> {
-    type Value = (ListMeta, Vec<K>);
+impl<'de, K: DeserializeOwned> Visitor<'de> for ListSeed<'_, K> {
+    type Value = ListMeta;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a Kubernetes list object")
@@ -360,26 +396,25 @@ impl<'de, K: DeserializeOwned> Visitor<'de> for ListSeed<K> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut meta = ListMeta::default();
-        let mut items = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "metadata" => meta = map.next_value()?,
                 "items" => map.next_value_seed(ItemsSeed {
                     shape: self.shape,
-                    out: &mut items,
+                    sink: &mut *self.sink,
                 })?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok((meta, items))
+        Ok(meta)
     }
 }
 
 struct ItemsSeed<'a, K> {
     shape: Shape<K>,
-    out: &'a mut Vec<K>,
+    sink: &'a mut dyn FnMut(K) -> bool,
 }
 
 impl<'de, K: DeserializeOwned> DeserializeSeed<'de> for ItemsSeed<'_, K> {
@@ -408,8 +443,10 @@ impl<'de, K: DeserializeOwned> Visitor<'de> for ItemsSeed<'_, K> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(mut item) = seq.next_element::<K>()? {
             (self.shape.trim)(&mut item);
-            if (self.shape.keep)(&item) {
-                self.out.push(item);
+            if (self.shape.keep)(&item) && !(self.sink)(item) {
+                return Err(serde::de::Error::custom(
+                    "the list's items are no longer read",
+                ));
             }
         }
         Ok(())
@@ -445,9 +482,13 @@ mod tests {
                 }
             }
         });
-        let out = parse_list(ChannelReader::new(rx), SHAPE);
+        let mut items = Vec::new();
+        let out = parse_list(ChannelReader::new(rx), SHAPE, |i| {
+            items.push(i);
+            true
+        });
         feeder.join().unwrap();
-        out
+        out.map(|meta| (meta, items))
     }
 
     const LIST: &str = r#"{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1",
@@ -504,6 +545,17 @@ mod tests {
     }
 
     #[test]
+    fn the_parse_stops_when_items_are_no_longer_taken() {
+        let mut taken = 0;
+        let r = parse_list(LIST.as_bytes(), SHAPE, |_| {
+            taken += 1;
+            false
+        });
+        assert!(r.is_err());
+        assert_eq!(taken, 1, "nothing is parsed after the first refusal");
+    }
+
+    #[test]
     fn a_read_error_of_the_body_fails_the_parse() {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         tx.try_send(Ok(
@@ -513,7 +565,7 @@ mod tests {
         tx.try_send(Err(std::io::Error::other("connection reset")))
             .unwrap();
         drop(tx);
-        let r = parse_list::<PartialObjectMeta<Secret>, _>(ChannelReader::new(rx), SHAPE);
+        let r = parse_list(ChannelReader::new(rx), SHAPE, |_| true);
         assert!(r.is_err());
     }
 }
