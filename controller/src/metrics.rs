@@ -6,10 +6,10 @@
 
 mod process;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use prometheus_client::collector::Collector;
@@ -143,8 +143,36 @@ pub struct Metrics {
     newest_key_time: AtomicU64,
     pub newest_key_age: Gauge<f64, AtomicU64>,
     pub key_objects: Family<FingerprintLabels, Gauge>,
-    opened: Mutex<HashMap<(String, String), String>>,
-    conditions: Mutex<HashMap<(String, String), ConditionLabels>>,
+    /// Per SealedSecret: what its series need to be updated and removed (one map for all).
+    objects: Mutex<ObjectSeries>,
+}
+
+/// What the per-object series need remembered, by `(namespace, name)`: one entry per object (at
+/// 10,000 SealedSecrets, a map per series and a copy of every fingerprint cost ≈ 3 MB more).
+#[derive(Default)]
+struct ObjectSeries {
+    by_object: HashMap<(String, String), Series>,
+    /// Every fingerprint seen, shared by the objects it opened.
+    fingerprints: HashSet<Arc<str>>,
+}
+
+#[derive(Default)]
+struct Series {
+    /// `condition` and `ss_app_kubernetes_io_instance` of its `condition_info` series.
+    condition: Option<(String, String)>,
+    /// The key that last opened it (its `key_objects` count).
+    opened: Option<Arc<str>>,
+}
+
+impl ObjectSeries {
+    fn intern(&mut self, fingerprint: &str) -> Arc<str> {
+        if let Some(f) = self.fingerprints.get(fingerprint) {
+            return f.clone();
+        }
+        let f: Arc<str> = fingerprint.into();
+        self.fingerprints.insert(f.clone());
+        f
+    }
 }
 
 impl Metrics {
@@ -168,8 +196,7 @@ impl Metrics {
             newest_key_time: AtomicU64::new(0),
             newest_key_age: Gauge::default(),
             key_objects: Family::default(),
-            opened: Mutex::new(HashMap::new()),
-            conditions: Mutex::new(HashMap::new()),
+            objects: Mutex::new(ObjectSeries::default()),
         };
         // Go's default registry: the process collector and promhttp's own metrics, unprefixed.
         let mut root = Registry::default();
@@ -290,23 +317,42 @@ impl Metrics {
 
     /// Remember which key opened an object (None: forget it).
     pub fn observe_opened(&self, namespace: &str, name: &str, fingerprint: Option<&str>) {
-        let Ok(mut opened) = self.opened.lock() else {
+        let Ok(mut objects) = self.objects.lock() else {
             return;
         };
         let key = (namespace.to_owned(), name.to_owned());
         let previous = match fingerprint {
-            Some(f) => opened.insert(key, f.to_owned()),
-            None => opened.remove(&key),
+            Some(f) => {
+                let f = objects.intern(f);
+                objects.by_object.entry(key).or_default().opened.replace(f)
+            }
+            None => match objects.by_object.get_mut(&key) {
+                Some(series) => {
+                    let previous = series.opened.take();
+                    if series.condition.is_none() {
+                        objects.by_object.remove(&key);
+                    }
+                    previous
+                }
+                None => None,
+            },
         };
-        if previous.as_deref() == fingerprint {
-            return;
+        drop(objects);
+        if previous.as_deref() != fingerprint {
+            self.count_opened(previous.as_deref(), fingerprint);
         }
-        if let Some(p) = previous {
+    }
+
+    /// Move one object's count in `key_objects` from `from` to `to`.
+    fn count_opened(&self, from: Option<&str>, to: Option<&str>) {
+        if let Some(p) = from {
             self.key_objects
-                .get_or_create(&FingerprintLabels { fingerprint: p })
+                .get_or_create(&FingerprintLabels {
+                    fingerprint: p.to_owned(),
+                })
                 .dec();
         }
-        if let Some(f) = fingerprint {
+        if let Some(f) = to {
             self.key_objects
                 .get_or_create(&FingerprintLabels {
                     fingerprint: f.to_owned(),
@@ -322,12 +368,25 @@ impl Metrics {
             Some("False") => -1,
             _ => 0,
         };
-        if let Ok(mut seen) = self.conditions.lock() {
+        if let Ok(mut objects) = self.objects.lock() {
             let key = (labels.namespace.clone(), labels.name.clone());
-            if let Some(old) = seen.insert(key, labels.clone())
-                && old != labels
-            {
-                self.condition_info.remove(&old);
+            let series = objects.by_object.entry(key).or_default();
+            let same = series.condition.as_ref().is_some_and(|(c, i)| {
+                *c == labels.condition && *i == labels.ss_app_kubernetes_io_instance
+            });
+            if !same {
+                let new = (
+                    labels.condition.clone(),
+                    labels.ss_app_kubernetes_io_instance.clone(),
+                );
+                if let Some((condition, instance)) = series.condition.replace(new) {
+                    self.condition_info.remove(&ConditionLabels {
+                        namespace: labels.namespace.clone(),
+                        name: labels.name.clone(),
+                        condition,
+                        ss_app_kubernetes_io_instance: instance,
+                    });
+                }
             }
         }
         self.condition_info.get_or_create(&labels).set(v);
@@ -335,12 +394,23 @@ impl Metrics {
 
     /// Forget a deleted SealedSecret's series.
     pub fn unregister_condition(&self, namespace: &str, name: &str) {
-        if let Ok(mut seen) = self.conditions.lock()
-            && let Some(labels) = seen.remove(&(namespace.to_owned(), name.to_owned()))
-        {
-            self.condition_info.remove(&labels);
+        let removed = self
+            .objects
+            .lock()
+            .ok()
+            .and_then(|mut o| o.by_object.remove(&(namespace.to_owned(), name.to_owned())));
+        let Some(series) = removed else {
+            return;
+        };
+        if let Some((condition, instance)) = series.condition {
+            self.condition_info.remove(&ConditionLabels {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                condition,
+                ss_app_kubernetes_io_instance: instance,
+            });
         }
-        self.observe_opened(namespace, name, None);
+        self.count_opened(series.opened.as_deref(), None);
     }
 
     /// The exposition in the Prometheus text format 0.0.4 ([`CONTENT_TYPE`]).
@@ -360,5 +430,78 @@ impl Metrics {
             let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &r);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(name: &str, instance: &str) -> ConditionLabels {
+        ConditionLabels {
+            namespace: "ns".into(),
+            name: name.into(),
+            condition: "Synced".into(),
+            ss_app_kubernetes_io_instance: instance.into(),
+        }
+    }
+
+    fn lines(m: &Metrics, prefix: &str) -> Vec<String> {
+        let mut v: Vec<String> = m
+            .encode()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn one_condition_series_per_object_moved_when_its_labels_change() {
+        let m = Metrics::new("test");
+        m.observe_condition(labels("a", ""), Some("True"));
+        m.observe_condition(labels("b", ""), Some("False"));
+        m.observe_condition(labels("a", "app1"), Some("True"));
+        let got = lines(&m, "sealed_secrets_controller_condition_info{");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got.iter()
+                .any(|l| l.contains("name=\"a\"") && l.contains("app1"))
+        );
+        assert!(
+            got.iter()
+                .any(|l| l.contains("name=\"b\"") && l.ends_with(" -1"))
+        );
+        m.unregister_condition("ns", "a");
+        let got = lines(&m, "sealed_secrets_controller_condition_info{");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].contains("name=\"b\""));
+    }
+
+    #[test]
+    fn key_objects_count_each_object_once_under_its_last_key() {
+        let m = Metrics::new("test");
+        let count = |fp: &str| {
+            lines(&m, "sealed_secrets_controller_key_unsealed_objects{")
+                .iter()
+                .find(|l| l.contains(fp))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        m.observe_condition(labels("a", ""), Some("True"));
+        m.observe_opened("ns", "a", Some("f1"));
+        m.observe_opened("ns", "a", Some("f1"));
+        m.observe_opened("ns", "b", Some("f1"));
+        assert_eq!(count("f1"), 2);
+        m.observe_opened("ns", "a", Some("f2"));
+        assert_eq!((count("f1"), count("f2")), (1, 1));
+        m.observe_opened("ns", "b", None);
+        assert_eq!(count("f1"), 0);
+        // Deleting the object drops its count and its condition series.
+        m.unregister_condition("ns", "a");
+        assert_eq!(count("f2"), 0);
+        assert!(lines(&m, "sealed_secrets_controller_condition_info{").is_empty());
+        assert!(m.objects.lock().unwrap().by_object.is_empty());
     }
 }
