@@ -55,8 +55,8 @@ pub struct SealedSecretSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct SecretTemplateSpec {
     /// Metadata copied to the Secret (name and namespace are forced to the SealedSecret's).
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub metadata: TemplateMeta,
     /// Secret type (e.g. `Opaque`, `kubernetes.io/dockerconfigjson`).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
@@ -66,6 +66,73 @@ pub struct SecretTemplateSpec {
     /// Go `text/template`s over the decrypted values; each result becomes `data[key]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<BTreeMap<String, String>>,
+}
+
+/// The template's metadata, read and written as an `ObjectMeta` (`Deref`/`DerefMut`) but boxed,
+/// and no allocation at all while empty: `ObjectMeta` inline costs ≈ 350 bytes in every
+/// SealedSecret, and most of those a controller caches carry none (it drops the spec of an
+/// object in sync). Serialized exactly as the `ObjectMeta` it holds (`{}` when empty); `null`
+/// reads as empty, as upstream's Go decoding.
+#[derive(Clone, Default)]
+pub struct TemplateMeta(Option<Box<ObjectMeta>>);
+
+impl TemplateMeta {
+    /// The metadata, by value.
+    pub fn into_inner(self) -> ObjectMeta {
+        self.0.map(|m| *m).unwrap_or_default()
+    }
+}
+
+impl From<ObjectMeta> for TemplateMeta {
+    fn from(m: ObjectMeta) -> Self {
+        if m == ObjectMeta::default() {
+            Self(None)
+        } else {
+            Self(Some(Box::new(m)))
+        }
+    }
+}
+
+static EMPTY_META: std::sync::LazyLock<ObjectMeta> = std::sync::LazyLock::new(ObjectMeta::default);
+
+impl std::ops::Deref for TemplateMeta {
+    type Target = ObjectMeta;
+
+    fn deref(&self) -> &ObjectMeta {
+        self.0.as_deref().unwrap_or(&EMPTY_META)
+    }
+}
+
+impl std::ops::DerefMut for TemplateMeta {
+    fn deref_mut(&mut self) -> &mut ObjectMeta {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+impl PartialEq for TemplateMeta {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for TemplateMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl Serialize for TemplateMeta {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for TemplateMeta {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<ObjectMeta>::deserialize(d)?
+            .unwrap_or_default()
+            .into())
+    }
 }
 
 /// What the controller observed.
@@ -142,14 +209,6 @@ fn lenient_string_map<'de, D: Deserializer<'de>>(
             _ => None,
         })
         .collect())
-}
-
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 impl schemars::JsonSchema for SealedSecret {
@@ -287,6 +346,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(no_template.spec.template, SecretTemplateSpec::default());
+    }
+
+    #[test]
+    fn template_metadata_reads_writes_and_serializes_as_object_meta() {
+        // Empty (absent, null, {}, or only nulls): no allocation, serialized as `{}`.
+        for t in [
+            r#"{}"#,
+            r#"{"metadata":null}"#,
+            r#"{"metadata":{}}"#,
+            r#"{"metadata":{"creationTimestamp":null}}"#,
+        ] {
+            let spec: SecretTemplateSpec = serde_json::from_str(t).unwrap();
+            assert!(spec.metadata.0.is_none(), "{t}");
+            assert_eq!(
+                serde_json::to_string(&spec).unwrap(),
+                r#"{"metadata":{}}"#,
+                "{t}"
+            );
+        }
+        let json = r#"{"metadata":{"annotations":{"a":"1"},"labels":{"l":"v"},"name":"s"},"type":"Opaque"}"#;
+        let mut spec: SecretTemplateSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(spec.metadata.name.as_deref(), Some("s"));
+        assert_eq!(serde_json::to_string(&spec).unwrap(), json);
+        spec.metadata.labels = None;
+        assert_eq!(
+            serde_json::to_string(&spec.metadata).unwrap(),
+            r#"{"annotations":{"a":"1"},"name":"s"}"#
+        );
+        let meta = spec.metadata.clone().into_inner();
+        assert_eq!(TemplateMeta::from(meta), spec.metadata);
+        assert_eq!(
+            TemplateMeta::default(),
+            TemplateMeta::from(ObjectMeta::default())
+        );
+        // The point of the box: a SealedSecret is an `ObjectMeta` smaller than with it inline.
+        assert_eq!(std::mem::size_of::<TemplateMeta>(), 8);
     }
 
     #[test]

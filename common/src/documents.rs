@@ -609,7 +609,7 @@ mod tests {
             spec: SealedSecretSpec::default(),
             status: None,
         };
-        ss.spec.template.metadata = ss.metadata.clone();
+        ss.spec.template.metadata = ss.metadata.clone().into();
         ss.spec.template.metadata.labels =
             Some([("b".into(), "2".into()), ("a".into(), "1".into())].into());
         ss.spec.template.type_ = Some("Opaque".into());

@@ -81,7 +81,7 @@ pub fn seal_secret<R: CryptoRng + ?Sized>(
         metadata: outer,
         spec: SealedSecretSpec {
             template: SecretTemplateSpec {
-                metadata: template_meta,
+                metadata: template_meta.into(),
                 type_: secret.type_.clone(),
                 immutable: secret.immutable,
                 data: None,
@@ -435,7 +435,7 @@ fn unseal_searching(
         None => {
             let t = &ss.spec.template;
             let mut secret = Secret {
-                metadata: t.metadata.clone(),
+                metadata: t.metadata.clone().into_inner(),
                 type_: t.type_.clone(),
                 immutable: t.immutable,
                 ..Secret::default()
@@ -660,7 +660,7 @@ pub fn reseal<R: CryptoRng + ?Sized>(
         let mut metadata = secret.metadata.clone();
         metadata.owner_references = None;
         SecretTemplateSpec {
-            metadata,
+            metadata: metadata.into(),
             type_: secret.type_.clone(),
             immutable: secret.immutable,
             data: None,
@@ -773,7 +773,14 @@ mod tests {
             rotated.sealed.spec.encrypted_data,
             r.sealed.spec.encrypted_data
         );
-        let annotations = rotated.sealed.spec.template.metadata.annotations.unwrap();
+        let annotations = rotated
+            .sealed
+            .spec
+            .template
+            .metadata
+            .into_inner()
+            .annotations
+            .unwrap();
         assert_eq!(annotations[NAMESPACE_WIDE_ANNOTATION], "true");
         assert!(!annotations.contains_key(LAST_APPLIED_ANNOTATIONS[0]));
     }

@@ -498,8 +498,8 @@ pub fn merge_into<R: CryptoRng + ?Sized>(
         }
         orig.spec.encrypted_data.extend(update.spec.encrypted_data);
         let (src, dst) = (
-            update.spec.template.metadata,
-            &mut orig.spec.template.metadata,
+            update.spec.template.metadata.into_inner(),
+            &mut *orig.spec.template.metadata,
         );
         if let Some(a) = src.annotations.filter(|a| !a.is_empty()) {
             dst.annotations
