@@ -87,7 +87,7 @@ async fn one_controller(
     // the store is ready), never from a second `Store::wait_until_ready` waiter: kube-runtime's
     // `DelayedInit` keeps one waker, the Controller's applier takes it, and a second waiter is
     // never woken.
-    let secrets_synced = Arc::new(AtomicBool::new(config.skip_recreate));
+    let secrets_synced = Arc::new(watch::Sender::new(config.skip_recreate));
     let sync = Arc::new(NamespaceSync {
         sealed_secrets: AtomicBool::new(false),
         secrets: secrets_synced.clone(),
@@ -231,7 +231,7 @@ fn trim_secret_metadata(m: &mut PartialObjectMeta<Secret>) {
 struct NamespaceSync {
     sealed_secrets: AtomicBool,
     /// Shared with the reconciler's Secret cache (true from the start with `--skip-recreate`).
-    secrets: Arc<AtomicBool>,
+    secrets: Arc<watch::Sender<bool>>,
     /// This namespace has been counted off `pending` (a re-list sends `InitDone` again).
     counted: AtomicBool,
     pending: Arc<AtomicUsize>,
@@ -245,13 +245,12 @@ impl NamespaceSync {
     }
 
     fn mark_secrets(&self) {
-        self.secrets.store(true, Ordering::SeqCst);
+        self.secrets.send_replace(true);
         self.count_off();
     }
 
     fn count_off(&self) {
-        let both =
-            self.sealed_secrets.load(Ordering::SeqCst) && self.secrets.load(Ordering::SeqCst);
+        let both = self.sealed_secrets.load(Ordering::SeqCst) && *self.secrets.borrow();
         if both
             && !self.counted.swap(true, Ordering::SeqCst)
             && self.pending.fetch_sub(1, Ordering::SeqCst) == 1

@@ -100,6 +100,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, r: Arc<Reconciler>) -> Result<Acti
     if !ctx.keys.is_loaded() {
         return Err(Error::KeysNotLoaded);
     }
+    r.secrets.wait_synced().await;
     let key = key_of(&ss);
     let (ns, name) = &key;
     let generation = ss.metadata.generation;

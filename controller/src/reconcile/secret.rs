@@ -19,7 +19,7 @@ use crate::events::object_ref_of;
 /// watch has listed everything.
 pub struct SecretCache {
     store: Option<Store<PartialObjectMeta<Secret>>>,
-    synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    synced: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     /// `patch` on Secrets was refused here (upstream's RBAC grants `get` and `update` only):
     /// updates read and PUT from then on.
     patch_forbidden: std::sync::atomic::AtomicBool,
@@ -29,7 +29,7 @@ impl SecretCache {
     /// A cache over `store`, trusted once `synced` is set.
     pub fn new(
         store: Option<Store<PartialObjectMeta<Secret>>>,
-        synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        synced: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     ) -> Self {
         Self {
             store,
@@ -40,9 +40,17 @@ impl SecretCache {
 
     /// The synced store; `None` right after a start, when its empty answers would be wrong.
     fn synced(&self) -> Option<&Store<PartialObjectMeta<Secret>>> {
-        self.store
-            .as_ref()
-            .filter(|_| self.synced.load(std::sync::atomic::Ordering::SeqCst))
+        self.store.as_ref().filter(|_| *self.synced.borrow())
+    }
+
+    /// Wait until the Secret watch has listed everything (at once with `--skip-recreate`), as
+    /// upstream waits for its informers before any work: a reconcile that started earlier would
+    /// read its Secret from the API instead (the initial SealedSecret list is yielded as it is
+    /// parsed, so reconciles start while the Secret list is still arriving).
+    pub async fn wait_synced(&self) {
+        let mut rx = self.synced.subscribe();
+        // The sender lives as long as this cache: `wait_for` cannot fail here.
+        let _ = rx.wait_for(|synced| *synced).await;
     }
 
     /// The cached metadata of Secret `ns/name`: `None` when the cache cannot tell, `Some(None)`
