@@ -4,7 +4,7 @@
 //! ```text
 //! bench [--objects 1000] [--sizes 100,1000,5000] [--items 3] [--key-bits 4096]
 //!       [--unrelated max(10000, 2 × largest N)] [--write-probe 1000] [--timeout 600]
-//!       [--no-pin] [--reencrypt-files 1000] [--skip-p6]
+//!       [--no-pin] [--reencrypt-files 1000] [--skip-p6] [--skip-replay]
 //! ```
 //!
 //! Every figure is reported next to a limit measured in the same run: one RSA private operation
@@ -26,7 +26,7 @@ use futures::{StreamExt as _, TryStreamExt as _, stream};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt as _, reflector, watcher};
+use kube::runtime::{WatchStreamExt as _, watcher};
 use sealed_secrets_tests::{Spawn, TestNamespace, TestProcess, cluster, get_text};
 
 const CREATORS: usize = 8;
@@ -47,6 +47,8 @@ struct Opts {
     reencrypt_files: usize,
     /// Skip P6 (profiling runs that want P3 sooner).
     skip_p6: bool,
+    /// Skip the replay of the controller's writes (the measured control-plane limit).
+    skip_replay: bool,
 }
 
 fn parse_opts() -> Result<Opts> {
@@ -60,6 +62,7 @@ fn parse_opts() -> Result<Opts> {
         pin: cores() >= 2,
         reencrypt_files: 1000,
         skip_p6: false,
+        skip_replay: false,
     };
     let mut unrelated = None;
     let mut args = std::env::args().skip(1);
@@ -87,6 +90,7 @@ fn parse_opts() -> Result<Opts> {
             "--unrelated" => unrelated = Some(value()?.parse()?),
             "--no-pin" => o.pin = false,
             "--skip-p6" => o.skip_p6 = true,
+            "--skip-replay" => o.skip_replay = true,
             "--reencrypt-files" => o.reencrypt_files = value()?.parse()?,
             "--write-probe" => o.write_probe = value()?.parse()?,
             "--timeout" => o.timeout = Duration::from_secs(value()?.parse()?),
@@ -94,7 +98,7 @@ fn parse_opts() -> Result<Opts> {
                 println!(
                     "bench [--objects N | --sizes A,B,C] [--items 3] [--key-bits 4096] \
                      [--unrelated COUNT] [--write-probe 1000] [--timeout SECS] [--no-pin] \
-                     [--reencrypt-files 1000] [--skip-p6]"
+                     [--reencrypt-files 1000] [--skip-p6] [--skip-replay]"
                 );
                 std::process::exit(0);
             }
@@ -431,6 +435,284 @@ async fn write_rates(
     })
 }
 
+/// The control plane's half of the limit, measured: the controller's own writes for every object
+/// (Secret create, status merge patch, Event create in P1; the JSON patch of the Secret instead of
+/// the create in P6), made by a stand-in that decrypts nothing, from where the controller runs
+/// (one thread on core 1), with the controller's two watches open and its 16 reconciles in
+/// flight, timed by the same watch as P1 and P6. An isolated write probe misses what these writes
+/// cost together: the watch fan-out of every write (to the stand-in's two watches, the driver's,
+/// kube-controller-manager's garbage collector) and their contention in etcd.
+#[derive(Debug, Default, Clone)]
+struct Replay {
+    p1_s: f64,
+    p6_s: f64,
+    p1_busy: String,
+    p6_busy: String,
+    /// CPU seconds by process during each replayed phase (the stand-in is the driver's thread).
+    cpu: Vec<(String, BTreeMap<String, f64>)>,
+}
+
+/// Reconciles the controller runs at once (its `--concurrency` default).
+const CONTROLLER_CONCURRENCY: usize = 16;
+
+async fn replay(
+    o: &Opts,
+    n: usize,
+    keys: &[PrivateKey; 4],
+    client: &kube::Client,
+) -> Result<Replay> {
+    let probe = TestNamespace::new("benchnull").await?;
+    let api: Api<SealedSecret> = probe.api();
+    let objs: Vec<SealedSecret> = (0..n)
+        .map(|i| sealed(&keys[0], probe.name(), &name_of(i), o.items, 0))
+        .collect::<Result<_>>()?;
+    create_all(&api, objs)
+        .await
+        .context("creating the replay's SealedSecrets")?;
+    let watch = Watch::start(api.clone()).await?;
+    let mut out = Replay::default();
+
+    let jiffies = core_jiffies();
+    let cpu0 = cluster_cpu();
+    let start = Instant::now();
+    let stand_in = NullController::start(probe.name(), o.items, o.pin);
+    let finished = || watch.synced() >= n || stand_in.is_finished();
+    wait_until("replay of P1", o.timeout, finished).await?;
+    out.p1_s = start.elapsed().as_secs_f64();
+    if stand_in.is_finished() {
+        stand_in.stop()?;
+        bail!("the replay's stand-in stopped before every object was synced");
+    }
+    out.p1_busy = busy_share(&jiffies, &core_jiffies());
+    out.cpu
+        .push(("replay of P1".into(), delta(&cluster_cpu(), &cpu0)));
+    if o.skip_p6 {
+        stand_in.stop()?;
+        drop(watch);
+        delete_and_wait(probe, client).await?;
+        return Ok(out);
+    }
+
+    let patches = reseal_patches(&keys[3], probe.name(), n, o.items)?;
+    watch.count_newer_generations();
+    let jiffies = core_jiffies();
+    let cpu0 = cluster_cpu();
+    let start = Instant::now();
+    patch_all(&api, patches)
+        .await
+        .context("re-sealing (replay)")?;
+    let finished = || watch.synced() >= n || stand_in.is_finished();
+    wait_until("replay of P6", o.timeout, finished).await?;
+    out.p6_s = start.elapsed().as_secs_f64();
+    if stand_in.is_finished() {
+        stand_in.stop()?;
+        bail!("the replay's stand-in stopped before every object was synced");
+    }
+    out.p6_busy = busy_share(&jiffies, &core_jiffies());
+    out.cpu
+        .push(("replay of P6".into(), delta(&cluster_cpu(), &cpu0)));
+    stand_in.stop()?;
+    drop(watch);
+    delete_and_wait(probe, client).await?;
+    Ok(out)
+}
+
+/// The controller's writes without its decryption, on a thread of its own (pinned to core 1
+/// with `pinned`) with its own runtime and client, until stopped.
+struct NullController {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl NullController {
+    fn start(ns: &str, items: usize, pinned: bool) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let ns = ns.to_owned();
+        let thread = std::thread::spawn(move || -> Result<()> {
+            let tid = thread_id().context("no thread id")?;
+            let cpus = if pinned {
+                "1".to_string()
+            } else {
+                format!("0-{}", cores() - 1)
+            };
+            pin(tid, &cpus, false)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                tokio::select! {
+                    r = null_controller(&ns, items) => r,
+                    _ = stopped => Ok(()),
+                }
+            })
+        });
+        Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// It ended on its own: a write failed (`stop` says which).
+    fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    fn stop(mut self) -> Result<()> {
+        drop(self.stop.take());
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r.context("the replay's stand-in controller"),
+            Some(Err(_)) => bail!("the replay's stand-in controller panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+async fn null_controller(ns: &str, items: usize) -> Result<()> {
+    use k8s_openapi::api::core::v1::Event;
+    let client = sealed_secrets_tests::admin_client().await?;
+    let ss_api: Api<SealedSecret> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    // The controller's second watch (Secret metadata): only its cost matters here.
+    tokio::spawn(
+        watcher(
+            Api::<kube::api::PartialObjectMeta<Secret>>::namespaced(client.clone(), ns),
+            watcher::Config::default().any_semantic(),
+        )
+        .for_each(|_| async {}),
+    );
+    // Per object: the generation handled last and the Secret's version after our write.
+    let handled: std::sync::Arc<std::sync::Mutex<HashMap<String, (i64, String)>>> =
+        Default::default();
+    let fingerprint = "0123456789abcdef".repeat(4);
+    // Both lists from the watch cache, as the controller's.
+    watcher(ss_api.clone(), watcher::Config::default().any_semantic())
+        .applied_objects()
+        .map_err(anyhow::Error::from)
+        .try_filter_map(|ss| {
+            let g = ss.metadata.generation.unwrap_or(0);
+            let done = ss.status.as_ref().and_then(|s| s.observed_generation) == Some(g);
+            let mut h = handled.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = h.entry(ss.metadata.name.clone().unwrap_or_default()).or_default();
+            let todo = !done && entry.0 < g;
+            if todo {
+                entry.0 = g;
+            }
+            std::future::ready(Ok(todo.then(|| (ss, entry.1.clone()))))
+        })
+        .map_ok(|(ss, secret_version)| {
+            let (secrets, ss_api, events) = (secrets.clone(), ss_api.clone(), events.clone());
+            let (handled, fingerprint) = (handled.clone(), fingerprint.clone());
+            async move {
+                let name = ss.metadata.name.clone().unwrap_or_default();
+                let g = ss.metadata.generation.unwrap_or(0);
+                let data: BTreeMap<String, ByteString> = (0..items)
+                    .map(|i| {
+                        let v = format!("{:02}-{i}-{}", g - 1, "v".repeat(58));
+                        (format!("key{i}"), ByteString(v.into_bytes()))
+                    })
+                    .collect();
+                let owner = common::sealing::owner_reference(&ss);
+                let written = if secret_version.is_empty() {
+                    let mut s = plain_secret(&name, 0, 0);
+                    s.metadata.owner_references = Some(vec![owner]);
+                    s.data = Some(data);
+                    s.type_ = Some("Opaque".into());
+                    secrets.create(&PostParams::default(), &s).await?
+                } else {
+                    // What the controller sends for a Secret its cache knows (secret.rs).
+                    let ops = serde_json::json!([
+                        { "op": "replace", "path": "/metadata/resourceVersion", "value": secret_version },
+                        { "op": "add", "path": "/metadata/labels", "value": {} },
+                        { "op": "add", "path": "/metadata/annotations", "value": {} },
+                        { "op": "add", "path": "/metadata/ownerReferences", "value": [owner] },
+                        { "op": "add", "path": "/data", "value": data },
+                        { "op": "add", "path": "/type", "value": "Opaque" },
+                    ]);
+                    let patch: Patch<()> = Patch::Json(serde_json::from_value(ops)?);
+                    secrets.patch(&name, &PatchParams::default(), &patch).await?
+                };
+                let rv = written.metadata.resource_version.unwrap_or_default();
+                let now = k8s_openapi::jiff::Timestamp::now()
+                    .strftime("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string();
+                let status = serde_json::json!({ "status": {
+                    "conditions": [{ "type": "Synced", "status": "True",
+                                     "lastUpdateTime": now, "lastTransitionTime": now }],
+                    "observedGeneration": g,
+                    "secretResourceVersion": rv,
+                    "keyFingerprints": [fingerprint],
+                }});
+                ss_api
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                    .await?;
+                let nanos = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                let ev: Event = serde_json::from_value(serde_json::json!({
+                    "metadata": { "name": format!("{name}.{nanos:x}") },
+                    "involvedObject": { "kind": "SealedSecret", "apiVersion": "bitnami.com/v1alpha1",
+                                        "name": name, "namespace": ns_of(&ss), "uid": ss.metadata.uid },
+                    "reason": "Unsealed", "message": "SealedSecret unsealed successfully",
+                    "type": "Normal", "source": { "component": "sealed-secrets" },
+                    "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+                    "reportingComponent": "sealed-secrets",
+                }))?;
+                events.create(&PostParams::default(), &ev).await?;
+                if let Some(e) = handled.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&name) {
+                    e.1 = rv;
+                }
+                anyhow::Ok(())
+            }
+        })
+        .try_buffer_unordered(CONTROLLER_CONCURRENCY)
+        .try_for_each(|()| async { Ok(()) })
+        .await
+}
+
+fn ns_of(ss: &SealedSecret) -> String {
+    ss.metadata.namespace.clone().unwrap_or_default()
+}
+
+/// P6's workload: for each of the `n` objects, a merge patch of its `encryptedData`, sealed anew
+/// with `key` (made before any timer starts).
+fn reseal_patches(
+    key: &PrivateKey,
+    ns: &str,
+    n: usize,
+    items: usize,
+) -> Result<Vec<(String, serde_json::Value)>> {
+    (0..n)
+        .map(|i| {
+            let ss = sealed(key, ns, &name_of(i), items, 1)?;
+            Ok((
+                name_of(i),
+                serde_json::json!({ "spec": { "encryptedData": ss.spec.encrypted_data } }),
+            ))
+        })
+        .collect()
+}
+
+/// Apply every patch, `CREATORS` at a time.
+async fn patch_all(
+    api: &Api<SealedSecret>,
+    patches: Vec<(String, serde_json::Value)>,
+) -> Result<()> {
+    stream::iter(patches)
+        .map(|(name, p)| {
+            let api = api.clone();
+            async move {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&p))
+                    .await
+            }
+        })
+        .buffer_unordered(CREATORS)
+        .try_for_each(|_| async { Ok(()) })
+        .await?;
+    Ok(())
+}
+
 /// Create every object of `objs` through `api`, `CREATORS` at a time.
 async fn create_all(api: &Api<SealedSecret>, objs: Vec<SealedSecret>) -> kube::Result<()> {
     stream::iter(objs)
@@ -601,6 +883,28 @@ impl Controller {
 
     fn pid(&self) -> u32 {
         self.proc.pid()
+    }
+
+    /// Seconds from `start` to the first log line of each of `steps` (text format's `time=`), for
+    /// the phases that wait on the controller's own start: "-" when not logged.
+    fn timeline(&self, start: k8s_openapi::jiff::Timestamp, steps: &[&str]) -> String {
+        let logs = self.proc.stdout() + &self.proc.stderr();
+        steps
+            .iter()
+            .map(|step| {
+                let at = logs
+                    .lines()
+                    .filter(|l| l.contains(step))
+                    .find_map(|l| {
+                        let t = l.strip_prefix("time=")?.split(' ').next()?;
+                        t.parse::<k8s_openapi::jiff::Timestamp>().ok()
+                    })
+                    .map(|t| format!("{:.2} s", t.duration_since(start).as_secs_f64()))
+                    .unwrap_or_else(|| "-".into());
+                format!("{step}: {at}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     async fn metrics(&mut self) -> Result<HashMap<String, f64>> {
@@ -787,53 +1091,123 @@ fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A watch-fed cache of the namespace's SealedSecrets (one LIST + one WATCH, no polling).
+/// A watch of the namespace's SealedSecrets (one LIST + one WATCH, no polling) that counts, as
+/// each event arrives, the objects Synced=True at their current generation above a baseline. The
+/// phases poll that count every 20 ms: counting by walking every object at each poll (as a
+/// reflector store's `state()` would) cost this driver ≈ 4 s of CPU in P1 at 10,000 objects, on
+/// the control plane's core, the one P1 waits on.
 struct Watch {
-    store: reflector::Store<SealedSecret>,
+    state: std::sync::Arc<std::sync::Mutex<SyncCount>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Each object's generation and whether its status is Synced=True at it; `count` is how many have
+/// a generation above `base` (missing: 0) and are synced.
+#[derive(Default)]
+struct SyncCount {
+    objects: HashMap<String, (i64, bool)>,
+    base: HashMap<String, i64>,
+    count: usize,
+}
+
+impl SyncCount {
+    fn counts(&self, name: &str, (generation, synced): (i64, bool)) -> bool {
+        synced && generation > self.base.get(name).copied().unwrap_or(0)
+    }
+
+    fn apply(&mut self, ss: &SealedSecret, deleted: bool) {
+        let name = ss.metadata.name.clone().unwrap_or_default();
+        let g = ss.metadata.generation.unwrap_or(0);
+        let synced = ss.status.as_ref().is_some_and(|s| {
+            s.observed_generation == Some(g)
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Synced" && c.status == "True")
+        });
+        let old = if deleted {
+            self.objects.remove(&name)
+        } else {
+            self.objects.insert(name.clone(), (g, synced))
+        };
+        if old.is_some_and(|o| self.counts(&name, o)) {
+            self.count -= 1;
+        }
+        if !deleted && self.counts(&name, (g, synced)) {
+            self.count += 1;
+        }
+    }
+
+    /// Count from now on only generations above `base` (recounted once).
+    fn rebase(&mut self, base: HashMap<String, i64>) {
+        self.base = base;
+        self.count = self
+            .objects
+            .iter()
+            .filter(|(name, o)| self.counts(name, **o))
+            .count();
+    }
 }
 
 impl Watch {
     async fn start(api: Api<SealedSecret>) -> Result<Self> {
-        let (store, writer) = reflector::store();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(SyncCount::default()));
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let mut ready_tx = Some(ready_tx);
+        let mut relist: Option<SyncCount> = None;
+        let st = state.clone();
         let s = watcher(api, watcher::Config::default())
             .default_backoff()
-            .reflect(writer)
-            .for_each(|_| async {});
-        tokio::spawn(s);
-        store.wait_until_ready().await?;
-        Ok(Self { store })
+            .for_each(move |ev| {
+                let mut guard = st.lock().unwrap_or_else(|e| e.into_inner());
+                match ev {
+                    Ok(watcher::Event::Apply(ss)) => guard.apply(&ss, false),
+                    Ok(watcher::Event::Delete(ss)) => guard.apply(&ss, true),
+                    // A (re)list replaces every object at its end, as a reflector does.
+                    Ok(watcher::Event::Init) => relist = Some(SyncCount::default()),
+                    Ok(watcher::Event::InitApply(ss)) => {
+                        if let Some(r) = relist.as_mut() {
+                            r.apply(&ss, false)
+                        }
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(mut r) = relist.take() {
+                            let base = std::mem::take(&mut guard.base);
+                            r.rebase(base);
+                            *guard = r;
+                        }
+                        if let Some(tx) = ready_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Err(_) => {}
+                }
+                async {}
+            });
+        let task = tokio::spawn(s);
+        ready_rx.await.context("the SealedSecret watch ended")?;
+        Ok(Self { state, task })
     }
 
-    /// Objects Synced=True at their current generation, whose generation is above `min_gen[name]`.
-    fn synced(&self, min_gen: &HashMap<String, i64>) -> usize {
-        self.store
-            .state()
-            .iter()
-            .filter(|ss| {
-                let g = ss.metadata.generation.unwrap_or(0);
-                let name = ss.metadata.name.as_deref().unwrap_or_default();
-                g > min_gen.get(name).copied().unwrap_or(0)
-                    && ss.status.as_ref().is_some_and(|s| {
-                        s.observed_generation == Some(g)
-                            && s.conditions
-                                .iter()
-                                .any(|c| c.type_ == "Synced" && c.status == "True")
-                    })
-            })
-            .count()
+    /// Objects Synced=True at their current generation, whose generation is above the baseline.
+    fn synced(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).count
     }
 
-    fn generations(&self) -> HashMap<String, i64> {
-        self.store
-            .state()
+    /// From now on count only objects whose generation is above their current one.
+    fn count_newer_generations(&self) {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let base = guard
+            .objects
             .iter()
-            .map(|ss| {
-                (
-                    ss.metadata.name.clone().unwrap_or_default(),
-                    ss.metadata.generation.unwrap_or(0),
-                )
-            })
-            .collect()
+            .map(|(name, (g, _))| (name.clone(), *g))
+            .collect();
+        guard.rebase(base);
     }
 }
 
@@ -855,6 +1229,8 @@ struct Row {
     n: usize,
     op_ms: f64,
     op_cpu_ms: f64,
+    /// The RSA half of every limit: N × items ops ÷ the controller's cores × one op.
+    cpu_limit_s: f64,
     limit_s: f64,
     p1_s: f64,
     p1_metric_ops: f64,
@@ -879,6 +1255,8 @@ struct Row {
     p1_busy: String,
     p6_busy: String,
     rates: WriteRates,
+    /// The controller's writes replayed without decryption (zero with `--skip-replay`).
+    replay: Replay,
     /// The limit with every write of P1 (P6) at its own measured rate.
     all_writes_limit_s: f64,
     p6_all_writes_limit_s: f64,
@@ -929,6 +1307,7 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
     let cpu_limit = needed_ops / ctl_cores as f64 * op.as_secs_f64();
     let write_limit = (2 * n) as f64 / rates.secret;
     row.limit_s = cpu_limit.max(write_limit);
+    row.cpu_limit_s = cpu_limit;
     // Every write of the phase at the measured rate of its kind: P1's Secret create, status
     // patch and Event per object; P6 adds the workload's own re-seal patch (counted at the
     // status-patch rate: both are merge patches of the same objects).
@@ -936,6 +1315,13 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
     let p1_writes = n_f / rates.secret + n_f / rates.status + n_f / rates.event;
     row.all_writes_limit_s = cpu_limit.max(p1_writes);
     row.p6_all_writes_limit_s = cpu_limit.max(p1_writes + n_f / rates.status);
+    if !o.skip_replay {
+        row.replay = replay(o, n, keys, &client).await?;
+        eprintln!(
+            "[N={n}] replay of the controller's writes without decryption: P1 {:.2} s (cores busy {} %), P6 {:.2} s ({} %)",
+            row.replay.p1_s, row.replay.p1_busy, row.replay.p6_s, row.replay.p6_busy
+        );
+    }
     eprintln!(
         "[N={n}] op {:.2} ms (CPU {:.2} ms), write rate {:.0}/s → limit {:.2} s (cpu {cpu_limit:.2}, writes {write_limit:.2}); status patches {:.0}/s, events {:.0}/s → with every write {:.2} s (P6 {:.2} s)",
         row.op_ms,
@@ -969,7 +1355,6 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
         .await
         .context("creating SealedSecrets")?;
     let watch = Watch::start(ss_api.clone()).await?;
-    let zero = HashMap::new();
 
     // P1: cold start.
     row.load.0 = load_average();
@@ -978,7 +1363,7 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
     let cpu0 = cluster_cpu();
     let start = Instant::now();
     let mut ctl = Controller::start(ns.name(), false, pinned)?;
-    wait_until("P1: all Synced", o.timeout, || watch.synced(&zero) >= n).await?;
+    wait_until("P1: all Synced", o.timeout, || watch.synced() >= n).await?;
     row.p1_s = start.elapsed().as_secs_f64();
     row.p1_busy = busy_share(&jiffies, &core_jiffies());
     let mut cpu = delta(&cluster_cpu(), &cpu0);
@@ -1004,6 +1389,7 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
     ctl.stop()?;
     let before = apiserver_requests(&client).await?;
     let start = Instant::now();
+    let started_at = k8s_openapi::jiff::Timestamp::now();
     let mut ctl = Controller::start(ns.name(), false, pinned)?;
     let deadline = Instant::now() + o.timeout;
     loop {
@@ -1028,8 +1414,19 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
     row.p2_requests = d.values().sum::<f64>() - 1.0;
     row.breakdown.push(("P2 warm restart".into(), d));
     eprintln!(
-        "[N={n}] P2 {:.2} s, RSA ops {}, controller CPU {:.2} s, peak RSS {:.1} MiB",
-        row.p2_s, row.p2_ops, row.p2_cpu_s, row.p2_hwm_mib
+        "[N={n}] P2 {:.2} s, RSA ops {}, controller CPU {:.2} s, peak RSS {:.1} MiB; from the start: {}",
+        row.p2_s,
+        row.p2_ops,
+        row.p2_cpu_s,
+        row.p2_hwm_mib,
+        ctl.timeline(
+            started_at,
+            &[
+                "Starting sealed-secrets controller",
+                "sealing key loaded",
+                "caches synced"
+            ]
+        )
     );
 
     // `--skip-p6` (profiling runs that want P3 sooner) leaves P6's figures at zero.
@@ -1054,37 +1451,18 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await; // let the key-change resync settle
-        let gens = watch.generations();
-        let patches: Vec<(String, serde_json::Value)> = (0..n)
-            .map(|i| {
-                let ss = sealed(&keys[3], ns.name(), &name_of(i), o.items, 1)?;
-                Ok((
-                    name_of(i),
-                    serde_json::json!({ "spec": { "encryptedData": ss.spec.encrypted_data } }),
-                ))
-            })
-            .collect::<Result<_>>()?;
+        watch.count_newer_generations();
+        let patches = reseal_patches(&keys[3], ns.name(), n, o.items)?;
         let ops_before = metric(&ctl.metrics().await?, "rsa_decryptions");
         let cpu_before = cpu_seconds(ctl.pid());
         let before = apiserver_requests(&client).await?;
         let jiffies = core_jiffies();
         let cpu0 = cluster_cpu();
         let start = Instant::now();
-        stream::iter(patches)
-            .map(|(name, p)| {
-                let api = ss_api.clone();
-                async move {
-                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&p))
-                        .await
-                }
-            })
-            .buffer_unordered(CREATORS)
-            .try_for_each(|_| async { Ok(()) })
-            .await
-            .context("re-sealing")?;
+        patch_all(&ss_api, patches).await.context("re-sealing")?;
         let writes_done = start.elapsed().as_secs_f64();
         wait_until("P6: all Synced at the new generation", o.timeout, || {
-            watch.synced(&gens) >= n
+            watch.synced() >= n
         })
         .await?;
         row.p6_s = start.elapsed().as_secs_f64();
@@ -1279,6 +1657,42 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
             pass(p6 <= RATIO_TARGET),
         );
     }
+    if rows.iter().any(|r| r.replay.p1_s > 0.0) {
+        println!(
+            "\n### The write half measured whole: the controller's writes replayed without decryption\n"
+        );
+        println!(
+            "A stand-in on the controller's core makes the controller's writes for every object (P1: Secret create, status patch, Event; P6: the Secret's JSON patch instead of the create, after the workload's re-seal patches) with its two watches open and {CONTROLLER_CONCURRENCY} in flight, timed by the same watch. Limit = max(RSA half, that time).\n"
+        );
+        println!(
+            "| N | RSA half s | replay P1 s | replay P1 cores busy % | limit s | P1 s | P1 ratio (≤{RATIO_TARGET}) | replay P6 s | replay P6 cores busy % | P6 limit s | P6 s | P6 ratio (≤{RATIO_TARGET}) |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for r in rows.iter().filter(|r| r.replay.p1_s > 0.0) {
+            let (l1, l6) = (
+                r.cpu_limit_s.max(r.replay.p1_s),
+                r.cpu_limit_s.max(r.replay.p6_s),
+            );
+            let (p1, p6) = (r.p1_s / l1, r.p6_s / l6);
+            println!(
+                "| {} | {:.2} | {:.2} | {} | {:.2} | {:.2} | {:.2} {} | {:.2} | {} | {:.2} | {:.2} | {:.2} {} |",
+                r.n,
+                r.cpu_limit_s,
+                r.replay.p1_s,
+                r.replay.p1_busy,
+                l1,
+                r.p1_s,
+                p1,
+                pass(p1 <= RATIO_TARGET),
+                r.replay.p6_s,
+                r.replay.p6_busy,
+                l6,
+                r.p6_s,
+                p6,
+                pass(p6 <= RATIO_TARGET),
+            );
+        }
+    }
     println!(
         "\n### R: API requests per object (apiserver_request_total delta ÷ N; bench's own requests excluded)\n"
     );
@@ -1327,7 +1741,7 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
             "\n#### N = {}: CPU seconds by process (cluster on core 0, controller on core 1)\n",
             r.n
         );
-        for (phase, d) in &r.cpu_breakdown {
+        for (phase, d) in r.cpu_breakdown.iter().chain(&r.replay.cpu) {
             let rounded: BTreeMap<String, f64> = d
                 .iter()
                 .map(|(k, v)| (k.clone(), (v * 100.0).round() / 100.0))
