@@ -471,6 +471,7 @@ async fn replay(
         .context("creating the replay's SealedSecrets")?;
     let watch = Watch::start(api.clone()).await?;
     let mut out = Replay::default();
+    settle().await;
 
     let jiffies = core_jiffies();
     let cpu0 = cluster_cpu();
@@ -494,6 +495,7 @@ async fn replay(
     }
 
     let patches = reseal_patches(&keys[3], probe.name(), n, o.items)?;
+    settle().await;
     watch.count_newer_generations();
     let jiffies = core_jiffies();
     let cpu0 = cluster_cpu();
@@ -1211,6 +1213,31 @@ impl Watch {
     }
 }
 
+/// Core 0's busy share (%) at which the control plane counts as settled.
+const SETTLED_BUSY: f64 = 30.0;
+
+/// Wait (up to 2 minutes) until the control plane's core has been less than `SETTLED_BUSY` %
+/// busy for one second: the work a phase leaves behind (the garbage collector's graph of 10,000
+/// new owner references, the watch cache's catching up, etcd's compaction) must not be timed as
+/// the next phase's. Returns (seconds waited, core 0's busy % in the last second).
+async fn settle() -> (f64, f64) {
+    let start = Instant::now();
+    loop {
+        let before = core_jiffies();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = core_jiffies();
+        let busy = match (before.first(), after.first()) {
+            (Some(b), Some(a)) => {
+                a.0.saturating_sub(b.0) as f64 * 100.0 / a.1.saturating_sub(b.1).max(1) as f64
+            }
+            _ => 0.0,
+        };
+        if busy < SETTLED_BUSY || start.elapsed() > Duration::from_secs(120) {
+            return (start.elapsed().as_secs_f64(), busy);
+        }
+    }
+}
+
 async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while !done() {
@@ -1355,6 +1382,10 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
         .await
         .context("creating SealedSecrets")?;
     let watch = Watch::start(ss_api.clone()).await?;
+    let (waited, busy) = settle().await;
+    eprintln!(
+        "[N={n}] control plane settled before P1 after {waited:.0} s (core 0 {busy:.0} % busy)"
+    );
 
     // P1: cold start.
     row.load.0 = load_average();
@@ -1387,6 +1418,10 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
 
     // P2: warm restart.
     ctl.stop()?;
+    let (waited, busy) = settle().await;
+    eprintln!(
+        "[N={n}] control plane settled before P2 after {waited:.0} s (core 0 {busy:.0} % busy)"
+    );
     let before = apiserver_requests(&client).await?;
     let start = Instant::now();
     let started_at = k8s_openapi::jiff::Timestamp::now();
@@ -1453,6 +1488,7 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
         tokio::time::sleep(Duration::from_secs(1)).await; // let the key-change resync settle
         watch.count_newer_generations();
         let patches = reseal_patches(&keys[3], ns.name(), n, o.items)?;
+        settle().await;
         let ops_before = metric(&ctl.metrics().await?, "rsa_decryptions");
         let cpu_before = cpu_seconds(ctl.pid());
         let before = apiserver_requests(&client).await?;
@@ -1488,6 +1524,7 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
     ctl.stop()?;
 
     // P3: the same objects plus the unrelated Secrets; the controller watches cluster-wide.
+    settle().await;
     let (p3_s, rss, hwm) = p3(ns.name(), pinned, n, o, &[]).await?;
     (row.p3_s, row.p3_rss_mib, row.p3_hwm_mib) = (p3_s, rss, hwm);
     eprintln!(
