@@ -450,6 +450,8 @@ struct Replay {
     p6_busy: String,
     /// CPU seconds by process during each replayed phase (the stand-in is the driver's thread).
     cpu: Vec<(String, BTreeMap<String, f64>)>,
+    /// API requests by verb and resource during each replayed phase.
+    requests: Vec<(String, BTreeMap<String, f64>)>,
 }
 
 /// Reconciles the controller runs at once (its `--concurrency` default).
@@ -475,6 +477,7 @@ async fn replay(
 
     let jiffies = core_jiffies();
     let cpu0 = cluster_cpu();
+    let requests0 = apiserver_requests(client).await?;
     let start = Instant::now();
     let stand_in = NullController::start(probe.name(), o.items, o.pin);
     let finished = || watch.synced() >= n || stand_in.is_finished();
@@ -487,6 +490,8 @@ async fn replay(
     out.p1_busy = busy_share(&jiffies, &core_jiffies());
     out.cpu
         .push(("replay of P1".into(), delta(&cluster_cpu(), &cpu0)));
+    let d = delta(&apiserver_requests(client).await?, &requests0);
+    out.requests.push(("replay of P1".into(), d));
     if o.skip_p6 {
         stand_in.stop()?;
         drop(watch);
@@ -499,6 +504,7 @@ async fn replay(
     watch.count_newer_generations();
     let jiffies = core_jiffies();
     let cpu0 = cluster_cpu();
+    let requests0 = apiserver_requests(client).await?;
     let start = Instant::now();
     patch_all(&api, patches)
         .await
@@ -513,6 +519,8 @@ async fn replay(
     out.p6_busy = busy_share(&jiffies, &core_jiffies());
     out.cpu
         .push(("replay of P6".into(), delta(&cluster_cpu(), &cpu0)));
+    let d = delta(&apiserver_requests(client).await?, &requests0);
+    out.requests.push(("replay of P6".into(), d));
     stand_in.stop()?;
     drop(watch);
     delete_and_wait(probe, client).await?;
@@ -1771,7 +1779,7 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
     }
     for r in rows {
         println!("\n#### N = {}: requests by verb and resource\n", r.n);
-        for (phase, d) in &r.breakdown {
+        for (phase, d) in r.breakdown.iter().chain(&r.replay.requests) {
             println!("- {phase}: {}", fmt_breakdown(d));
         }
         println!(
