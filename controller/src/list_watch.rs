@@ -280,9 +280,8 @@ where
         tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
     let (item_tx, item_rx) = tokio::sync::mpsc::channel(ITEMS_IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
-        let sent = item_tx.clone();
         let answer = parse_list(ChannelReader::new(chunk_rx), shape, |item| {
-            sent.blocking_send(Listed::Item(item)).is_ok()
+            item_tx.blocking_send(Listed::Item(item)).is_ok()
         });
         let last = match answer {
             Ok(meta) => Listed::Done(meta),

@@ -164,6 +164,20 @@ struct Series {
     opened: Option<Arc<str>>,
 }
 
+/// The label set of one object's `condition_info` series from what [`Series`] keeps of it.
+fn condition_series(
+    namespace: &str,
+    name: &str,
+    (condition, instance): (String, String),
+) -> ConditionLabels {
+    ConditionLabels {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        condition,
+        ss_app_kubernetes_io_instance: instance,
+    }
+}
+
 impl ObjectSeries {
     fn intern(&mut self, fingerprint: &str) -> Arc<str> {
         if let Some(f) = self.fingerprints.get(fingerprint) {
@@ -379,13 +393,12 @@ impl Metrics {
                     labels.condition.clone(),
                     labels.ss_app_kubernetes_io_instance.clone(),
                 );
-                if let Some((condition, instance)) = series.condition.replace(new) {
-                    self.condition_info.remove(&ConditionLabels {
-                        namespace: labels.namespace.clone(),
-                        name: labels.name.clone(),
-                        condition,
-                        ss_app_kubernetes_io_instance: instance,
-                    });
+                if let Some(old) = series.condition.replace(new) {
+                    self.condition_info.remove(&condition_series(
+                        &labels.namespace,
+                        &labels.name,
+                        old,
+                    ));
                 }
             }
         }
@@ -402,13 +415,9 @@ impl Metrics {
         let Some(series) = removed else {
             return;
         };
-        if let Some((condition, instance)) = series.condition {
-            self.condition_info.remove(&ConditionLabels {
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
-                condition,
-                ss_app_kubernetes_io_instance: instance,
-            });
+        if let Some(old) = series.condition {
+            self.condition_info
+                .remove(&condition_series(namespace, name, old));
         }
         self.count_opened(series.opened.as_deref(), None);
     }

@@ -475,56 +475,68 @@ async fn replay(
     let mut out = Replay::default();
     settle().await;
 
-    let jiffies = core_jiffies();
-    let cpu0 = cluster_cpu();
-    let requests0 = apiserver_requests(client).await?;
-    let start = Instant::now();
-    let stand_in = NullController::start(probe.name(), o.items, o.pin);
+    let probe_p1 = PhaseProbe::start(client).await?;
+    let mut stand_in = NullController::start(probe.name(), o.items, o.pin);
     let finished = || watch.synced() >= n || stand_in.is_finished();
     wait_until("replay of P1", o.timeout, finished).await?;
-    out.p1_s = start.elapsed().as_secs_f64();
-    if stand_in.is_finished() {
-        stand_in.stop()?;
-        bail!("the replay's stand-in stopped before every object was synced");
-    }
-    out.p1_busy = busy_share(&jiffies, &core_jiffies());
-    out.cpu
-        .push(("replay of P1".into(), delta(&cluster_cpu(), &cpu0)));
-    let d = delta(&apiserver_requests(client).await?, &requests0);
-    out.requests.push(("replay of P1".into(), d));
-    if o.skip_p6 {
-        stand_in.stop()?;
-        drop(watch);
-        delete_and_wait(probe, client).await?;
-        return Ok(out);
-    }
+    (out.p1_s, out.p1_busy) = probe_p1.finish(client, "replay of P1", &mut out).await?;
+    stand_in.fail_if_stopped()?;
 
-    let patches = reseal_patches(&keys[3], probe.name(), n, o.items)?;
-    settle().await;
-    watch.count_newer_generations();
-    let jiffies = core_jiffies();
-    let cpu0 = cluster_cpu();
-    let requests0 = apiserver_requests(client).await?;
-    let start = Instant::now();
-    patch_all(&api, patches)
-        .await
-        .context("re-sealing (replay)")?;
-    let finished = || watch.synced() >= n || stand_in.is_finished();
-    wait_until("replay of P6", o.timeout, finished).await?;
-    out.p6_s = start.elapsed().as_secs_f64();
-    if stand_in.is_finished() {
-        stand_in.stop()?;
-        bail!("the replay's stand-in stopped before every object was synced");
+    if !o.skip_p6 {
+        let patches = reseal_patches(&keys[3], probe.name(), n, o.items)?;
+        settle().await;
+        watch.count_newer_generations();
+        let probe_p6 = PhaseProbe::start(client).await?;
+        patch_all(&api, patches)
+            .await
+            .context("re-sealing (replay)")?;
+        let finished = || watch.synced() >= n || stand_in.is_finished();
+        wait_until("replay of P6", o.timeout, finished).await?;
+        (out.p6_s, out.p6_busy) = probe_p6.finish(client, "replay of P6", &mut out).await?;
+        stand_in.fail_if_stopped()?;
     }
-    out.p6_busy = busy_share(&jiffies, &core_jiffies());
-    out.cpu
-        .push(("replay of P6".into(), delta(&cluster_cpu(), &cpu0)));
-    let d = delta(&apiserver_requests(client).await?, &requests0);
-    out.requests.push(("replay of P6".into(), d));
     stand_in.stop()?;
     drop(watch);
     delete_and_wait(probe, client).await?;
     Ok(out)
+}
+
+/// What one replayed phase is measured by: its timer, each core's busy share, the CPU of every
+/// process of the cluster and the apiserver's requests, from `start` to `finish`.
+struct PhaseProbe {
+    start: Instant,
+    jiffies: Vec<(u64, u64)>,
+    cpu: BTreeMap<String, f64>,
+    requests: BTreeMap<String, f64>,
+}
+
+impl PhaseProbe {
+    async fn start(client: &kube::Client) -> Result<Self> {
+        let (jiffies, cpu) = (core_jiffies(), cluster_cpu());
+        let requests = apiserver_requests(client).await?;
+        Ok(Self {
+            start: Instant::now(),
+            jiffies,
+            cpu,
+            requests,
+        })
+    }
+
+    /// (seconds, core shares) of the phase; its CPU and requests go into `out` under `phase`.
+    async fn finish(
+        self,
+        client: &kube::Client,
+        phase: &str,
+        out: &mut Replay,
+    ) -> Result<(f64, String)> {
+        let secs = self.start.elapsed().as_secs_f64();
+        let busy = busy_share(&self.jiffies, &core_jiffies());
+        out.cpu
+            .push((phase.into(), delta(&cluster_cpu(), &self.cpu)));
+        let requests = delta(&apiserver_requests(client).await?, &self.requests);
+        out.requests.push((phase.into(), requests));
+        Ok((secs, busy))
+    }
 }
 
 /// The controller's writes without its decryption, on a thread of its own (pinned to core 1
@@ -567,7 +579,17 @@ impl NullController {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
-    fn stop(mut self) -> Result<()> {
+    /// An error (its own, from `stop`) when it ended before being stopped: the phase it was
+    /// timed for did not finish.
+    fn fail_if_stopped(&mut self) -> Result<()> {
+        if self.is_finished() {
+            self.stop()?;
+            bail!("the replay's stand-in stopped before every object was synced");
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) -> Result<()> {
         drop(self.stop.take());
         match self.thread.take().map(|t| t.join()) {
             Some(Ok(r)) => r.context("the replay's stand-in controller"),
