@@ -172,14 +172,25 @@ async fn leader_then_work(
             e.acquire().await;
             ctx.readiness.set_follower(false);
         }
-        ctx.keys.wait_loaded().await;
-        keys::rotation::ensure_initial_key(&ctx).await?;
-        if let Some(newest) = ctx.keys.snapshot().newest() {
-            tracing::info!(certificate = %newest.cert.to_pem(), "active sealing certificate");
-        }
-
-        let renewal = keys::rotation::renew(ctx.clone());
-        let controllers = controllers::run(ctx.clone(), shutdown.clone());
+        // The controllers list and watch while the keys load (a warm start's lists take
+        // seconds at thousands of objects); their reconciles wait for `keys_ready`.
+        let (keys_ready, keys_ready_rx) = watch::channel(false);
+        let controllers = controllers::run(ctx.clone(), shutdown.clone(), keys_ready_rx);
+        let renewal = {
+            let ctx = ctx.clone();
+            async move {
+                ctx.keys.wait_loaded().await;
+                keys::rotation::ensure_initial_key(&ctx).await?;
+                if let Some(newest) = ctx.keys.snapshot().newest() {
+                    tracing::info!(certificate = %newest.cert.to_pem(), "active sealing certificate");
+                }
+                keys_ready.send_replace(true);
+                // `keys_ready` lives as long as this future: reconciles never see it closed
+                // while the controllers run.
+                let _keys_ready = keys_ready;
+                keys::rotation::renew(ctx).await
+            }
+        };
         match &elector {
             Some(e) => {
                 tokio::select! {

@@ -21,7 +21,11 @@ use crate::list_watch;
 use crate::reconcile::{self, Reconciler, SecretCache};
 
 /// Run the controllers of every watched namespace until shutdown.
-pub async fn run(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+    keys_ready: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let namespaces: Vec<Option<String>> =
         match ctx.config.watched_namespaces(&ctx.identity.namespace) {
             None => vec![None],
@@ -56,6 +60,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> anyhow::
             ns,
             pending.clone(),
             shutdown.clone(),
+            keys_ready.clone(),
         ));
     }
     while let Some(r) = set.join_next().await {
@@ -69,6 +74,7 @@ async fn one_controller(
     namespace: Option<String>,
     pending: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
+    keys_ready: watch::Receiver<bool>,
 ) {
     let config = ctx.config.clone();
     let client = ctx.client.clone();
@@ -143,21 +149,31 @@ async fn one_controller(
         Some(reader)
     };
 
-    // Key changes (a restored backup, a new key) retry everything that is not in sync.
+    // Key changes (a restored backup, a new key) retry everything that is not in sync: the
+    // changes after the keys are ready (the initial load is no change to retry for, and every
+    // reconcile waits for it anyway).
     let retry_ctx = ctx.clone();
-    let key_changes = futures::stream::unfold(ctx.keys.subscribe_changes(), move |mut rx| {
-        let ctx = retry_ctx.clone();
-        async move {
-            rx.changed().await.ok()?;
-            ctx.memo.keys_changed();
-            Some(((), rx))
-        }
+    let mut ready = keys_ready.clone();
+    let key_changes = futures::stream::once(async move {
+        let _ = ready.wait_for(|v| *v).await;
+        retry_ctx
+    })
+    .flat_map(|ctx| {
+        futures::stream::unfold(ctx.keys.subscribe_changes(), move |mut rx| {
+            let ctx = ctx.clone();
+            async move {
+                rx.changed().await.ok()?;
+                ctx.memo.keys_changed();
+                Some(((), rx))
+            }
+        })
     });
     controller = controller.reconcile_all_on(key_changes);
 
     let reconciler = Arc::new(Reconciler {
         ctx: ctx.clone(),
         secrets: SecretCache::new(secrets_store, secrets_synced),
+        keys_ready,
     });
     controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))

@@ -44,6 +44,9 @@ pub struct Reconciler {
     pub ctx: Arc<Context>,
     /// The Secret metadata cache of the namespace(s) this controller watches.
     pub secrets: SecretCache,
+    /// The keys are loaded (and the first one generated when there was none): set while the
+    /// caches list, so reconciles wait for it.
+    pub keys_ready: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Marks a cached SealedSecret whose spec was dropped (see [`trim_synced_spec`]). Process-local:
@@ -97,7 +100,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, r: Arc<Reconciler>) -> Result<Acti
     if ss.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    if !ctx.keys.is_loaded() {
+    if r.keys_ready.clone().wait_for(|ready| *ready).await.is_err() {
         return Err(Error::KeysNotLoaded);
     }
     r.secrets.wait_synced().await;

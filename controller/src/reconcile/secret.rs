@@ -75,6 +75,7 @@ pub async fn current_version(
     match cache.lookup(&ns, &name) {
         Some(meta) => Ok(meta.and_then(|m| m.metadata.resource_version.clone())),
         None => {
+            tracing::debug!(namespace = %ns, name = %name, "Secret cache not synced; reading the Secret's version");
             let meta = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
                 .get_metadata_opt(&name)
                 .await?;
@@ -126,6 +127,7 @@ pub async fn write(
     let existing = if known_absent {
         None
     } else {
+        tracing::debug!(namespace = %ns, name = %name, cached = cached.is_some(), "reading the Secret before its update");
         match api.get_opt(&name).await {
             Ok(s) => s,
             Err(e) => return Err(update_error(ctx, &ns, &reference, e).await),
@@ -138,6 +140,7 @@ pub async fn write(
         {
             Ok(s) => Ok(s),
             Err(kube::Error::Api(conflict)) if conflict.code == 409 && known_absent => {
+                tracing::debug!(namespace = %ns, name = %name, "Secret cache behind (create conflicts); reading the Secret");
                 match api.get_opt(&name).await {
                     Ok(Some(existing)) => update_existing(ctx, ss, &api, existing, desired).await,
                     // Created and deleted again meanwhile: the retry starts over.
