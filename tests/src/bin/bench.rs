@@ -599,6 +599,54 @@ impl NullController {
     }
 }
 
+/// What P2's two lists alone cost: the SealedSecret list and the Secret metadata list of `ns`
+/// from the watch cache (`resourceVersion=0`, as the controller lists), one after the other and
+/// then both at once, from a thread of their own (on core 1 with `pinned`, where the controller
+/// runs). Returns seconds `(sealed secrets, secret metadata, both)` and the SealedSecret list's
+/// bytes: the part of P2 no controller can avoid while it lists whole objects.
+fn list_floor(ns: &str, pinned: bool) -> Result<(f64, f64, f64, usize)> {
+    let ns = ns.to_owned();
+    std::thread::spawn(move || -> Result<(f64, f64, f64, usize)> {
+        let tid = thread_id().context("no thread id")?;
+        pin(tid, if pinned { "1" } else { "0-1023" }, false)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let client = sealed_secrets_tests::admin_client().await?;
+            let ss_path = format!(
+                "/apis/bitnami.com/v1alpha1/namespaces/{ns}/sealedsecrets?resourceVersion=0"
+            );
+            let secrets_path = format!("/api/v1/namespaces/{ns}/secrets?resourceVersion=0");
+            let get = |path: String, metadata: bool| {
+                let client = client.clone();
+                async move {
+                    let mut req = http::Request::get(&path);
+                    if metadata {
+                        req = req.header(
+                            http::header::ACCEPT,
+                            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+                        );
+                    }
+                    let t = Instant::now();
+                    let body = client
+                        .request_text(req.body(Vec::new())?)
+                        .await
+                        .with_context(|| format!("GET {path}"))?;
+                    anyhow::Ok((t.elapsed().as_secs_f64(), body.len()))
+                }
+            };
+            let (ss_s, bytes) = get(ss_path.clone(), false).await?;
+            let (secrets_s, _) = get(secrets_path.clone(), true).await?;
+            let t = Instant::now();
+            futures::try_join!(get(ss_path, false), get(secrets_path, true))?;
+            Ok((ss_s, secrets_s, t.elapsed().as_secs_f64(), bytes))
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the list measurement panicked"))?
+}
+
 async fn null_controller(ns: &str, items: usize) -> Result<()> {
     use k8s_openapi::api::core::v1::Event;
     let client = sealed_secrets_tests::admin_client().await?;
@@ -967,8 +1015,19 @@ impl Controller {
         Ok(sum_metrics(&String::from_utf8_lossy(&out.stdout), |_| true))
     }
 
+    /// Stop it; with `SSRS_BENCH_LOGS=DIR`, keep its logs there (`controller-PID.stdout` and
+    /// `.stderr`) for a look after the run, e.g. with `--log-level=DEBUG` set through
+    /// `SEALED_SECRETS_LOG_LEVEL`.
     fn stop(mut self) -> Result<()> {
         self.proc.stop(Duration::from_secs(10))?;
+        if let Some(dir) = std::env::var_os("SSRS_BENCH_LOGS") {
+            let dir = PathBuf::from(dir);
+            std::fs::create_dir_all(&dir)?;
+            let (out, err) = self.proc.log_paths();
+            let pid = self.proc.pid();
+            std::fs::copy(out, dir.join(format!("controller-{pid}.stdout")))?;
+            std::fs::copy(err, dir.join(format!("controller-{pid}.stderr")))?;
+        }
         Ok(())
     }
 }
@@ -1040,14 +1099,21 @@ async fn apiserver_requests(client: &kube::Client) -> Result<BTreeMap<String, f6
                 .to_string()
         };
         let sub = label("subresource");
+        // Failed requests by their code (a 409 or 404 is a stale cache's fallback).
+        let code = label("code");
         let key = format!(
-            "{} {}{}",
+            "{} {}{}{}",
             label("verb"),
             label("resource"),
             if sub.is_empty() {
                 String::new()
             } else {
                 format!("/{sub}")
+            },
+            if code.starts_with('2') || code.is_empty() {
+                String::new()
+            } else {
+                format!(" {code}")
             }
         );
         if let Some(v) = l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
@@ -1291,6 +1357,8 @@ struct Row {
     limit_s: f64,
     p1_s: f64,
     p1_metric_ops: f64,
+    /// P2's two lists alone, seconds: SealedSecrets, Secret metadata, both at once.
+    p2_lists: (f64, f64, f64),
     p1_cpu_s: f64,
     p1_requests: f64,
     p2_s: f64,
@@ -1448,6 +1516,17 @@ async fn run_size(o: &Opts, n: usize, keys: &[PrivateKey; 4], unrelated_ns: &str
 
     // P2: warm restart.
     ctl.stop()?;
+    settle().await;
+    let (ss_s, secrets_s, both_s, bytes) = tokio::task::spawn_blocking({
+        let ns = ns.name().to_owned();
+        move || list_floor(&ns, pinned)
+    })
+    .await??;
+    row.p2_lists = (ss_s, secrets_s, both_s);
+    eprintln!(
+        "[N={n}] P2's lists alone: SealedSecrets {ss_s:.2} s ({:.1} MB), Secret metadata {secrets_s:.2} s, both at once {both_s:.2} s",
+        bytes as f64 / 1e6
+    );
     let (waited, busy) = settle().await;
     eprintln!(
         "[N={n}] control plane settled before P2 after {waited:.0} s (core 0 {busy:.0} % busy)"
@@ -1596,10 +1675,57 @@ async fn delete_and_wait(ns: TestNamespace, client: &kube::Client) -> Result<()>
     ns.delete().await?;
     let nsapi: Api<Namespace> = Api::all(client.clone());
     let deadline = Instant::now() + Duration::from_secs(300);
-    while nsapi.get_opt(&name).await?.is_some() && Instant::now() < deadline {
+    let t = Instant::now();
+    while nsapi.get_opt(&name).await?.is_some() {
+        if Instant::now() > deadline {
+            eprintln!(
+                "warning: namespace {name} still there after 5 minutes: its cleanup overlaps what follows"
+            );
+            return Ok(());
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    eprintln!(
+        "namespace {name} removed in {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+    // The garbage collector can still be working through the namespace's owned objects (a GET
+    // each, 404 once the namespace controller got there first) long after the namespace is
+    // gone: at 5,000 objects that trickle reached the next size's P1 and P6 and counted as the
+    // controller's requests there (R 3.15–3.25). Wait until the API is quiet for them.
+    let t = Instant::now();
+    let mut before = gc_requests(client).await?;
+    let mut trickled = 0.0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let now = gc_requests(client).await?;
+        let delta = now - before;
+        trickled += delta;
+        before = now;
+        if delta < 5.0 || t.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+    }
+    eprintln!(
+        "garbage collection of {name} quiet after {:.0} s ({trickled:.0} more requests)",
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// Requests that a namespace's cleanup makes on the kinds P1 and P6 count: reads and deletes of
+/// Secrets, SealedSecrets and Events.
+async fn gc_requests(client: &kube::Client) -> Result<f64> {
+    Ok(apiserver_requests(client)
+        .await?
+        .iter()
+        .filter(|(k, _)| {
+            let mut words = k.split(' ');
+            matches!(words.next(), Some("GET" | "DELETE"))
+                && matches!(words.next(), Some("secrets" | "sealedsecrets" | "events"))
+        })
+        .map(|(_, v)| v)
+        .sum())
 }
 
 fn pass(ok: bool) -> &'static str {
@@ -1692,6 +1818,22 @@ fn print_tables(o: &Opts, rows: &[Row], k: Option<KRow>) {
             r.p3_hwm_mib,
             r.load.0,
             r.load.1,
+        );
+    }
+    println!(
+        "\n### P2 against its two lists alone (from the watch cache, on the controller's core)\n"
+    );
+    println!(
+        "| N | SealedSecret list s | Secret metadata list s | both at once s | P2 s | P2 − both at once s |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in rows {
+        let (ss, secrets, both) = r.p2_lists;
+        println!(
+            "| {} | {ss:.2} | {secrets:.2} | {both:.2} | {:.2} | {:.2} |",
+            r.n,
+            r.p2_s,
+            r.p2_s - both
         );
     }
     println!(
