@@ -153,21 +153,10 @@ async fn one_controller(
     // changes after the keys are ready (the initial load is no change to retry for, and every
     // reconcile waits for it anyway).
     let retry_ctx = ctx.clone();
-    let mut ready = keys_ready.clone();
-    let key_changes = futures::stream::once(async move {
-        let _ = ready.wait_for(|v| *v).await;
-        retry_ctx
-    })
-    .flat_map(|ctx| {
-        futures::stream::unfold(ctx.keys.subscribe_changes(), move |mut rx| {
-            let ctx = ctx.clone();
-            async move {
-                rx.changed().await.ok()?;
-                ctx.memo.keys_changed();
-                Some(((), rx))
-            }
-        })
-    });
+    let key_changes = ctx
+        .keys
+        .changes_after(keys_ready.clone())
+        .inspect(move |()| retry_ctx.memo.keys_changed());
     controller = controller.reconcile_all_on(key_changes);
 
     let reconciler = Arc::new(Reconciler {

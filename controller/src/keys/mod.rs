@@ -19,6 +19,7 @@ use common::annotations::SEALED_SECRETS_KEY_LABEL;
 use common::keys::{
     Certificate, CertificateParams, Fingerprint, PrivateKey, self_signed_certificate,
 };
+use futures::StreamExt as _;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -144,6 +145,25 @@ impl Registry {
     /// A receiver that sees a new value whenever the set of keys changes.
     pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    /// One item per change of the key set after `ready` turns true: the keys it had by then
+    /// (the initial load, a first key generated) are no change.
+    pub fn changes_after(
+        self: &Arc<Self>,
+        mut ready: watch::Receiver<bool>,
+    ) -> impl futures::Stream<Item = ()> + Send + 'static {
+        let registry = self.clone();
+        futures::stream::once(async move {
+            let _ = ready.wait_for(|v| *v).await;
+            registry.subscribe_changes()
+        })
+        .flat_map(|rx| {
+            futures::stream::unfold(rx, |mut rx| async move {
+                rx.changed().await.ok()?;
+                Some(((), rx))
+            })
+        })
     }
 
     /// Whether the initial listing of key Secrets has completed.
@@ -369,6 +389,33 @@ pub(crate) mod tests {
             ordering_time: SystemTime::UNIX_EPOCH + Duration::from_secs(t),
             created: None,
         })
+    }
+
+    #[tokio::test]
+    async fn key_changes_count_from_ready_not_the_initial_load() {
+        let cfg = small_config();
+        let registry = Arc::new(Registry::default());
+        let (ready, ready_rx) = watch::channel(false);
+        let mut changes = Box::pin(registry.changes_after(ready_rx));
+        // The initial load, before the keys are ready: no change to retry for.
+        registry.replace(KeyRing::new(vec![entry(&cfg, "a", 10)]));
+        ready.send_replace(true);
+        tokio::task::yield_now().await;
+        assert!(
+            futures::FutureExt::now_or_never(changes.next()).is_none(),
+            "the initial load counted as a change"
+        );
+        // A new key afterwards is one.
+        registry.replace(KeyRing::new(vec![
+            entry(&cfg, "a", 10),
+            entry(&cfg, "b", 20),
+        ]));
+        let next = tokio::time::timeout(Duration::from_secs(5), changes.next()).await;
+        assert_eq!(
+            next.ok(),
+            Some(Some(())),
+            "a key added after ready is a change"
+        );
     }
 
     #[test]
