@@ -546,27 +546,41 @@ struct NullController {
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
+/// Run `task` on a thread of its own (on the controller's core 1 with `pinned`, else on every
+/// core) with its own runtime: work that stands in for the controller, away from the driver's
+/// pinned runtime.
+fn spawn_on_controller_core<T, F>(
+    pinned: bool,
+    task: impl FnOnce() -> F + Send + 'static,
+) -> std::thread::JoinHandle<Result<T>>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T>>,
+{
+    std::thread::spawn(move || -> Result<T> {
+        let tid = thread_id().context("no thread id")?;
+        let cpus = if pinned {
+            "1".to_string()
+        } else {
+            format!("0-{}", cores() - 1)
+        };
+        pin(tid, &cpus, false)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(task())
+    })
+}
+
 impl NullController {
     fn start(ns: &str, items: usize, pinned: bool) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let ns = ns.to_owned();
-        let thread = std::thread::spawn(move || -> Result<()> {
-            let tid = thread_id().context("no thread id")?;
-            let cpus = if pinned {
-                "1".to_string()
-            } else {
-                format!("0-{}", cores() - 1)
-            };
-            pin(tid, &cpus, false)?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                tokio::select! {
-                    r = null_controller(&ns, items) => r,
-                    _ = stopped => Ok(()),
-                }
-            })
+        let thread = spawn_on_controller_core(pinned, move || async move {
+            tokio::select! {
+                r = null_controller(&ns, items) => r,
+                _ = stopped => Ok(()),
+            }
         });
         Self {
             stop: Some(stop),
@@ -606,42 +620,34 @@ impl NullController {
 /// bytes: the part of P2 no controller can avoid while it lists whole objects.
 fn list_floor(ns: &str, pinned: bool) -> Result<(f64, f64, f64, usize)> {
     let ns = ns.to_owned();
-    std::thread::spawn(move || -> Result<(f64, f64, f64, usize)> {
-        let tid = thread_id().context("no thread id")?;
-        pin(tid, if pinned { "1" } else { "0-1023" }, false)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(async move {
-            let client = sealed_secrets_tests::admin_client().await?;
-            let ss_path = format!(
-                "/apis/bitnami.com/v1alpha1/namespaces/{ns}/sealedsecrets?resourceVersion=0"
-            );
-            let secrets_path = format!("/api/v1/namespaces/{ns}/secrets?resourceVersion=0");
-            let get = |path: String, metadata: bool| {
-                let client = client.clone();
-                async move {
-                    let mut req = http::Request::get(&path);
-                    if metadata {
-                        req = req.header(
-                            http::header::ACCEPT,
-                            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
-                        );
-                    }
-                    let t = Instant::now();
-                    let body = client
-                        .request_text(req.body(Vec::new())?)
-                        .await
-                        .with_context(|| format!("GET {path}"))?;
-                    anyhow::Ok((t.elapsed().as_secs_f64(), body.len()))
+    spawn_on_controller_core(pinned, move || async move {
+        let client = sealed_secrets_tests::admin_client().await?;
+        let ss_path =
+            format!("/apis/bitnami.com/v1alpha1/namespaces/{ns}/sealedsecrets?resourceVersion=0");
+        let secrets_path = format!("/api/v1/namespaces/{ns}/secrets?resourceVersion=0");
+        let get = |path: String, metadata: bool| {
+            let client = client.clone();
+            async move {
+                let mut req = http::Request::get(&path);
+                if metadata {
+                    req = req.header(
+                        http::header::ACCEPT,
+                        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+                    );
                 }
-            };
-            let (ss_s, bytes) = get(ss_path.clone(), false).await?;
-            let (secrets_s, _) = get(secrets_path.clone(), true).await?;
-            let t = Instant::now();
-            futures::try_join!(get(ss_path, false), get(secrets_path, true))?;
-            Ok((ss_s, secrets_s, t.elapsed().as_secs_f64(), bytes))
-        })
+                let t = Instant::now();
+                let body = client
+                    .request_text(req.body(Vec::new())?)
+                    .await
+                    .with_context(|| format!("GET {path}"))?;
+                anyhow::Ok((t.elapsed().as_secs_f64(), body.len()))
+            }
+        };
+        let (ss_s, bytes) = get(ss_path.clone(), false).await?;
+        let (secrets_s, _) = get(secrets_path.clone(), true).await?;
+        let t = Instant::now();
+        futures::try_join!(get(ss_path, false), get(secrets_path, true))?;
+        Ok((ss_s, secrets_s, t.elapsed().as_secs_f64(), bytes))
     })
     .join()
     .map_err(|_| anyhow::anyhow!("the list measurement panicked"))?
